@@ -1,0 +1,72 @@
+"""``lilsr search``: one engine, one query set, a TREC run and a latency JSON."""
+
+from __future__ import annotations
+
+import click
+
+from ..engines import ENGINES
+from . import options
+
+
+def parse_params(values: tuple[str, ...]) -> dict:
+    """``key=value`` pairs; values become int, float or bool when they look like one."""
+    from ..errors import LilsrError
+
+    params = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise LilsrError(f"--param expects key=value, got {item!r}")
+        value: object = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    pass
+        params[key.replace("-", "_")] = value
+    return params
+
+
+@click.command("search")
+@click.argument("index", type=click.Path(exists=True, file_okay=False))
+@click.argument("queries")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
+              help="Engine (default: from INDEX's manifest; a vector store means exact).")
+@click.option("--run", "run_path", type=click.Path(dir_okay=False), required=True, help="TREC run file to write.")
+@click.option("--latency", "latency_path", type=click.Path(dir_okay=False), default=None,
+              help="Latency JSON to write (default: RUN with .latency.json).")
+@click.option("-k", "--k", "k", type=int, default=1000, show_default=True, help="Results per query.")
+@click.option("--threads", type=int, default=1, show_default=True, help="Search threads (latency: 1).")
+@options.split
+@options.model
+@options.query_encoder_options
+@click.option("-p", "--param", "params", multiple=True, help="Engine search parameter key=value (repeatable).")
+@click.option("--tag", default=None, help="Run tag (default: engine name).")
+def command(index, queries, engine, run_path, latency_path, k, threads, split, model, encoder, table, vectors, dup,
+            query_max_length, params, tag):
+    """Search INDEX with QUERIES and write a TREC run plus per-query latency.
+
+    QUERIES is an encoded-queries folder ('lilsr encode queries'), a collection (name or folder; judged
+    queries of --split) or a queries file (.jsonl or id<TAB>text .tsv). Raw queries are encoded with
+    --encoder for vector engines; BM25 searches the text.
+    """
+    from ..engines import engine_for_index, get_engine
+    from ..engines.search import run_search, write_outputs
+    from .common import load_query_batch
+
+    name = engine or engine_for_index(index)
+    engine_cls = get_engine(name)
+    batch = load_query_batch(queries, split, encoder=encoder, model=model, table=table, vectors=vectors, dup=dup,
+                             max_length=query_max_length, need_vectors=engine_cls.query_input == "vector")
+    searcher = engine_cls.load(index)
+    results = run_search(searcher, batch, k=k, threads=threads, **parse_params(params))
+    latency_path = latency_path or (run_path.removesuffix(".trec").removesuffix(".run") + ".latency.json")
+    report = write_outputs(results, batch, run_path, latency_path, tag=tag or name)
+    enc, ret = report["encode"], report["retrieval"]
+    click.echo(f"{run_path}: {len(results)} queries, k={k}, engine {name}; retrieval mean {ret['mean_ms']:.3f} ms "
+               f"p50 {ret['p50_ms']:.3f} p99 {ret['p99_ms']:.3f}; encoding mean {enc.get('mean_ms', 0):.3f} ms; "
+               f"{results.unknown_tokens} query tokens unknown to the index")

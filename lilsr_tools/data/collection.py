@@ -1,0 +1,199 @@
+"""Test collections: the BEIR layout and MS MARCO-style TSV, read in place and streamed.
+
+A collection name such as ``scifact`` resolves under ``$LILSR_DATA_DIR``, then the local cache
+(``~/.cache/lilsr/datasets``); when the machine is online the official BEIR archive is downloaded into
+the cache. A path to a folder is used as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..atomic import atomic_dir
+from ..errors import LilsrError
+from .jsonl import read_jsonl, require_field
+
+BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
+_WHITESPACE = re.compile(r"\s")
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    title: str
+    text: str
+
+    @property
+    def contents(self) -> str:
+        """Title and text joined as Anserini's flat BEIR indexes join them."""
+        return f"{self.title} {self.text}".strip() if self.title else self.text.strip()
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    text: str
+
+
+def check_id(value, path, number: int, what: str) -> str:
+    """Ids end up in TREC run files, whose columns are whitespace-separated."""
+    value = str(value)
+    if not value or _WHITESPACE.search(value):
+        raise LilsrError(f"{path}:{number}: {what} id {value!r} is empty or contains whitespace")
+    return value
+
+
+def read_corpus(path: str | Path) -> Iterator[Document]:
+    """Stream documents from a BEIR ``corpus.jsonl`` or an ``id<TAB>text`` TSV file."""
+    path = Path(path)
+    if path.suffix == ".tsv":
+        for number, (doc_id, text) in _read_tsv_pairs(path):
+            yield Document(check_id(doc_id, path, number, "document"), "", text)
+        return
+    for number, obj in read_jsonl(path):
+        doc_id = check_id(require_field(obj, "_id", path, number), path, number, "document")
+        title = obj.get("title") or ""
+        text = obj.get("text") or ""
+        if not isinstance(title, str) or not isinstance(text, str):
+            raise LilsrError(f"{path}:{number}: 'title' and 'text' must be strings")
+        yield Document(doc_id, title, text)
+
+
+def read_queries(path: str | Path, only: set[str] | None = None) -> list[Query]:
+    """Read queries from BEIR ``queries.jsonl`` or ``id<TAB>text`` TSV; ``only`` keeps those ids, in file order."""
+    path = Path(path)
+    queries: list[Query] = []
+    seen: set[str] = set()
+    if path.suffix == ".tsv":
+        rows = ((n, qid, text) for n, (qid, text) in _read_tsv_pairs(path))
+    else:
+        rows = ((n, require_field(obj, "_id", path, n), require_field(obj, "text", path, n, (str,)))
+                for n, obj in read_jsonl(path))
+    for number, qid, text in rows:
+        qid = check_id(qid, path, number, "query")
+        if qid in seen:
+            raise LilsrError(f"{path}:{number}: duplicate query id {qid!r}")
+        seen.add(qid)
+        if only is None or qid in only:
+            queries.append(Query(qid, text))
+    return queries
+
+
+def _read_tsv_pairs(path: Path) -> Iterator[tuple[int, tuple[str, str]]]:
+    if not path.is_file():
+        raise LilsrError(f"{path}: no such file")
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            parts = line.split("\t")
+            if len(parts) < 2:
+                raise LilsrError(f"{path}:{number}: expected 'id<TAB>text'")
+            yield number, (parts[0], " ".join(parts[1:]))
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A collection folder in BEIR layout."""
+
+    name: str
+    root: Path
+
+    @property
+    def corpus_path(self) -> Path:
+        return self.root / "corpus.jsonl"
+
+    @property
+    def queries_path(self) -> Path:
+        return self.root / "queries.jsonl"
+
+    def qrels_path(self, split: str) -> Path:
+        path = self.root / "qrels" / f"{split}.tsv"
+        if not path.is_file():
+            splits = sorted(p.stem for p in (self.root / "qrels").glob("*.tsv"))
+            raise LilsrError(f"{self.name}: no qrels for split '{split}' ({path}); available: {', '.join(splits)}")
+        return path
+
+    def corpus(self) -> Iterator[Document]:
+        return read_corpus(self.corpus_path)
+
+    def queries(self, split: str | None = None) -> list[Query]:
+        """Queries of the collection; with ``split``, only those judged in that split's qrels."""
+        if split is None:
+            return read_queries(self.queries_path)
+        from .qrels import read_qrels
+
+        judged = set(read_qrels(self.qrels_path(split)))
+        return read_queries(self.queries_path, only=judged)
+
+    def qrels(self, split: str):
+        from .qrels import read_qrels
+
+        return read_qrels(self.qrels_path(split))
+
+
+def data_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("LILSR_DATA_DIR"):
+        dirs.append(Path(os.environ["LILSR_DATA_DIR"]).expanduser())
+    dirs.append(cache_dir())
+    return dirs
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("LILSR_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "lilsr")
+    return Path(base) / "datasets"
+
+
+def resolve_collection(name_or_path: str | Path, download: bool = True) -> Collection:
+    """Find a collection by folder path or by name (``$LILSR_DATA_DIR``, cache, then BEIR download)."""
+    candidate = Path(name_or_path).expanduser()
+    if candidate.is_dir():
+        return _checked(Collection(candidate.name, candidate))
+    name = str(name_or_path)
+    for folder in data_dirs():
+        if (folder / name / "corpus.jsonl").is_file():
+            return _checked(Collection(name, folder / name))
+    if download and "/" not in name:
+        return _checked(Collection(name, _download_beir(name)))
+    raise LilsrError(f"collection '{name}' not found in {', '.join(map(str, data_dirs()))}")
+
+
+def _checked(collection: Collection) -> Collection:
+    if not collection.corpus_path.is_file():
+        raise LilsrError(f"{collection.root}: no corpus.jsonl; a BEIR folder holds corpus.jsonl, queries.jsonl, qrels/")
+    return collection
+
+
+def _download_beir(name: str) -> Path:
+    target = cache_dir() / name
+    url = BEIR_URL.format(name=name)
+    searched = ", ".join(map(str, data_dirs()))
+    try:
+        with atomic_dir(target, overwrite=True) as tmp:
+            archive = tmp / f"{name}.zip"
+            with urllib.request.urlopen(url, timeout=20) as response, open(archive, "wb") as out:
+                shutil.copyfileobj(response, out)
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(tmp)
+            archive.unlink()
+            inner = tmp / name
+            if inner.is_dir():  # BEIR archives hold one top folder named after the dataset
+                for item in inner.iterdir():
+                    item.rename(tmp / item.name)
+                inner.rmdir()
+    except (urllib.error.URLError, OSError, zipfile.BadZipFile) as exc:
+        raise LilsrError(
+            f"collection '{name}' is not in {searched} and could not be downloaded from {url} ({exc}); "
+            f"offline, put the BEIR folder (corpus.jsonl, queries.jsonl, qrels/) at {cache_dir() / name} "
+            "or set LILSR_DATA_DIR to the folder holding it") from None
+    return target

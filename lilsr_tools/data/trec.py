@@ -1,0 +1,50 @@
+"""TREC run files: ``qid Q0 docid rank score tag``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..atomic import atomic_file
+from ..errors import LilsrError
+
+# {qid: [(docid, score), ...]} in rank order
+Run = dict[str, list[tuple[str, float]]]
+
+
+def write_run(path: str | Path, qids: Sequence[str], doc_ids: Sequence[Sequence[str]],
+              scores: Sequence[Iterable[float]], tag: str = "lilsr", overwrite: bool = True) -> int:
+    """Write a run atomically; returns the number of lines. Rows must already be sorted by score."""
+    lines = 0
+    with atomic_file(path, overwrite=overwrite) as out:
+        for qid, ids, values in zip(qids, doc_ids, scores):
+            for rank, (docid, score) in enumerate(zip(ids, values), start=1):
+                out.write(f"{qid} Q0 {docid} {rank} {float(score):.6f} {tag}\n")
+                lines += 1
+    return lines
+
+
+def read_run(path: str | Path) -> Run:
+    """Read a run; rows are re-sorted by descending score (ties by docid, as trec_eval does)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LilsrError(f"{path}: no such run file")
+    run: Run = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise LilsrError(f"{path}:{number}: expected 'qid Q0 docid rank score tag', got {len(parts)} columns")
+            try:
+                score = float(parts[4])
+            except ValueError:
+                raise LilsrError(f"{path}:{number}: score {parts[4]!r} is not a number") from None
+            if math.isnan(score):
+                raise LilsrError(f"{path}:{number}: score is NaN")
+            run.setdefault(parts[0], []).append((parts[2], score))
+    for rows in run.values():
+        rows.sort(key=lambda row: (-row[1], row[0]))
+    return run

@@ -1,0 +1,48 @@
+"""Retrieval engines behind one small protocol (see ``base.Engine``), looked up by name."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import LilsrError
+from .base import Engine, SearchResults
+
+# name -> "module:Class"; modules are imported on first use, so that e.g. the JVM starts only for Lucene.
+ENGINES = {
+    "exact": "lilsr_tools.engines.exact:ExactEngine",
+    "native": "lilsr_tools.engines.native:NativeEngine",
+    "seismic-rs": "lilsr_tools.engines.seismic_rs:SeismicRsEngine",
+    "lucene": "lilsr_tools.engines.lucene:LuceneEngine",
+    "bm25": "lilsr_tools.engines.lucene:BM25Engine",
+}
+
+# manifest "kind" of an index folder -> the engine that searches it by default
+KIND_TO_ENGINE = {
+    "lilsr.vectors": "exact",
+    "lilsr.native-index": "native",
+    "lilsr.lucene-index": "lucene",
+    "lilsr.bm25-index": "bm25",
+}
+
+
+def engine_for_index(path) -> str:
+    """The default engine for an index folder, from its manifest."""
+    from ..manifest import read_manifest
+
+    kind = read_manifest(path).get("kind")
+    if kind not in KIND_TO_ENGINE:
+        raise LilsrError(f"{path} holds a '{kind}', which no engine searches; pass an index or a vector store")
+    return KIND_TO_ENGINE[kind]
+
+
+def get_engine(name: str) -> type[Engine]:
+    if name not in ENGINES:
+        raise LilsrError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    module, _, cls = ENGINES[name].partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as exc:
+        raise LilsrError(f"engine {name!r} is not available ({exc})") from None
+
+
+__all__ = ["ENGINES", "KIND_TO_ENGINE", "Engine", "SearchResults", "engine_for_index", "get_engine"]

@@ -1,0 +1,85 @@
+"""The engine protocol: build an index folder, load it, batch-search it.
+
+Every engine returns ``SearchResults``: per query the external doc ids and scores in rank order and the
+retrieval wall time in nanoseconds (measured as close to the engine as possible: inside Java for Lucene,
+around the numba call for the native index). Query encoding time is measured separately by the query
+encoders, so reports can split the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol, Sequence
+
+import numpy as np
+
+
+@dataclass
+class SearchResults:
+    qids: list[str]
+    doc_ids: list[list[str]]
+    scores: list[np.ndarray]
+    retrieval_ns: np.ndarray
+    unknown_tokens: int = 0  # query tokens the index does not know (counted, never an error)
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.qids)
+
+    def as_run(self) -> dict[str, list[tuple[str, float]]]:
+        return {qid: list(zip(ids, map(float, scores)))
+                for qid, ids, scores in zip(self.qids, self.doc_ids, self.scores)}
+
+
+class Engine(Protocol):
+    name: ClassVar[str]
+    query_input: ClassVar[str]  # "vector": {token: weight} queries; "text": raw query strings (BM25)
+
+    @classmethod
+    def build(cls, source, out: str | Path, *, overwrite: bool = False, **params) -> Path:
+        """Write an index folder (with manifest.json) from a vector store (or a collection, for BM25)."""
+
+    @classmethod
+    def load(cls, path: str | Path, **options) -> "Engine":
+        """Open an index folder for searching."""
+
+    def batch_search(self, qids: Sequence[str], queries: Sequence, k: int = 1000, threads: int = 1,
+                     **params) -> SearchResults:
+        """Search every query; results keep the order of ``qids``."""
+
+    def index_stats(self) -> dict:
+        """Index bytes and posting-list statistics, for reports."""
+
+
+def queries_to_ids(queries: Sequence[dict[str, float]], token_ids: dict[str, int]):
+    """Map ``{token: weight}`` queries to (int32 ids, float32 weights) pairs; returns them and the number
+    of tokens outside the vocabulary (dropped and counted)."""
+    mapped, unknown = [], 0
+    for query in queries:
+        ids, weights = [], []
+        for token, weight in query.items():
+            token_id = token_ids.get(token)
+            if token_id is None:
+                unknown += 1
+            elif weight > 0:
+                ids.append(token_id)
+                weights.append(weight)
+        mapped.append((np.asarray(ids, dtype=np.int32), np.asarray(weights, dtype=np.float32)))
+    return mapped, unknown
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores (positive only), best first; ties go to the lower index."""
+    candidates = np.flatnonzero(scores > 0)
+    if candidates.size > k:
+        part = np.argpartition(-scores[candidates], k - 1)[:k]
+        kth = scores[candidates[part]].min()
+        # keep every tie of the k-th score, then cut after a stable sort, so ties resolve by index
+        candidates = candidates[scores[candidates] >= kth]
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order[:k]]
+
+
+def folder_bytes(path: str | Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())

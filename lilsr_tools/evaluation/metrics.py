@@ -1,0 +1,79 @@
+"""Effectiveness through ir_measures.
+
+Judged queries that the run does not answer count as zero in every average (as ``trec_eval -c`` does);
+ir_measures alone would average only over the queries present in the run and flatter a run that drops
+queries. The summary says how many there were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import ir_measures
+
+from ..data.qrels import Qrels
+from ..data.trec import Run
+from ..errors import LilsrError
+
+DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000")
+
+
+def parse_measures(names: Sequence[str]):
+    measures = []
+    for name in names:
+        try:
+            measures.append(ir_measures.parse_measure(name))
+        except (ValueError, NameError, SyntaxError, TypeError):
+            raise LilsrError(f"unknown measure {name!r}; use ir_measures names such as nDCG@10, RR@10, R@1000, "
+                             "AP, P@5") from None
+    return measures
+
+
+@dataclass
+class Evaluation:
+    aggregates: dict[str, float]
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    judged_queries: int = 0
+    run_queries: int = 0
+    missing_from_run: list[str] = field(default_factory=list)  # judged, but absent from the run
+    unjudged_in_run: int = 0  # in the run, but absent from the qrels (ignored)
+
+    def summary(self) -> dict:
+        return {"judged_queries": self.judged_queries, "run_queries": self.run_queries,
+                "judged_missing_from_run": len(self.missing_from_run),
+                "missing_examples": self.missing_from_run[:10], "unjudged_in_run": self.unjudged_in_run}
+
+
+def evaluate(run: Run, qrels: Qrels, measures: Sequence[str] = DEFAULT_MEASURES) -> Evaluation:
+    parsed = parse_measures(measures)
+    names = [str(m) for m in parsed]
+    judged = [qid for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values())]
+    in_run = set(run)
+    missing = [qid for qid in judged if qid not in in_run or not run[qid]]
+    qrels_rows = [ir_measures.Qrel(qid, docid, rel) for qid in judged for docid, rel in qrels[qid].items()]
+    run_rows = [ir_measures.ScoredDoc(qid, docid, score)
+                for qid in judged if qid in in_run for docid, score in run[qid]]
+    per_query: dict[str, dict[str, float]] = {qid: {name: 0.0 for name in names} for qid in judged}
+    for metric in ir_measures.iter_calc(parsed, qrels_rows, run_rows):
+        per_query[metric.query_id][str(metric.measure)] = float(metric.value)
+    count = len(judged)
+    aggregates = {name: (sum(q[name] for q in per_query.values()) / count if count else 0.0) for name in names}
+    return Evaluation(aggregates, per_query, count, len(in_run), missing,
+                      len(in_run - set(qrels)))
+
+
+def accuracy_at_k(run: Run, exact: Run, k: int = 10) -> float:
+    """Mean share of the exact top-k that the run's top-k contains (ties at the k-th exact score count)."""
+    if not exact:
+        return 0.0
+    shares = []
+    for qid, exact_rows in exact.items():
+        truth = exact_rows[:k]
+        if not truth:
+            continue
+        kth = truth[-1][1]
+        admissible = {doc for doc, score in exact_rows if score >= kth}
+        found = {doc for doc, _ in run.get(qid, [])[:k]}
+        shares.append(min(len(found & admissible), len(truth)) / len(truth))
+    return sum(shares) / len(shares) if shares else 0.0

@@ -1,0 +1,90 @@
+"""``manifest.json``: what made an artefact, with which parameters, versions and counts."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import __version__
+from .errors import LilsrError
+
+MANIFEST = "manifest.json"
+
+# Packages whose versions decide what an artefact contains.
+_TRACKED = ("numpy", "scipy", "numba", "torch", "transformers", "pyserini", "pyseismic-lsr", "ir_measures")
+
+
+def package_versions(names: Iterable[str] = _TRACKED) -> dict[str, str]:
+    versions = {"python": platform.python_version(), "lilsr-tools": __version__}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: str | Path, kind: str, *, params: dict | None = None,
+                   counts: dict | None = None, hash_files: Iterable[str] = (), **extra: Any) -> dict:
+    """Write ``folder/manifest.json`` and return it. ``hash_files`` are names inside ``folder``."""
+    folder = Path(folder)
+    manifest = {
+        "kind": kind,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "params": params or {},
+        "counts": counts or {},
+        **extra,
+        "versions": package_versions(),
+        "sha256": {name: sha256_file(folder / name) for name in hash_files},
+    }
+    with open(folder / MANIFEST, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2, sort_keys=False, default=_json_default)
+        handle.write("\n")
+    return manifest
+
+
+def read_manifest(folder: str | Path, kind: str | None = None) -> dict:
+    """Read a manifest; refuse folders that are not the expected kind of artefact."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        expected = f"a lilsr {kind} folder" if kind else "a lilsr artefact folder"
+        raise LilsrError(f"{folder} is not {expected}: {MANIFEST} is missing (incomplete or not made by lilsr)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LilsrError(f"{path}:{exc.lineno}: corrupt manifest ({exc.msg}); rebuild the artefact") from None
+    if kind is not None and manifest.get("kind") != kind:
+        raise LilsrError(f"{folder} holds a '{manifest.get('kind')}', not a '{kind}'")
+    return manifest
+
+
+def verify_hashes(folder: str | Path, manifest: dict) -> None:
+    """Compare each recorded sha256 with the file on disk (slow for big files: on request only)."""
+    folder = Path(folder)
+    for name, expected in manifest.get("sha256", {}).items():
+        if sha256_file(folder / name) != expected:
+            raise LilsrError(f"{folder / name}: checksum differs from {MANIFEST}; the file is corrupt, rebuild it")
+
+
+def _json_default(value: Any):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -1,0 +1,164 @@
+"""Query encoders behind one interface: ``encode(text) -> {token: weight}``.
+
+- ``table``: the Li-LSR lookup table (no network at query time).
+- ``idf``: OpenSearch-style inference-free baseline, token presence x idf from the document vectors.
+- ``binary``: Splade-v3-Doc style presence (every token weighs 1).
+- ``contextual``: the SPLADE query encoder through the transformer.
+
+The first three are the same machine (a static weight per token, looked up after tokenization) with
+different tables. ``dup`` says how a token repeated in the query counts: ``sum`` (weight x count, the
+default), ``max`` (the weight once) or ``binary`` (1.0 once, whatever the weight, for tokens whose weight
+is non-zero).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from ..errors import LilsrError
+from ..vectors.store import vocab_digest
+
+DUP_MODES = ("sum", "max", "binary")
+
+
+class QueryEncoder(Protocol):
+    name: str
+    vocab: list[str]
+
+    def encode(self, text: str) -> dict[str, float]: ...
+
+
+class StaticTableEncoder:
+    """Tokenize, then look each token up in a weight table."""
+
+    def __init__(self, name: str, weights: np.ndarray, vocab: list[str], tokenizer, dup: str = "sum"):
+        if dup not in DUP_MODES:
+            raise LilsrError(f"--dup must be one of {', '.join(DUP_MODES)}, not {dup!r}")
+        if len(weights) != len(vocab):
+            raise LilsrError(f"{name} table has {len(weights)} weights but the tokenizer's vocabulary has "
+                             f"{len(vocab)} tokens; export the table from the same model")
+        self.name = name
+        self.vocab = vocab
+        self.dup = dup
+        weights = np.asarray(weights, dtype=np.float32).copy()
+        special = [i for i in tokenizer.all_special_ids if i < len(weights)]
+        weights[special] = 0.0  # special tokens never appear in a vector
+        self._weights = weights.tolist()  # a list: indexing it per token beats numpy for ~10-token queries
+        self._backend = getattr(tokenizer, "backend_tokenizer", None)
+        self._tokenizer = tokenizer
+
+    def token_ids(self, text: str) -> list[int]:
+        if self._backend is not None:
+            return self._backend.encode(text, add_special_tokens=False).ids
+        return self._tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode(self, text: str) -> dict[str, float]:
+        vector: dict[str, float] = {}
+        weights, vocab = self._weights, self.vocab
+        for token_id in self.token_ids(text):
+            weight = weights[token_id]
+            if weight <= 0.0:
+                continue
+            token = vocab[token_id]
+            if self.dup == "sum":
+                vector[token] = vector.get(token, 0.0) + weight
+            else:
+                vector[token] = weight if self.dup == "max" else 1.0
+        return vector
+
+
+class ContextualEncoder:
+    """SPLADE query encoding through the transformer (one query at a time, as an online system would)."""
+
+    def __init__(self, model: str, max_length: int = 128, threads: int | None = None, loaded=None):
+        from .splade import SpladeEncoder
+
+        self._encoder = SpladeEncoder(model, max_length=max_length, batch_size=1, threads=threads, loaded=loaded)
+        self.name = "contextual"
+        self.vocab = self._encoder.vocab
+
+    def encode(self, text: str) -> dict[str, float]:
+        return self._encoder.encode_one(text)
+
+
+QUERY_ENCODERS = ("table", "contextual", "idf", "binary")
+
+
+def make_query_encoder(kind: str, *, model: str | None = None, table=None, vectors=None, dup: str = "sum",
+                       max_length: int = 128, threads: int | None = None) -> QueryEncoder:
+    """Build a query encoder.
+
+    - ``table``: needs ``table`` (a folder or a ``QueryTable``); the tokenizer comes from the table folder
+      or from ``model``.
+    - ``contextual``: needs ``model``.
+    - ``idf``: needs ``vectors`` (a document vector store) and ``model`` for the tokenizer (default: the
+      model recorded in the store).
+    - ``binary``: needs ``model`` (or ``vectors``) for the tokenizer.
+    """
+    from .presets import load_tokenizer, vocabulary
+    from .table import QueryTable, idf_table, load_table
+
+    if kind not in QUERY_ENCODERS:
+        raise LilsrError(f"unknown query encoder {kind!r}; choose one of {', '.join(QUERY_ENCODERS)}")
+    if kind == "contextual":
+        if not model:
+            raise LilsrError("the contextual encoder needs --model (a checkpoint, preset or hub name)")
+        return ContextualEncoder(model, max_length=max_length, threads=threads)
+    if vectors is not None and model is None:
+        model = vectors.manifest.get("model")
+    if kind == "table":
+        if table is None:
+            raise LilsrError("the table encoder needs --table (a folder written by 'lilsr table export')")
+        table = table if isinstance(table, QueryTable) else load_table(table)
+        source = model or (str(table.path) if table.path and (table.path / "tokenizer_config.json").exists()
+                           else table.manifest.get("source"))
+        if not source:
+            raise LilsrError(f"{table.path}: the table folder holds no tokenizer; pass --model")
+        tokenizer = load_tokenizer(source)
+        _check_same_vocab(table.vocab, vocabulary(tokenizer, len(table.vocab)), f"table {table.path}", source)
+        return StaticTableEncoder("table", table.weights, table.vocab, tokenizer, dup)
+    if not model:
+        raise LilsrError(f"the {kind} encoder needs --model for its tokenizer")
+    tokenizer = load_tokenizer(model)
+    if kind == "idf":
+        if vectors is None:
+            raise LilsrError("the idf encoder needs --vectors (the document vector store to count idf over)")
+        vocab = list(vectors.vocab)
+        _check_same_vocab(vocab, vocabulary(tokenizer, len(vocab)), f"vectors {vectors.path}", model)
+        return StaticTableEncoder("idf", idf_table(vectors), vocab, tokenizer, dup)
+    vocab = vocabulary(tokenizer)
+    return StaticTableEncoder("binary", np.ones(len(vocab), np.float32), vocab, tokenizer, dup)
+
+
+def _check_same_vocab(expected: list[str], actual: list[str], what: str, model: str) -> None:
+    if vocab_digest(expected) != vocab_digest(actual):
+        raise LilsrError(f"{what} uses a different vocabulary than the tokenizer of {model}; "
+                         "use the model the vectors or table were made with")
+
+
+@dataclass
+class EncodedQueries:
+    """Encoded queries in input order, with each query's encoding time in nanoseconds."""
+
+    qids: list[str]
+    vectors: list[dict[str, float]]
+    encode_ns: np.ndarray
+    encoder: str = ""
+
+    def __len__(self) -> int:
+        return len(self.qids)
+
+
+def encode_queries(encoder: QueryEncoder, qids: Sequence[str], texts: Sequence[str]) -> EncodedQueries:
+    """Encode queries one by one, timing each (a query arrives alone in an online system)."""
+    vectors, times = [], np.empty(len(texts), dtype=np.int64)
+    clock = time.perf_counter_ns
+    for i, text in enumerate(texts):
+        start = clock()
+        vectors.append(encoder.encode(text))
+        times[i] = clock() - start
+    return EncodedQueries(list(qids), vectors, times, getattr(encoder, "name", ""))

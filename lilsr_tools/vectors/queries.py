@@ -1,0 +1,54 @@
+"""Encoded queries on disk: a folder with ``queries.jsonl`` and ``manifest.json``.
+
+Each line is ``{"qid", "vector": {token: weight}, "encode_ns"}``; Anserini's JsonStringVectorTopicReader
+reads ``qid`` and ``vector`` and ignores the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_dir
+from ..data.jsonl import read_jsonl, require_field
+from ..errors import LilsrError
+from ..evaluation.latency import summarize_ns
+from ..manifest import read_manifest, write_manifest
+from ..models.query_encoders import EncodedQueries
+
+KIND = "lilsr.queries"
+
+
+def save_encoded_queries(out: str | Path, encoded: EncodedQueries, *, params: dict | None = None,
+                         overwrite: bool = False, vocab_digest: str | None = None) -> Path:
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        with open(tmp / "queries.jsonl", "w", encoding="utf-8") as handle:
+            for qid, vector, ns in zip(encoded.qids, encoded.vectors, encoded.encode_ns):
+                handle.write(json.dumps({"qid": qid, "vector": vector, "encode_ns": int(ns)}, ensure_ascii=False))
+                handle.write("\n")
+        lengths = [len(v) for v in encoded.vectors]
+        counts = {"queries": len(encoded), "empty_queries": sum(n == 0 for n in lengths),
+                  "mean_nnz": float(np.mean(lengths)) if lengths else 0.0}
+        write_manifest(tmp, KIND, params=params, counts=counts, encoder=encoded.encoder,
+                       vocab_digest=vocab_digest, encode_latency=summarize_ns(encoded.encode_ns))
+    return Path(out)
+
+
+def load_encoded_queries(path: str | Path) -> tuple[EncodedQueries, dict]:
+    path = Path(path)
+    manifest = read_manifest(path, KIND)
+    file = path / "queries.jsonl"
+    qids, vectors, times = [], [], []
+    for number, obj in read_jsonl(file):
+        qids.append(str(require_field(obj, "qid", file, number)))
+        vector = require_field(obj, "vector", file, number, (dict,))
+        for token, weight in vector.items():
+            if not isinstance(weight, (int, float)) or not math.isfinite(weight):
+                raise LilsrError(f"{file}:{number}: token {token!r} has weight {weight!r}; weights must be finite numbers")
+        vectors.append(vector)
+        times.append(int(obj.get("encode_ns", 0)))
+    encoded = EncodedQueries(qids, vectors, np.asarray(times, dtype=np.int64), manifest.get("encoder", ""))
+    return encoded, manifest

@@ -1,0 +1,93 @@
+"""Shared fixtures: real data from ../shared/data (SciFact), encoded once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LILSR_DATA_DIR") or REPO.parent / "shared" / "data")
+os.environ.setdefault("LILSR_DATA_DIR", str(DATA))
+
+SMALL_DOCS = 300
+
+
+@pytest.fixture(scope="session")
+def scifact_dir() -> Path:
+    path = DATA / "scifact"
+    if not (path / "corpus.jsonl").is_file():
+        pytest.fail(f"SciFact not found at {path}; set LILSR_DATA_DIR to the shared data folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def splade_tiny():
+    """(model, tokenizer) of the splade-tiny preset, loaded once."""
+    from lilsr_tools.models.presets import load_masked_lm
+
+    return load_masked_lm("splade-tiny")
+
+
+@pytest.fixture(scope="session")
+def small_corpus(scifact_dir, tmp_path_factory) -> Path:
+    """The SciFact documents judged in the test split plus the first documents of the corpus, up to
+    SMALL_DOCS in all, as a BEIR folder (queries and qrels restricted to documents present)."""
+    import json
+
+    from lilsr_tools.data import read_qrels
+
+    qrels = read_qrels(scifact_dir / "qrels" / "test.tsv")
+    relevant = {doc for docs in qrels.values() for doc in docs}
+    out = tmp_path_factory.mktemp("scifact-small")
+    kept = set()
+    with open(scifact_dir / "corpus.jsonl", encoding="utf-8") as src:
+        lines = src.readlines()
+    chosen = [line for line in lines if json.loads(line)["_id"] in relevant][: SMALL_DOCS // 2]
+    chosen += [line for line in lines if json.loads(line)["_id"] not in relevant][: SMALL_DOCS - len(chosen)]
+    with open(out / "corpus.jsonl", "w", encoding="utf-8") as dst:
+        for line in chosen:
+            kept.add(json.loads(line)["_id"])
+            dst.write(line)
+    (out / "qrels").mkdir()
+    judged = set()
+    with open(out / "qrels" / "test.tsv", "w", encoding="utf-8") as dst:
+        dst.write("query-id\tcorpus-id\tscore\n")
+        for qid, docs in qrels.items():
+            for doc, rel in docs.items():
+                if doc in kept:
+                    dst.write(f"{qid}\t{doc}\t{rel}\n")
+                    judged.add(qid)
+    with open(scifact_dir / "queries.jsonl", encoding="utf-8") as src, \
+            open(out / "queries.jsonl", "w", encoding="utf-8") as dst:
+        for line in src:
+            if json.loads(line)["_id"] in judged:
+                dst.write(line)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_vectors(small_corpus, splade_tiny, tmp_path_factory):
+    """``small_corpus`` encoded with splade-tiny (max length 128), as a loaded vector store."""
+    from lilsr_tools.models.corpus import encode_corpus
+    from lilsr_tools.models.splade import SpladeEncoder
+
+    encoder = SpladeEncoder("splade-tiny", max_length=128, batch_size=32, loaded=splade_tiny)
+    out = tmp_path_factory.mktemp("vectors") / "scifact-small"
+    return encode_corpus(small_corpus / "corpus.jsonl", out, encoder, progress=False)
+
+
+@pytest.fixture(scope="session")
+def small_queries(small_corpus, splade_tiny):
+    """Judged queries of ``small_corpus`` encoded with the contextual splade-tiny encoder."""
+    from lilsr_tools.data import resolve_collection
+    from lilsr_tools.models.query_encoders import ContextualEncoder, encode_queries
+
+    queries = resolve_collection(small_corpus).queries("test")
+    encoder = ContextualEncoder("splade-tiny", loaded=splade_tiny)
+    return encode_queries(encoder, [q.id for q in queries], [q.text for q in queries])
