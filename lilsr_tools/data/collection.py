@@ -160,10 +160,12 @@ def resolve_collection(name_or_path: str | Path, download: bool = True) -> Colle
     if candidate.is_dir():
         return _checked(Collection(candidate.name, candidate))
     name = str(name_or_path)
+    if "/" in name or name.startswith("."):
+        raise LilsrError(f"{name}: no such file or folder")
     for folder in data_dirs():
         if (folder / name / "corpus.jsonl").is_file():
             return _checked(Collection(name, folder / name))
-    if download and "/" not in name:
+    if download:
         return _checked(Collection(name, _download_beir(name)))
     raise LilsrError(f"collection '{name}' not found in {', '.join(map(str, data_dirs()))}")
 

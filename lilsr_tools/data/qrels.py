@@ -29,7 +29,7 @@ def read_qrels(path: str | Path) -> Qrels:
             try:
                 relevance = int(float(rel))
             except ValueError:
-                if number == 1:  # BEIR header: query-id corpus-id score
+                if number == 1 and len(parts) == 3:  # BEIR header: query-id corpus-id score
                     continue
                 raise LilsrError(f"{path}:{number}: relevance {rel!r} is not a number") from None
             qrels.setdefault(qid, {})[docid] = relevance

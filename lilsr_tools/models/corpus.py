@@ -55,29 +55,27 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
     if limit:
         docs = (doc for doc, _ in zip(docs, range(limit)))
     seen: set[str] = set()
-    empty_inputs = 0
+    empty_inputs = encoded_now = 0
+    shard_files: list[Path] = []
     started = time.perf_counter()
-    encoded_now = 0
-    bar = tqdm(total=total, unit="doc", desc=f"encode {corpus_path.parent.name or corpus_path.name}",
-               disable=not progress, smoothing=0.05)
-    shard_files = []
-    for number, shard in enumerate(_shards(docs, shard_size)):
-        for doc in shard:
-            if doc.id in seen:
-                raise LilsrError(f"{corpus_path}: duplicate document id {doc.id!r}; ids must be unique")
-            seen.add(doc.id)
-        texts = [doc.contents for doc in shard]
-        empty_inputs += sum(not t.strip() for t in texts)
-        file = work / f"shard-{number:05d}.npz"
-        shard_files.append(file)
-        if file.is_file() and _shard_ids(file) == [doc.id for doc in shard]:
-            bar.update(len(shard))
-            continue
-        matrix = encoder.encode(texts, progress=bar.update)
-        encoded_now += len(shard)
-        _save_shard(file, matrix, [doc.id for doc in shard])
-        bar.set_postfix(docs_per_s=f"{encoded_now / (time.perf_counter() - started):.1f}")
-    bar.close()
+    with tqdm(total=total, unit="doc", desc=f"encode {corpus_path.parent.name or corpus_path.name}",
+              disable=not progress, smoothing=0.05) as bar:  # closed before an error message is printed
+        for number, shard in enumerate(_shards(docs, shard_size)):
+            for doc in shard:
+                if doc.id in seen:
+                    raise LilsrError(f"{corpus_path}: duplicate document id {doc.id!r}; ids must be unique")
+                seen.add(doc.id)
+            texts = [doc.contents for doc in shard]
+            empty_inputs += sum(not text.strip() for text in texts)
+            file = work / f"shard-{number:05d}.npz"
+            shard_files.append(file)
+            if file.is_file() and _shard_ids(file) == [doc.id for doc in shard]:
+                bar.update(len(shard))  # finished by an earlier run
+                continue
+            matrix = encoder.encode(texts, progress=bar.update)
+            encoded_now += len(shard)
+            _save_shard(file, matrix, [doc.id for doc in shard])
+            bar.set_postfix(docs_per_s=f"{encoded_now / (time.perf_counter() - started):.1f}")
     if not seen:
         raise LilsrError(f"{corpus_path}: no documents")
     matrices, ids = [], []

@@ -39,6 +39,42 @@ def mlm_parts(model):
     return None
 
 
+def max_over_positions(hidden: torch.Tensor, lengths: Sequence[int], weight: torch.Tensor, *,
+                       with_argmax: bool = False, chunk: int = VOCAB_CHUNK):
+    """Max over each text's real positions of the logits ``hidden @ weight.T``, without the [B, L, V] tensor.
+
+    ``hidden`` is [B, L, H] with right padding (text ``b`` has ``lengths[b]`` real positions), ``weight``
+    the decoder [V, H]. Returns float32 maxima [B, V] and, with ``with_argmax``, the position of each
+    maximum [B, V] (training recomputes the few logits that survive the ReLU from it, with gradients).
+    This is the one place the pooling math lives: the inference encoder and the trainer both call it.
+    """
+    batch, vocab = hidden.shape[0], weight.shape[0]
+    maxima = torch.empty(batch, vocab, dtype=torch.float32, device=hidden.device)
+    argmax = torch.empty(batch, vocab, dtype=torch.long, device=hidden.device) if with_argmax else None
+    if hidden.device.type != "cpu":  # accelerators: one padded block per vocabulary slice, padding masked out
+        padding = torch.arange(hidden.shape[1], device=hidden.device)[None, :] >= torch.as_tensor(
+            list(lengths), device=hidden.device)[:, None]
+        for lo in range(0, vocab, chunk * 4):
+            block = (hidden @ weight[lo:lo + chunk * 4].T).masked_fill_(padding[:, :, None], float("-inf"))
+            values, positions = block.max(dim=1)
+            maxima[:, lo:lo + chunk * 4] = values.float()
+            if argmax is not None:
+                argmax[:, lo:lo + chunk * 4] = positions
+        return maxima, argmax
+    for i, length in enumerate(lengths):  # right padding: the first `length` positions are real
+        tokens = hidden[i, :length].T.contiguous()
+        # vocabulary slices keep each [slice, length] logits block in cache
+        for lo in range(0, vocab, chunk):
+            block = weight[lo:lo + chunk] @ tokens
+            if argmax is None:
+                maxima[i, lo:lo + chunk] = block.amax(dim=1).float()
+            else:
+                values, positions = block.max(dim=1)
+                maxima[i, lo:lo + chunk] = values.float()
+                argmax[i, lo:lo + chunk] = positions
+    return maxima, argmax
+
+
 def splade_pool(logits: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Reference SPLADE pooling from full logits [B, L, V]: masked max, then log(1 + ReLU)."""
     masked = logits.masked_fill(~attention_mask.bool().unsqueeze(-1), float("-inf"))
@@ -86,13 +122,7 @@ class SpladeEncoder:
             else:
                 encoder, transform, weight, bias = self._parts
                 hidden = transform(encoder(**batch).last_hidden_state)
-                lengths = mask.sum(dim=1).tolist()
-                pooled = torch.empty(len(lengths), weight.shape[0], dtype=torch.float32)
-                for i, length in enumerate(lengths):  # right padding: the first `length` positions are real
-                    tokens = hidden[i, :length].T.contiguous()
-                    # vocabulary slices keep each [slice, length] logits block in cache
-                    for lo in range(0, weight.shape[0], VOCAB_CHUNK):
-                        pooled[i, lo:lo + VOCAB_CHUNK] = (weight[lo:lo + VOCAB_CHUNK] @ tokens).amax(dim=1).float()
+                pooled, _ = max_over_positions(hidden, mask.sum(dim=1).tolist(), weight)
                 pooled += bias.float()
         weights = torch.log1p(torch.relu_(pooled))
         if len(self.special_ids):

@@ -9,8 +9,9 @@ A table folder::
     manifest.json   kind "lilsr.table", source checkpoint, init, counts, vocab digest
     table.npy       float32 [vocab], vocabulary order
     vocab.json      token strings in id order
-    idf.json        {token: weight} for every non-zero weight (sentence-transformers' SparseStaticEmbedding
-                    and OpenSearch's inference-free pipeline read this format)
+    idf.json        {token: weight} for every token, zeros included (sentence-transformers'
+                    SparseStaticEmbedding.from_json sizes its weight vector by the largest id listed, and
+                    OpenSearch's inference-free pipeline reads the same format)
     tokenizer files, so the folder is a complete query encoder on its own
 """
 
@@ -106,7 +107,7 @@ def save_table(out: str | Path, weights: np.ndarray, vocab: Sequence[str], token
     with atomic_dir(out, overwrite=overwrite) as tmp:
         np.save(tmp / "table.npy", weights)
         (tmp / "vocab.json").write_text(json.dumps(list(vocab), ensure_ascii=False), encoding="utf-8")
-        idf = {token: float(w) for token, w in zip(vocab, weights) if w > 0}
+        idf = {token: float(w) for token, w in zip(vocab, weights)}
         (tmp / "idf.json").write_text(json.dumps(idf, ensure_ascii=False), encoding="utf-8")
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))

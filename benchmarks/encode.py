@@ -1,0 +1,109 @@
+"""Document encoding throughput: our SPLADE encoder against a plain transformers loop.
+
+Same model, same documents, same batch size, same threads. The plain loop is the textbook SPLADE
+inference: full logits, log(1 + ReLU), mask, max over positions. Ours takes the max before the activation
+over each document's unpadded tokens, a vocabulary slice at a time, with batches of similar length; the
+variants below separate those steps.
+
+    .venv/bin/python benchmarks/encode.py --docs 512 --max-length 256 --batch-size 32
+
+Prints a table and saves benchmarks/results/encode.json and encode.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from lilsr_tools.data import resolve_collection  # noqa: E402
+from lilsr_tools.manifest import package_versions  # noqa: E402
+from lilsr_tools.models.splade import SpladeEncoder  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def plain_loop(encoder: SpladeEncoder, texts: list[str]) -> None:
+    with torch.inference_mode():
+        for start in range(0, len(texts), encoder.batch_size):
+            batch = encoder.tokenize(texts[start:start + encoder.batch_size])
+            logits = encoder.model(**batch).logits
+            weights = torch.log1p(torch.relu(logits)) * batch["attention_mask"].unsqueeze(-1)
+            weights.amax(dim=1)
+
+
+def ours_in_corpus_order(encoder: SpladeEncoder, texts: list[str]) -> None:
+    for start in range(0, len(texts), encoder.batch_size):
+        encoder.encode_batch(texts[start:start + encoder.batch_size])
+
+
+def ours(encoder: SpladeEncoder, texts: list[str]) -> None:
+    encoder.encode(texts)
+
+
+def timed(fn, encoder, texts, repeats: int) -> float:
+    fn(encoder, texts[: encoder.batch_size])  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(encoder, texts)
+        best = min(best, time.perf_counter() - start)
+    return len(texts) / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="splade-tiny")
+    parser.add_argument("--collection", default="scifact")
+    parser.add_argument("--docs", type=int, default=512)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip-bf16", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    corpus = resolve_collection(args.collection).corpus()
+    texts = [doc.contents for doc, _ in zip(corpus, range(args.docs))]
+    encoder = SpladeEncoder(args.model, max_length=args.max_length, batch_size=args.batch_size)
+    variants = [("plain transformers loop", plain_loop, False),
+                ("ours, corpus order (max before activation, unpadded)", ours_in_corpus_order, False),
+                ("ours (+ length-ordered batches)", ours, False)]
+    if not args.skip_bf16:
+        variants.append(("ours + bf16 autocast", ours, True))
+    rows = []
+    for label, fn, bf16 in variants:
+        encoder.bf16 = bf16
+        docs_per_s = timed(fn, encoder, texts, args.repeats)
+        rows.append({"variant": label, "docs_per_s": docs_per_s})
+    base = rows[0]["docs_per_s"]
+    print(f"{args.model}, {len(texts)} {args.collection} docs, max length {args.max_length}, batch {args.batch_size}, "
+          f"{args.threads} threads")
+    for row in rows:
+        row["speedup"] = row["docs_per_s"] / base
+        print(f"  {row['variant']:<55} {row['docs_per_s']:8.1f} docs/s   {row['speedup']:5.2f}x")
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"params": vars(args), "versions": package_versions(), "cpu_count": os.cpu_count(), "rows": rows}
+    (RESULTS / "encode.json").write_text(json.dumps(payload, indent=1))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    ax.barh([r["variant"] for r in rows][::-1], [r["docs_per_s"] for r in rows][::-1], color="#4c72b0")
+    ax.set_xlabel("documents / second")
+    ax.set_title(f"SPLADE encoding, {args.model}, length {args.max_length}, batch {args.batch_size}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "encode.png", dpi=120)
+    print(f"saved {RESULTS / 'encode.json'} and {RESULTS / 'encode.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Comparison grids and reports: ``lilsr compare`` and ``lilsr ablate``."""

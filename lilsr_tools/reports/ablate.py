@@ -1,0 +1,137 @@
+"""Ablations: the lambda sweep through both engines, and static vs contextual query encoding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_file
+from ..engines.exact import ExactEngine
+from ..engines.search import run_search
+from ..evaluation.metrics import evaluate
+from ..manifest import write_manifest
+from . import plots
+from .compare import compare, effectiveness_table, environment_line
+from .grid import EngineSpec, Grid, ModelSpec
+from .render import Block, write_report
+from .workspace import Workspace
+
+
+# -- lambda ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class LambdaModel:
+    spec: ModelSpec
+    lambda_d: float | None
+
+
+def ablate_lambda(models: list[LambdaModel], collection: str, out: str | Path, *, split: str = "test",
+                  engines: tuple[str, ...] = ("lucene", "native"), encoder: str = "table", k: int = 1000,
+                  threads: int = 1, progress: bool = True) -> pd.DataFrame:
+    """Each model (one per lambda) through each engine with the same query encoder; one table, one plot."""
+    out = Path(out)
+    grid = Grid(collection=collection, split=split, k=k, threads=threads, models=[m.spec for m in models],
+                encoders=[encoder], engines=[EngineSpec(e) for e in engines])
+    result = compare(grid, out, progress=progress)
+    lambdas = {m.spec.name: m.lambda_d for m in models}
+    frame = result.frame[result.frame["status"] == "ok"].copy()
+    frame["lambda_d"] = frame["model"].map(lambdas)
+    frame["index_MB"] = frame["index_bytes"].astype(float) / 1e6
+    columns = ["model", "lambda_d", "engine", "mean_doc_nnz", "mean_query_nnz", grid.measures[0], "R@1000",
+               "accuracy@10", "retrieval_mean_ms", "retrieval_p99_ms", "index_MB", "postings"]
+    table = frame[[c for c in columns if c in frame.columns]].sort_values(["engine", "mean_doc_nnz"])
+    with atomic_file(out / "lambda.csv") as handle:
+        table.to_csv(handle, index=False)
+    figure = plots.lines(table, "mean_doc_nnz", [grid.measures[0], "retrieval_mean_ms", "index_MB"], "engine",
+                         out / "figures" / "lambda.png", "Relaxing lambda_d: denser documents through each engine",
+                         ylog=[False, True, False])
+    blocks = [Block("h1", f"lilsr ablate lambda: {collection} ({split})"), Block("text", environment_line(grid)),
+              Block("h2", "Per model and engine"),
+              Block("table", table, f"One model per lambda_d, query encoder '{encoder}'. Does the effectiveness "
+                                    "gained by denser documents survive each engine's latency?"),
+              Block("image", figure, "Effectiveness, latency and index size against mean document non-zeros."),
+              Block("h2", "All cells"), Block("table", effectiveness_table(result.frame, grid.measures))]
+    write_report(blocks, out, f"lilsr ablate lambda: {collection}")
+    write_manifest(out, "lilsr.ablate-lambda", params={**grid.as_dict(), "lambdas": lambdas},
+                   counts={"models": len(models), "cells": len(result.frame)})
+    return table
+
+
+# -- context ---------------------------------------------------------------------------------------------------
+
+def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split: str = "test", top: int = 15,
+                   measure: str = "nDCG@10", progress: bool = True) -> dict[str, pd.DataFrame]:
+    """Static (table) vs contextual query encoding of the same model, per query and per token (exact engine)."""
+    from ..data.collection import resolve_collection
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ws = Workspace(out, resolve_collection(collection), split, progress=progress)
+    engine = ExactEngine(ws.vectors(model))
+    per_query, texts = {}, dict(zip(ws.text_queries.qids, ws.text_queries.texts))
+    batches = {}
+    for encoder in ("table", "contextual"):
+        batches[encoder] = ws.queries(model, encoder)
+        results = run_search(engine, batches[encoder], k=1000)
+        per_query[encoder] = evaluate(results.as_run(), ws.qrels, [measure]).per_query
+    qids = [q for q in ws.text_queries.qids if q in per_query["table"]]
+    queries = pd.DataFrame({"qid": qids, "query": [texts[q] for q in qids],
+                            "static": [per_query["table"][q][measure] for q in qids],
+                            "contextual": [per_query["contextual"][q][measure] for q in qids]})
+    queries["delta"] = queries["static"] - queries["contextual"]
+    losses = queries.sort_values("delta").head(top)
+    gains = queries.sort_values("delta", ascending=False).head(top)
+    tokens = token_disagreement(batches["table"].vectors, batches["contextual"].vectors,
+                                batches["table"].qids, texts)
+    by_gap = tokens.sort_values("mean_abs_gap", ascending=False).head(top)
+    polysemy = tokens[tokens["queries"] >= 3].sort_values("contextual_cv", ascending=False).head(top)
+    summary = pd.DataFrame([{"encoder": name, measure: queries[name].mean(),
+                             "queries better than the other": int((queries["delta"] > 0).sum() if name == "static"
+                                                                  else (queries["delta"] < 0).sum())}
+                            for name in ("static", "contextual")])
+    with atomic_file(out / "context_queries.csv") as handle:
+        queries.to_csv(handle, index=False)
+    with atomic_file(out / "context_tokens.csv") as handle:
+        tokens.to_csv(handle, index=False)
+    blocks = [Block("h1", f"lilsr ablate context: {model.name} on {collection} ({split})"),
+              Block("text", "Exact search over the same document vectors; only the query side changes: the "
+                            "Li-LSR table (static, one weight per token) or the model's contextual SPLADE "
+                            "query encoder."),
+              Block("table", summary),
+              Block("h2", f"Queries where the static table loses most ({measure})"), Block("table", losses),
+              Block("h2", f"Queries where the static table gains most ({measure})"), Block("table", gains),
+              Block("h2", "Tokens whose static weight differs most from their contextual weights"),
+              Block("table", by_gap, "mean_abs_gap: mean over the queries holding the token of |static weight - "
+                                     "contextual weight| (contextual weight 0 when the encoder drops the token)."),
+              Block("h2", "Polysemy candidates"),
+              Block("table", polysemy, "Tokens (in 3+ queries) whose contextual weight varies most across queries "
+                                       "(coefficient of variation): one static weight cannot fit them all.")]
+    write_report(blocks, out, f"lilsr ablate context: {model.name}")
+    write_manifest(out, "lilsr.ablate-context", params={"model": vars(model), "collection": collection,
+                                                        "split": split, "measure": measure},
+                   counts={"queries": len(queries), "tokens": len(tokens)})
+    return {"queries": queries, "losses": losses, "gains": gains, "tokens": tokens, "polysemy": polysemy}
+
+
+def token_disagreement(static: list[dict], contextual: list[dict], qids: list[str], texts: dict) -> pd.DataFrame:
+    """Per token of the static query vectors: its static weight against its contextual weights across queries."""
+    rows: dict[str, dict] = {}
+    for qid, s_vec, c_vec in zip(qids, static, contextual):
+        for token, weight in s_vec.items():
+            row = rows.setdefault(token, {"token": token, "static_weights": [], "contextual": [], "example": qid})
+            row["static_weights"].append(weight)
+            row["contextual"].append(c_vec.get(token, 0.0))
+    records = []
+    for token, row in rows.items():
+        s = np.asarray(row["static_weights"])
+        c = np.asarray(row["contextual"])
+        mean_c = float(c.mean())
+        records.append({"token": token, "queries": len(c), "static_weight": float(s.mean()),
+                        "contextual_mean": mean_c, "contextual_std": float(c.std()),
+                        "contextual_cv": float(c.std() / mean_c) if mean_c > 0 else float("inf"),
+                        "mean_abs_gap": float(np.abs(s - c).mean()),
+                        "example_query": texts.get(row["example"], "")[:80]})
+    return pd.DataFrame(records)

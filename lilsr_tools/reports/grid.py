@@ -1,0 +1,194 @@
+"""The experiment grid of ``lilsr compare``: models x query encoders x engines x engine parameters.
+
+A grid comes from a TOML (or YAML) file or from CLI flags::
+
+    collection = "scifact"
+    split = "test"
+    k = 1000
+    threads = 1
+    baseline = "bm25"                      # a cell id, for paired significance
+
+    [[models]]
+    name = "splade-tiny"
+    checkpoint = "splade-tiny"             # encodes the corpus when `vectors` is absent
+    vectors = "out/scifact-splade-tiny"    # optional: a vector store made earlier
+    table = "out/idf-table"                # optional: else the checkpoint's Li-LSR head, else idf
+
+    encoders = ["table", "contextual"]
+
+    [engines.lucene]
+    build = {scale = 100}
+    [engines.native]
+    build = {n_postings = 3500}
+    search = [{query_cut = 10, heap_factor = 0.8}, {query_cut = 20, heap_factor = 0.9}]
+    [engines.bm25]
+
+A cell is one (model, encoder, engine, build parameters, search parameters); ``bm25`` searches text and
+makes one cell per grid, whatever the models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..engines import ENGINES
+from ..errors import LilsrError
+from ..models.query_encoders import QUERY_ENCODERS
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    checkpoint: str | None = None
+    vectors: str | None = None
+    table: str | None = None
+    max_length: int = 256
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    build: dict = field(default_factory=dict)
+    search: tuple[dict, ...] = ({},)
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: ModelSpec | None  # None for bm25
+    encoder: str | None      # None for bm25
+    engine: EngineSpec
+    search: dict
+
+    @property
+    def id(self) -> str:
+        parts = ["bm25"] if self.engine.name == "bm25" else [self.model.name, self.encoder, self.engine.name]
+        parts += [f"{k}={v}" for k, v in sorted(self.engine.build.items())]
+        parts += [f"{k}={v}" for k, v in sorted(self.search.items())]
+        return "/".join(str(p) for p in parts)
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe id."""
+        return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in self.id.replace("/", "__"))
+
+
+@dataclass
+class Grid:
+    collection: str
+    split: str = "test"
+    k: int = 1000
+    threads: int = 1
+    baseline: str | None = None
+    models: list[ModelSpec] = field(default_factory=list)
+    encoders: list[str] = field(default_factory=lambda: ["table", "contextual"])
+    engines: list[EngineSpec] = field(default_factory=list)
+    measures: list[str] = field(default_factory=lambda: ["nDCG@10", "RR@10", "R@100", "R@1000"])
+    source: str | None = None
+
+    def cells(self) -> list[Cell]:
+        cells = []
+        for engine in self.engines:
+            for search in engine.search:
+                if engine.name == "bm25":
+                    cells.append(Cell(None, None, engine, dict(search)))
+                    continue
+                for model in self.models:
+                    for encoder in self.encoders:
+                        cells.append(Cell(model, encoder, engine, dict(search)))
+        return cells
+
+    def as_dict(self) -> dict:
+        return {"collection": self.collection, "split": self.split, "k": self.k, "threads": self.threads,
+                "baseline": self.baseline, "encoders": self.encoders, "measures": self.measures,
+                "models": [vars(m) for m in self.models],
+                "engines": [{"name": e.name, "build": e.build, "search": list(e.search)} for e in self.engines]}
+
+
+def key_of(payload) -> str:
+    """A stable short hash of JSON-able inputs, for caching."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_grid(path: str | Path) -> Grid:
+    path = Path(path)
+    if not path.is_file():
+        raise LilsrError(f"{path}: no such grid file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise LilsrError(f"{path}: invalid YAML ({exc})") from None
+    else:
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise LilsrError(f"{path}: invalid TOML ({exc})") from None
+    grid = grid_from_dict(data or {}, str(path))
+    grid.source = str(path)
+    # relative paths in the file are relative to the file
+    base = path.parent
+    grid.models = [ModelSpec(m.name, _rel(m.checkpoint, base, keep_names=True), _rel(m.vectors, base),
+                             _rel(m.table, base), m.max_length) for m in grid.models]
+    return grid
+
+
+def _rel(value: str | None, base: Path, keep_names: bool = False) -> str | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    candidate = base / path
+    if keep_names and not candidate.exists():
+        return value  # a preset or hub name
+    return str(candidate)
+
+
+def grid_from_dict(data: dict, where: str = "grid") -> Grid:
+    known = {"collection", "split", "k", "threads", "baseline", "models", "encoders", "engines", "measures"}
+    unknown = set(data) - known
+    if unknown:
+        raise LilsrError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    if "collection" not in data:
+        raise LilsrError(f"{where}: 'collection' is required")
+    models = []
+    for i, model in enumerate(data.get("models", [])):
+        if "name" not in model:
+            raise LilsrError(f"{where}: models[{i}] needs a 'name'")
+        if not model.get("checkpoint") and not model.get("vectors"):
+            raise LilsrError(f"{where}: model '{model['name']}' needs 'checkpoint' or 'vectors'")
+        extra = set(model) - {"name", "checkpoint", "vectors", "table", "max_length"}
+        if extra:
+            raise LilsrError(f"{where}: model '{model['name']}' has unknown key(s) {', '.join(sorted(extra))}")
+        models.append(ModelSpec(**model))
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise LilsrError(f"{where}: model names must be unique")
+    encoders = list(data.get("encoders", ["table", "contextual"]))
+    for encoder in encoders:
+        if encoder not in QUERY_ENCODERS:
+            raise LilsrError(f"{where}: unknown encoder {encoder!r}; choose from {', '.join(QUERY_ENCODERS)}")
+    engines = []
+    for name, spec in (data.get("engines") or {}).items():
+        if name not in ENGINES:
+            raise LilsrError(f"{where}: unknown engine {name!r}; choose from {', '.join(ENGINES)}")
+        spec = spec or {}
+        search = spec.get("search", [{}])
+        search = [search] if isinstance(search, dict) else list(search)
+        engines.append(EngineSpec(name, dict(spec.get("build", {})), tuple(search)))
+    if not engines:
+        raise LilsrError(f"{where}: no engines; add e.g. [engines.exact]")
+    if any(e.name != "bm25" for e in engines) and not models:
+        raise LilsrError(f"{where}: vector engines need at least one [[models]] entry")
+    return Grid(collection=str(data["collection"]), split=str(data.get("split", "test")), k=int(data.get("k", 1000)),
+                threads=int(data.get("threads", 1)), baseline=data.get("baseline"), models=models,
+                encoders=encoders, engines=engines,
+                measures=list(data.get("measures", ["nDCG@10", "RR@10", "R@100", "R@1000"])))

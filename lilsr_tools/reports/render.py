@@ -1,0 +1,96 @@
+"""Reports as a list of blocks, rendered twice: ``report.md`` and a self-contained ``report.html``
+(figures embedded as base64 PNG, so the file opens anywhere on its own)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import atomic_file
+
+CSS = """
+body { font-family: -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 2em auto; max-width: 1200px;
+       color: #222; padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.82em; margin: 0.6em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+tr:nth-child(even) { background: #fafafa; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.note { color: #555; font-size: 0.9em; } .failed { color: #b00; }
+"""
+
+
+@dataclass
+class Block:
+    kind: str  # "h1", "h2", "text", "table", "image", "code"
+    content: object
+    caption: str = ""
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 1:
+            return f"{value:.3f}"
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(blocks: list[Block], folder: Path, title: str) -> tuple[Path, Path]:
+    md, doc = [], []
+    for block in blocks:
+        if block.kind == "h1":
+            md.append(f"# {block.content}\n")
+            doc.append(f"<h1>{html.escape(str(block.content))}</h1>")
+        elif block.kind == "h2":
+            md.append(f"\n## {block.content}\n")
+            doc.append(f"<h2>{html.escape(str(block.content))}</h2>")
+        elif block.kind == "text":
+            md.append(f"{block.content}\n")
+            doc.append(f"<p class='note'>{html.escape(str(block.content))}</p>")
+        elif block.kind == "code":
+            md.append(f"```\n{block.content}\n```\n")
+            doc.append(f"<pre>{html.escape(str(block.content))}</pre>")
+        elif block.kind == "table":
+            md.append(_markdown_table(block.content) + "\n")
+            doc.append(_html_table(block.content))
+            if block.caption:
+                md.append(f"{block.caption}\n")
+                doc.append(f"<p class='note'>{html.escape(block.caption)}</p>")
+        elif block.kind == "image":
+            path = Path(block.content)
+            md.append(f"![{block.caption}]({path.relative_to(folder)})\n")
+            data = base64.b64encode(path.read_bytes()).decode()
+            doc.append(f"<figure><img alt='{html.escape(block.caption)}' src='data:image/png;base64,{data}'>"
+                       f"<figcaption class='note'>{html.escape(block.caption)}</figcaption></figure>")
+    md_path, html_path = folder / "report.md", folder / "report.html"
+    with atomic_file(md_path) as handle:
+        handle.write("\n".join(md))
+    with atomic_file(html_path) as handle:
+        handle.write(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                     f"<style>{CSS}</style></head><body>{''.join(doc)}</body></html>")
+    return md_path, html_path

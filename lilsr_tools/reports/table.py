@@ -1,0 +1,41 @@
+"""Cell records -> one pandas row per cell (results.csv), with significance against the baseline."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .significance import mark, paired_test
+
+
+def results_frame(records: list[dict], measures: list[str], baseline: str | None,
+                  method: str = "t-test") -> pd.DataFrame:
+    base = next((r for r in records if r["cell"] == baseline and r["status"] == "ok"), None)
+    first = measures[0]
+    rows = []
+    for r in records:
+        row = {"cell": r["cell"], "model": r.get("model") or "", "encoder": r.get("encoder") or "",
+               "engine": r["engine"], "search": _params(r.get("search")), "build": _params(r.get("build")),
+               "status": r["status"], "error": r.get("error", "")}
+        if r["status"] == "ok":
+            row.update({m: r["metrics"].get(m) for m in measures})
+            row["accuracy@10"] = r.get("accuracy@10")
+            for part in ("encode", "retrieval", "total"):
+                lat = r["latency"][part]
+                row.update({f"{part}_mean_ms": lat.get("mean_ms"), f"{part}_p50_ms": lat.get("p50_ms"),
+                            f"{part}_p99_ms": lat.get("p99_ms")})
+            stats = r.get("index_stats", {})
+            row.update({"index_bytes": stats.get("index_bytes"), "postings": stats.get("postings"),
+                        "posting_p99": stats.get("p99_length"), "mean_doc_nnz": r.get("mean_doc_nnz"),
+                        "mean_query_nnz": r.get("mean_query_nnz"), "unknown_query_tokens": r.get("unknown_query_tokens"),
+                        "table_source": r.get("table_source", "")})
+            if base is not None and r is not base:
+                p = paired_test(r["per_query"], base["per_query"], method)
+                delta = r["metrics"][first] - base["metrics"][first]
+                row.update({f"p_vs_baseline": p, "sig": mark(delta, p)})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    return frame
+
+
+def _params(params: dict | None) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted((params or {}).items()))

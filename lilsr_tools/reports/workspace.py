@@ -1,0 +1,190 @@
+"""The cached inputs of a comparison: vectors, tables, encoded queries, indexes and exact runs.
+
+Everything lands under ``OUT/artifacts/<kind>/<name>-<key>``, the key hashing what made it, so a re-run
+(after a crash, or with a grown grid) reuses what is already there and rebuilds only what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+from ..data.collection import Collection
+from ..data.trec import Run, read_run, write_run
+from ..engines import get_engine
+from ..engines.search import QueryBatch, run_search
+from ..errors import LilsrError
+from ..manifest import MANIFEST, read_manifest
+from ..models.table import HEAD_FILE
+from ..vectors.store import SparseVectors, load_vectors
+from .grid import EngineSpec, ModelSpec, key_of
+
+log = logging.getLogger("lilsr.compare")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+class Workspace:
+    def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True):
+        self.root = Path(root)
+        self.collection = collection
+        self.split = split
+        self.progress = progress
+        self._vectors: dict[str, SparseVectors] = {}
+        self._queries: dict[tuple, QueryBatch] = {}
+        self._engines: dict[str, object] = {}
+
+    def path(self, kind: str, name: str, key_payload) -> Path:
+        return self.root / "artifacts" / kind / f"{_slug(name)}-{key_of(key_payload)}"
+
+    # -- queries -------------------------------------------------------------------------------------
+    @cached_property
+    def text_queries(self) -> QueryBatch:
+        queries = self.collection.queries(self.split)
+        return QueryBatch([q.id for q in queries], [q.text for q in queries])
+
+    @cached_property
+    def qrels(self):
+        return self.collection.qrels(self.split)
+
+    # -- vectors -------------------------------------------------------------------------------------
+    def vectors(self, model: ModelSpec) -> SparseVectors:
+        if model.name in self._vectors:
+            return self._vectors[model.name]
+        if model.vectors:
+            vectors = load_vectors(model.vectors)
+        else:
+            from ..models.corpus import encode_corpus
+            from ..models.splade import SpladeEncoder
+
+            path = self.path("vectors", model.name, [model.checkpoint, model.max_length,
+                                                     str(self.collection.corpus_path), _checkpoint_stamp(model)])
+            if (path / MANIFEST).is_file():
+                vectors = load_vectors(path)
+            else:
+                log.info("encoding %s with %s", self.collection.name, model.checkpoint)
+                encoder = SpladeEncoder(model.checkpoint, max_length=model.max_length)
+                vectors = encode_corpus(self.collection.corpus_path, path, encoder, progress=self.progress)
+        self._vectors[model.name] = vectors
+        return vectors
+
+    def vectors_identity(self, model: ModelSpec) -> str:
+        return key_of(self.vectors(model).manifest.get("sha256"))
+
+    def checkpoint(self, model: ModelSpec) -> str:
+        """The checkpoint behind a model: given, or recorded in its vector store."""
+        checkpoint = model.checkpoint or self.vectors(model).manifest.get("model")
+        if not checkpoint:
+            raise LilsrError(f"model '{model.name}': no checkpoint given and none recorded in {model.vectors}")
+        return checkpoint
+
+    # -- tables --------------------------------------------------------------------------------------
+    def table(self, model: ModelSpec) -> Path:
+        """The model's Li-LSR table: given; else from the checkpoint's trained head; else idf over its vectors."""
+        if model.table:
+            return Path(model.table)
+        from ..models.presets import resolve_model
+        from ..models.table import save_table
+        from ..models.table_export import export_table
+
+        checkpoint = self.checkpoint(model)
+        has_head = (Path(resolve_model(checkpoint)) / HEAD_FILE).is_file()
+        init = "head" if has_head else "idf"
+        path = self.path("tables", f"{model.name}-{init}", [checkpoint, init, _checkpoint_stamp(model),
+                                                            self.vectors_identity(model)])
+        if not (path / MANIFEST).is_file():
+            vectors = self.vectors(model).path if init == "idf" else None
+            weights, vocab, tokenizer, params = export_table(checkpoint, init, vectors=vectors)
+            save_table(path, weights, vocab, tokenizer, source=checkpoint, params=params, overwrite=True)
+        return path
+
+    def table_source(self, model: ModelSpec) -> str:
+        if model.table:
+            return "given"
+        return read_manifest(self.table(model)).get("params", {}).get("init", "?")
+
+    # -- encoded queries -----------------------------------------------------------------------------
+    def queries(self, model: ModelSpec, encoder: str) -> QueryBatch:
+        cache_key = (model.name, encoder)
+        if cache_key in self._queries:
+            return self._queries[cache_key]
+        from ..models.query_encoders import make_query_encoder
+        from ..vectors.queries import load_encoded_queries, save_encoded_queries
+        from ..vectors.store import vocab_digest
+
+        text = self.text_queries
+        table = self.table(model) if encoder == "table" else None
+        inputs = [model.name, encoder, self.checkpoint(model), self.split, self.collection.name,
+                  key_of(read_manifest(table).get("sha256")) if table else None,
+                  self.vectors_identity(model) if encoder == "idf" else None]
+        path = self.path("queries", f"{model.name}-{encoder}", inputs)
+        if not (path / MANIFEST).is_file():
+            query_encoder = make_query_encoder(encoder, model=None if encoder == "table" else self.checkpoint(model),
+                                               table=table, vectors=self.vectors(model) if encoder == "idf" else None)
+            from ..models.query_encoders import encode_queries
+
+            encoded = encode_queries(query_encoder, text.qids, text.texts)
+            save_encoded_queries(path, encoded, overwrite=True, vocab_digest=vocab_digest(query_encoder.vocab),
+                                 params={"model": model.name, "encoder": encoder})
+        encoded, _ = load_encoded_queries(path)
+        batch = QueryBatch(encoded.qids, text.texts, encoded.vectors, encoded.encode_ns, encoder)
+        self._queries[cache_key] = batch
+        return batch
+
+    # -- indexes -------------------------------------------------------------------------------------
+    def index(self, model: ModelSpec | None, engine: EngineSpec) -> Path:
+        engine_cls = get_engine(engine.name)
+        if engine.name == "bm25":
+            path = self.path("indexes", f"{self.collection.name}-bm25", [str(self.collection.corpus_path), engine.build])
+            source = str(self.collection.root)
+        else:
+            vectors = self.vectors(model)
+            if engine.name == "exact":
+                return vectors.path
+            path = self.path("indexes", f"{model.name}-{engine.name}",
+                             [self.vectors_identity(model), engine.name, engine.build])
+            source = vectors
+        if not (path / MANIFEST).is_file():
+            log.info("building %s index at %s", engine.name, path)
+            built = engine_cls.build(source, path, overwrite=True, **engine.build)
+            path = Path(built) if built else path
+        return path
+
+    def engine(self, model: ModelSpec | None, engine: EngineSpec):
+        """A loaded engine, kept while cells use the same index (the most recent two stay open)."""
+        path = self.index(model, engine)
+        key = f"{engine.name}:{path}"
+        if key not in self._engines:
+            if len(self._engines) >= 2:
+                self._engines.pop(next(iter(self._engines)))
+            self._engines[key] = get_engine(engine.name).load(path)
+        return self._engines[key]
+
+    # -- exact runs (ground truth for accuracy@k) ----------------------------------------------------
+    def exact_run(self, model: ModelSpec, encoder: str, k: int) -> Run:
+        batch = self.queries(model, encoder)
+        path = self.path("exact-runs", f"{model.name}-{encoder}",
+                         [self.vectors_identity(model), encoder, k, [len(v) for v in batch.vectors],
+                          sum(sum(v.values()) for v in batch.vectors)])
+        run_file = path / "run.trec"
+        if not run_file.is_file():
+            from ..engines.exact import ExactEngine
+
+            results = run_search(ExactEngine(self.vectors(model)), batch, k=k)
+            path.mkdir(parents=True, exist_ok=True)
+            write_run(run_file, results.qids, results.doc_ids, results.scores, tag="exact")
+        return read_run(run_file)
+
+
+def _checkpoint_stamp(model: ModelSpec):
+    """Changes when a local checkpoint folder is rewritten (a model retrained in place)."""
+    if not model.checkpoint:
+        return None
+    from ..models.presets import resolve_model
+
+    path = Path(resolve_model(model.checkpoint))
+    files = sorted(p for p in path.glob("*") if p.is_file()) if path.is_dir() else []
+    return [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files]

@@ -1,0 +1,91 @@
+"""``lilsr compare`` on a small SciFact grid: the report, a failing cell that does not stop the others,
+re-runs that reuse finished cells, and the ablations."""
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from lilsr_tools.cli import main
+from lilsr_tools.reports.compare import compare
+from lilsr_tools.reports.grid import EngineSpec, Grid, ModelSpec, grid_from_dict, load_grid
+from lilsr_tools.errors import LilsrError
+
+
+@pytest.fixture(scope="module")
+def grid(small_corpus, small_vectors):
+    return Grid(collection=str(small_corpus), k=100,
+                models=[ModelSpec("tiny", checkpoint="splade-tiny", vectors=str(small_vectors.path))],
+                encoders=["table", "binary"], engines=[EngineSpec("exact"), EngineSpec("native")])
+
+
+def test_grid_report_and_reuse(grid, tmp_path, monkeypatch):
+    out = tmp_path / "cmp"
+    first = compare(grid, out, progress=False)
+    frame = pd.read_csv(out / "results.csv")
+    assert list(frame["cell"]) == ["tiny/table/exact", "tiny/binary/exact", "tiny/table/native", "tiny/binary/native"]
+    assert (frame["status"] == "ok").all()
+    exact = frame.set_index("cell").loc["tiny/table/exact"]
+    assert exact["accuracy@10"] == 1.0 and 0.5 < exact["nDCG@10"] <= 1.0
+    assert exact["table_source"] == "idf"  # splade-tiny has no trained head: the idf table stands in
+    # the baseline is the first cell; the others carry a p-value against it
+    assert frame["p_vs_baseline"].notna().sum() == 3
+    for cell in frame["cell"]:
+        slug = cell.replace("/", "__")
+        assert (out / "runs" / f"{slug}.trec").is_file() and (out / "runs" / f"{slug}.latency.json").is_file()
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and "tiny/binary/native" in html
+    assert "tiny/table/exact" in (out / "report.md").read_text()
+    assert json.loads((out / "manifest.json").read_text())["counts"] == {"cells": 4, "ok": 4, "failed": 0, "reused": 0}
+
+    # a re-run reuses every finished cell: the engines are never searched again
+    def no_search(*args, **kwargs):
+        raise AssertionError("a finished cell was searched again")
+
+    monkeypatch.setattr("lilsr_tools.reports.cells.run_search", no_search)
+    again = compare(grid, out, progress=False)
+    assert all(r["reused"] for r in again.records)
+    assert again.frame["nDCG@10"].tolist() == first.frame["nDCG@10"].tolist()
+
+
+def test_a_failing_cell_is_reported_and_the_others_run(grid, tmp_path, monkeypatch):
+    monkeypatch.setenv("LILSR_JAVA_HOME", str(tmp_path / "no-java"))
+    broken = Grid(collection=grid.collection, k=10, models=grid.models, encoders=["binary"],
+                  engines=[EngineSpec("lucene"), EngineSpec("exact")])
+    result = compare(broken, tmp_path / "cmp", progress=False)
+    status = dict(zip(result.frame["cell"], result.frame["status"]))
+    assert status == {"tiny/binary/lucene": "failed", "tiny/binary/exact": "ok"}
+    error = result.frame.set_index("cell").loc["tiny/binary/lucene", "error"]
+    assert "java" in error.lower()
+    assert "Failed cells" in (tmp_path / "cmp" / "report.md").read_text()
+
+
+def test_grid_files_are_validated(tmp_path, small_corpus):
+    path = tmp_path / "grid.toml"
+    path.write_text(f'collection = "{small_corpus}"\nencoders = ["table"]\n'
+                    '[[models]]\nname = "tiny"\ncheckpoint = "splade-tiny"\n'
+                    '[engines.native]\nbuild = {n_postings = 500}\n'
+                    'search = [{query_cut = 5}, {query_cut = 10}]\n')
+    grid = load_grid(path)
+    assert [c.id for c in grid.cells()] == ["tiny/table/native/n_postings=500/query_cut=5",
+                                            "tiny/table/native/n_postings=500/query_cut=10"]
+    with pytest.raises(LilsrError, match="unknown engine 'elastic'"):
+        grid_from_dict({"collection": "x", "models": [{"name": "m", "checkpoint": "c"}], "engines": {"elastic": {}}})
+    with pytest.raises(LilsrError, match="needs 'checkpoint' or 'vectors'"):
+        grid_from_dict({"collection": "x", "models": [{"name": "m"}], "engines": {"exact": {}}})
+    path.write_text("collection = [unclosed\n")
+    with pytest.raises(LilsrError, match="invalid TOML"):
+        load_grid(path)
+
+
+def test_ablate_context_cli(small_corpus, small_vectors, tmp_path):
+    result = CliRunner().invoke(main, ["ablate", "context", "--model", f"tiny={small_vectors.path}",
+                                       "--collection", str(small_corpus), "--out", str(tmp_path / "ctx")])
+    assert result.exit_code == 0, result.output
+    queries = pd.read_csv(tmp_path / "ctx" / "context_queries.csv")
+    assert len(queries) == len(set(queries["qid"])) > 10
+    assert ((queries["delta"] - (queries["static"] - queries["contextual"])).abs() < 1e-9).all()
+    tokens = pd.read_csv(tmp_path / "ctx" / "context_tokens.csv")
+    assert {"token", "static_weight", "contextual_mean", "mean_abs_gap"} <= set(tokens.columns)
+    assert "Polysemy candidates" in (tmp_path / "ctx" / "report.md").read_text()
