@@ -10,6 +10,7 @@ documents of similar length, so padding costs nothing.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -75,6 +76,15 @@ def max_over_positions(hidden: torch.Tensor, lengths: Sequence[int], weight: tor
     return maxima, argmax
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated."""
+    try:
+        flags = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 def splade_pool(logits: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Reference SPLADE pooling from full logits [B, L, V]: masked max, then log(1 + ReLU)."""
     masked = logits.masked_fill(~attention_mask.bool().unsqueeze(-1), float("-inf"))
@@ -98,6 +108,9 @@ class SpladeEncoder:
         self.max_length = max_length
         self.batch_size = batch_size
         self.bf16 = bf16
+        if bf16 and not cpu_has_fast_bf16():
+            warnings.warn("--bf16 on a CPU without AVX512-BF16/AMX runs bfloat16 in emulation, several times "
+                          "slower than float32", stacklevel=2)
         self.vocab_size = self.model.get_output_embeddings().weight.shape[0]
         self.vocab = vocabulary(self.tokenizer, self.vocab_size)
         self.special_ids = torch.tensor(sorted(i for i in self.tokenizer.all_special_ids if i < self.vocab_size))
