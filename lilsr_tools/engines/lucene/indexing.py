@@ -1,0 +1,259 @@
+"""Build Lucene indexes with Anserini's IndexCollection, run in a child JVM.
+
+Two index kinds, each a folder ``OUT/`` holding ``manifest.json`` and the Lucene files under ``OUT/lucene/``:
+
+- ``lilsr.lucene-index``: learned sparse vectors, quantized ``round(w * scale)`` (never truncated), written
+  as an Anserini JsonVectorCollection and indexed with ``-impact -pretokenized`` (term frequency = impact).
+  ``vocab.json`` is kept beside it, so that query tokens outside the vocabulary are counted at search time.
+- ``lilsr.bm25-index``: a BEIR corpus indexed "flat" (title and text in one ``contents`` field, Anserini's
+  default English analyzer), exactly as Anserini's BEIR flat regressions do.
+
+Everything is built in a hidden sibling folder and renamed at the end (``atomic_dir``): an interrupted
+build, a failed IndexCollection or Ctrl-C leaves nothing that loads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ...atomic import atomic_dir, check_can_write
+from ...data.jsonl import read_jsonl, require_field
+from ...errors import LilsrError
+from ...manifest import MANIFEST, read_manifest, write_manifest
+from ...vectors.convert import (JSON_VECTORS_KIND, check_integer_weights, quantize,
+                                write_json_vector_collection)
+from ...vectors.store import KIND as VECTORS_KIND
+from ...vectors.store import SparseVectors, load_vectors, posting_stats, vocab_digest
+from ..base import folder_bytes
+from . import jvm
+
+LUCENE_KIND = "lilsr.lucene-index"
+BM25_KIND = "lilsr.bm25-index"
+LUCENE_DIR = "lucene"
+_COUNTER = re.compile(r"\b(indexed|unindexable|empty|skipped|errors):\s+([\d,]+)\s*$")
+_WHITESPACE = re.compile(r"\s")
+
+
+def run_index_collection(args: list[str], heap: str | None = None, echo=None) -> dict[str, int]:
+    """Run ``io.anserini.index.IndexCollection`` with ``args``; return its final counters.
+
+    Its log is relayed line by line to ``echo`` (stderr by default) as progress. A non-zero exit or any
+    indexing error raises ``LilsrError`` with the last log lines; Ctrl-C stops the child JVM too."""
+    echo = echo or (lambda line: print(line, file=sys.stderr))
+    command = jvm.java_command("io.anserini.index.IndexCollection", *args, heap=heap)
+    counters: dict[str, int] = {}
+    tail: list[str] = []
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               encoding="utf-8", errors="replace")
+    try:
+        for line in process.stdout:
+            line = line.rstrip()
+            if line.startswith("WARNING: ") or "MMapDirectory" in line:
+                continue  # JDK notices about sun.misc.Unsafe / MMapDirectory; not ours to fix
+            tail = (tail + [line])[-15:]
+            match = _COUNTER.search(line)
+            if match:
+                counters[match.group(1)] = int(match.group(2).replace(",", ""))
+            if " INFO " in line and ("documents indexed" in line or "% of files completed" in line
+                                      or "file found" in line or "files found" in line):
+                echo("anserini: " + line.split(" - ", 1)[-1])
+            elif " ERROR " in line or "Exception" in line:
+                echo("anserini: " + line)
+        code = process.wait()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    if code != 0:
+        raise LilsrError(f"Anserini IndexCollection failed (exit {code}): " + " | ".join(tail[-5:]))
+    if "indexed" not in counters:
+        raise LilsrError("Anserini IndexCollection finished without its final counters: " + " | ".join(tail[-5:]))
+    if counters.get("errors", 0) or counters.get("unindexable", 0):
+        raise LilsrError(f"Anserini IndexCollection reported {counters.get('errors', 0)} errors and "
+                         f"{counters.get('unindexable', 0)} unindexable documents: " + " | ".join(tail[-5:]))
+    return counters
+
+
+def lucene_posting_stats(index_dir: Path, heap: str | None = None) -> dict | None:
+    """Posting statistics read from the Lucene index itself (needs the Java bridge; None without it)."""
+    ok, _ = jvm.bridge_status()
+    if not ok:
+        return None
+    java = jvm.find_java()
+    classpath = f"{jvm.fatjar()}{':' if sys.platform != 'win32' else ';'}{jvm.BRIDGE_CLASSES}"
+    result = subprocess.run([str(java.executable), *jvm.jvm_options(java, heap), "-cp", classpath,
+                             jvm.BRIDGE_CLASS, "stats", str(index_dir)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LilsrError(f"reading posting statistics of {index_dir} failed: {result.stderr.strip()[-300:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# --- impact indexes -------------------------------------------------------------------------------------
+
+
+def _check_tokens(vocab, used: np.ndarray, where) -> None:
+    """Anserini splits pre-tokenized contents on whitespace: a token holding whitespace would be mangled."""
+    for token_id in used:
+        token = vocab[int(token_id)]
+        if not token or _WHITESPACE.search(token):
+            raise LilsrError(f"{where}: token {token!r} is empty or contains whitespace, which Anserini's "
+                             "pre-tokenized indexing would split; such a vocabulary cannot go into Lucene")
+
+
+def _read_collection(path: Path) -> tuple[dict, list[str], dict[str, int], int]:
+    """Validate a JsonVectorCollection folder line by line (integer weights only) before Anserini sees it.
+
+    Returns its manifest, its vocabulary, the posting length of every token, and the number of documents."""
+    manifest = read_manifest(path, JSON_VECTORS_KIND)
+    vocab = manifest.get("vocab") or []
+    lengths: Counter = Counter()
+    docs = 0
+    files = sorted((path / "docs").glob("*.jsonl"))
+    if not files:
+        raise LilsrError(f"{path}/docs: no .jsonl files; write the collection with 'lilsr vectors export'")
+    for file in files:
+        for number, obj in read_jsonl(file):
+            require_field(obj, "id", file, number)
+            vector = require_field(obj, "vector", file, number, (dict,))
+            check_integer_weights(vector, file, number)
+            for token, weight in vector.items():
+                if weight < 0:
+                    raise LilsrError(f"{file}:{number}: token {token!r} has a negative weight {weight}")
+                if weight > 0:
+                    if _WHITESPACE.search(token) or not token:
+                        raise LilsrError(f"{file}:{number}: token {token!r} is empty or contains whitespace, "
+                                         "which Anserini's pre-tokenized indexing would split")
+                    lengths[token] += 1
+            docs += 1
+    return manifest, vocab, dict(lengths), docs
+
+
+def build_impact_index(source: str | Path | SparseVectors, out: str | Path, *, scale: float | None = None,
+                       threads: int = 2, optimize: bool = True, overwrite: bool = False,
+                       heap: str | None = None, echo=None) -> Path:
+    """Index learned sparse vectors into ``out`` (a ``lilsr.lucene-index`` folder).
+
+    ``source`` is a vector store (quantized here with ``scale``, default 100) or a JsonVectorCollection
+    folder from ``lilsr vectors export --format anserini`` (its recorded scale is used; every weight is
+    checked to be an integer first, since Anserini would silently truncate floats)."""
+    out = check_can_write(out, overwrite)
+    jvm.java_command("io.anserini.index.IndexCollection")  # Java and the fatjar are there, before any work
+    started = time.perf_counter()
+    if isinstance(source, (str, Path)):
+        source_path = Path(source)
+        kind = read_manifest(source_path).get("kind")
+        if kind == VECTORS_KIND:
+            source = load_vectors(source_path)
+        elif kind != JSON_VECTORS_KIND:
+            raise LilsrError(f"{source_path} holds a '{kind}'; index a vector store ('lilsr encode corpus') or a "
+                             "JsonVectorCollection ('lilsr vectors export --format anserini')")
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        if isinstance(source, SparseVectors):
+            vectors = source
+            scale = float(scale if scale is not None else 100.0)
+            impacts = quantize(vectors.values, scale)
+            live = impacts > 0
+            _check_tokens(vectors.vocab, np.unique(np.asarray(vectors.indices)[live]), vectors.path or "vectors")
+            lengths = np.bincount(np.asarray(vectors.indices)[live], minlength=len(vectors.vocab))
+            collection = tmp / "collection"
+            counts = write_json_vector_collection(vectors, collection, scale=scale, overwrite=False)
+            input_dir = collection / "docs"
+            vocab = list(vectors.vocab)
+            source_desc = {"source": str(vectors.path) if vectors.path else None, "source_kind": VECTORS_KIND,
+                           "model": vectors.manifest.get("model")}
+        else:
+            manifest, vocab, token_lengths, docs = _read_collection(source_path)
+            recorded = float(manifest["params"]["scale"])
+            if scale is not None and float(scale) != recorded:
+                raise LilsrError(f"{source_path} was quantized at scale {recorded:g}; --scale {scale:g} cannot "
+                                 "change it (re-export from the vector store instead)")
+            scale = recorded
+            collection, input_dir = None, source_path / "docs"
+            lengths = np.asarray(list(token_lengths.values()), dtype=np.int64)
+            counts = {**manifest.get("counts", {}), "docs": docs}
+            source_desc = {"source": str(source_path), "source_kind": JSON_VECTORS_KIND,
+                           "model": None}
+        args = ["-collection", "JsonVectorCollection", "-input", str(input_dir), "-index", str(tmp / LUCENE_DIR),
+                "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads), "-impact", "-pretokenized"]
+        if optimize:
+            args.append("-optimize")
+        counters = run_index_collection(args, heap=heap, echo=echo)
+        if collection is not None:
+            import shutil
+
+            shutil.rmtree(collection)  # the quantized JSON is an intermediate; the index holds the same integers
+        (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        postings = posting_stats(np.asarray(lengths))
+        lucene_stats = lucene_posting_stats(tmp / LUCENE_DIR, heap)
+        if lucene_stats is not None and (lucene_stats["postings"] != postings.get("postings", 0)
+                                         or lucene_stats["terms"] != postings.get("terms", 0)):
+            raise LilsrError(f"Lucene indexed {lucene_stats['postings']} postings over {lucene_stats['terms']} terms, "
+                             f"but the quantized vectors hold {postings.get('postings', 0)} over "
+                             f"{postings.get('terms', 0)}; the index is wrong, not written")
+        write_manifest(
+            tmp, LUCENE_KIND,
+            params={"scale": scale, "threads": threads, "optimize": optimize, "quantization": "round(w * scale)",
+                    **source_desc},
+            counts={**counts, "indexed_docs": counters["indexed"], "empty_docs_skipped": counters.get("empty", 0)},
+            postings=postings, lucene_postings=lucene_stats, index_bytes=folder_bytes(tmp / LUCENE_DIR),
+            vocab_digest=vocab_digest(vocab), build_seconds=round(time.perf_counter() - started, 1),
+            hash_files=["vocab.json"])
+    return out
+
+
+# --- BM25 (flat) indexes ----------------------------------------------------------------------------------
+
+
+def build_bm25_index(collection, out: str | Path, *, threads: int = 1, overwrite: bool = False,
+                     heap: str | None = None, echo=None) -> Path:
+    """Index a BEIR corpus for BM25 as Anserini's ``beir-v1.0.0-*.flat`` regressions do: BeirFlatCollection
+    (title and text in ``contents``), DefaultLuceneDocumentGenerator, default English analyzer (Porter
+    stemming, stopwords removed), ``-storePositions -storeDocvectors -storeRaw``, one thread by default."""
+    from ...data.collection import resolve_collection
+
+    out = check_can_write(out, overwrite)
+    jvm.java_command("io.anserini.index.IndexCollection")  # Java and the fatjar are there, before any work
+    started = time.perf_counter()
+    path = Path(collection)
+    corpus = path if path.is_file() else resolve_collection(collection).corpus_path
+    if corpus.suffix != ".jsonl":
+        raise LilsrError(f"{corpus}: BM25 flat indexing reads BEIR corpus.jsonl ({{'_id', 'title', 'text'}} lines)")
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        # BeirFlatCollection reads every JSONL file of its input folder (queries.jsonl too), so it gets a folder
+        # holding only a link to the corpus (Anserini follows links); the data stays where it is.
+        inbox = tmp / "input"
+        inbox.mkdir()
+        (inbox / "corpus.jsonl").symlink_to(corpus.resolve())
+        args = ["-collection", "BeirFlatCollection", "-input", str(inbox), "-index", str(tmp / LUCENE_DIR),
+                "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads),
+                "-storePositions", "-storeDocvectors", "-storeRaw"]
+        counters = run_index_collection(args, heap=heap, echo=echo)
+        (inbox / "corpus.jsonl").unlink()
+        inbox.rmdir()
+        write_manifest(
+            tmp, BM25_KIND,
+            params={"collection": str(collection), "corpus": str(corpus.resolve()), "threads": threads,
+                    "collection_class": "BeirFlatCollection", "analyzer": "DefaultEnglishAnalyzer (porter)",
+                    "index_options": "-storePositions -storeDocvectors -storeRaw"},
+            counts={"indexed_docs": counters["indexed"], "empty_docs_skipped": counters.get("empty", 0)},
+            postings=lucene_posting_stats(tmp / LUCENE_DIR, heap), index_bytes=folder_bytes(tmp / LUCENE_DIR),
+            build_seconds=round(time.perf_counter() - started, 1))
+    return out
+
+
+def index_dir(path: str | Path, kind: str) -> tuple[Path, dict]:
+    """The Lucene folder and the manifest of an index folder of ``kind``."""
+    path = Path(path)
+    manifest = read_manifest(path, kind)
+    lucene = path / LUCENE_DIR
+    if not (lucene / "segments_1").exists() and not any(lucene.glob("segments_*")):
+        raise LilsrError(f"{path}: no Lucene index under {LUCENE_DIR}/ ({MANIFEST} is there); rebuild the index")
+    return lucene, manifest
