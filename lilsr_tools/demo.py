@@ -32,7 +32,8 @@ def train_demo_model(out: Path) -> Path | None:
         return None
     config = make_config(profile="cpu", preset="big", steps=DEMO_STEPS, collection="scifact",
                          save_every=DEMO_STEPS)
-    return Path(train(config, out / "lilsr-big"))
+    result = train(config, out / "lilsr-big")
+    return result.model if result is not None else None
 
 
 def main() -> int:

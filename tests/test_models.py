@@ -31,8 +31,8 @@ def test_pooled_path_equals_reference_splade(encoder):
     assert torch.allclose(ours, reference, atol=1e-5)
     # rows come back in input order although batches are formed by length
     matrix = encoder.encode(TEXTS + TEXTS[:1])
-    assert np.allclose(matrix.toarray()[:3], reference.numpy(), atol=1e-5)
-    assert np.allclose(matrix.toarray()[3], matrix.toarray()[0], atol=1e-5)
+    assert np.allclose(matrix.toarray()[:3], reference.numpy(), atol=1e-4)  # other batches, other padding
+    assert np.allclose(matrix.toarray()[3], matrix.toarray()[0], atol=1e-4)
 
 
 def test_special_tokens_never_appear_and_vectors_are_on_topic(encoder):

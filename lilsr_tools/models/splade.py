@@ -99,12 +99,13 @@ class SpladeEncoder:
     """
 
     def __init__(self, model: str = "splade-tiny", max_length: int = 256, batch_size: int = 32,
-                 threads: int | None = None, bf16: bool = False, loaded=None):
+                 threads: int | None = None, bf16: bool = False, loaded=None, device: str = "cpu"):
         if threads:
             torch.set_num_threads(threads)
         self.model_name = str(model)
         self.model, self.tokenizer = loaded if loaded is not None else load_masked_lm(model)
-        self.model.eval()
+        self.device = torch.device(device)
+        self.model.eval().to(self.device)
         self.max_length = max_length
         self.batch_size = batch_size
         self.bf16 = bf16
@@ -117,11 +118,11 @@ class SpladeEncoder:
         self._parts = mlm_parts(self.model)
 
     def _autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
 
     def tokenize(self, texts: Sequence[str]) -> dict:
         return self.tokenizer(list(texts), max_length=self.max_length, truncation=True, padding=True,
-                              return_tensors="pt")
+                              return_tensors="pt").to(self.device)
 
     @torch.inference_mode()
     def encode_batch(self, texts: Sequence[str]) -> torch.Tensor:
@@ -137,7 +138,7 @@ class SpladeEncoder:
                 hidden = transform(encoder(**batch).last_hidden_state)
                 pooled, _ = max_over_positions(hidden, mask.sum(dim=1).tolist(), weight)
                 pooled += bias.float()
-        weights = torch.log1p(torch.relu_(pooled))
+        weights = torch.log1p(torch.relu_(pooled)).cpu()
         if len(self.special_ids):
             weights[:, self.special_ids] = 0.0
         return weights
