@@ -1,0 +1,279 @@
+"""The native index on disk: plain ``.npy`` arrays plus ``manifest.json``, memory-mapped on load.
+
+Arrays (``C`` is uint16 when the vocabulary has at most 65,536 tokens, else uint32; ``W`` is uint32 or
+uint64 accordingly)::
+
+    fwd_ptr              int64   [docs + 1]   forward index: doc d is fwd[fwd_ptr[d]:fwd_ptr[d+1]]
+    fwd                  W       [nnz]        one word per entry: the component id in the low half, the
+                                              float16 weight's bits above it (components sorted within a doc)
+    list_block_ptr       int64   [vocab + 1]  the blocks of term t: list_block_ptr[t]:list_block_ptr[t+1]
+    block_ptr            int64   [blocks + 1] the postings of block b: postings[block_ptr[b]:block_ptr[b+1]]
+    postings             int32   [postings]   doc ids (a block's docs in increasing id order)
+    block_min            float32 [blocks]     summary dequantisation: value = block_min + block_quant * code
+    block_quant          float32 [blocks]
+    list_comp_ptr        int64   [vocab + 1]  summary components of term t's list: sum_comp[...]
+    list_entry_ptr       int64   [vocab + 1]  summary entries of term t's list: sum_code[...]
+    list_small_comp_ptr  int64   [vocab + 1]  the same two counted over small lists only (a list is small when
+    list_small_entry_ptr int64   [vocab + 1]  it has <= 256 blocks and <= 65,535 entries)
+    sum_comp             C       [comps]      each list's summary components, sorted
+    sum_code             uint8   [entries]    quantised summary values, component-major within a list
+    small_off            uint16  [small comps]    where each component's entries start, relative to its list
+    small_block          uint8   [small entries]  the block (within its list) of each entry
+    large_off            uint32  [large comps]    the same for the other lists
+    large_block          uint16  [large entries]
+
+Summaries are stored component-major per posting list (as Seismic does), so scoring a list's summaries
+touches only the query's components. Loading checks shapes against the manifest (a truncated file is
+refused) and walks every pointer and id once in compiled code (numba does not bounds-check, so a corrupt
+array must never reach the search kernel); ``verify=True`` also re-checks each file's sha256.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from ...errors import LilsrError
+from ...manifest import read_manifest, verify_hashes
+
+KIND = "lilsr.native-index"
+FORMAT_VERSION = 1
+
+# name -> dtype ("C": chosen per index, recorded in the manifest)
+ARRAYS = {
+    "fwd_ptr": "int64", "fwd": "W",
+    "list_block_ptr": "int64", "block_ptr": "int64", "postings": "int32", "block_min": "float32",
+    "block_quant": "float32", "list_comp_ptr": "int64", "list_entry_ptr": "int64", "list_small_comp_ptr": "int64",
+    "list_small_entry_ptr": "int64", "sum_comp": "C", "sum_code": "uint8", "small_off": "uint16",
+    "small_block": "uint8", "large_off": "uint32", "large_block": "uint16",
+}
+
+
+@dataclass
+class IndexArrays:
+    fwd_ptr: np.ndarray
+    fwd: np.ndarray  # (component, float16 bits) words: one stream per document, half the cache misses
+    list_block_ptr: np.ndarray
+    block_ptr: np.ndarray
+    postings: np.ndarray
+    block_min: np.ndarray
+    block_quant: np.ndarray
+    list_comp_ptr: np.ndarray
+    list_entry_ptr: np.ndarray
+    list_small_comp_ptr: np.ndarray
+    list_small_entry_ptr: np.ndarray
+    sum_comp: np.ndarray
+    sum_code: np.ndarray
+    small_off: np.ndarray
+    small_block: np.ndarray
+    large_off: np.ndarray
+    large_block: np.ndarray
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.fwd_ptr) - 1
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.list_block_ptr) - 1
+
+    def kernel_args(self) -> tuple:
+        """The arrays in the order the search kernels take them."""
+        return tuple(getattr(self, name) for name in ARRAYS)
+
+
+def component_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
+
+
+def forward_dtype(vocab_size: int) -> np.dtype:
+    """A forward-index word: component id and float16 bits, twice the component's width."""
+    return np.dtype(np.uint32 if vocab_size <= 1 << 16 else np.uint64)
+
+
+def pack_forward(indices: np.ndarray, values: np.ndarray, vocab_size: int) -> np.ndarray:
+    word = forward_dtype(vocab_size)
+    half = word.itemsize * 4
+    bits = np.asarray(values, dtype=np.float16).view(np.uint16).astype(word)
+    return np.asarray(indices).astype(word) | (bits << word.type(half))
+
+
+def unpack_forward(fwd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(component ids, float32 weights) of forward-index words."""
+    half = fwd.dtype.itemsize * 4
+    comps = fwd & fwd.dtype.type((1 << half) - 1)
+    weights = (fwd >> fwd.dtype.type(half)).astype(np.uint16).view(np.float16).astype(np.float32)
+    return comps, weights
+
+
+def expected_shapes(counts: dict) -> dict[str, int]:
+    docs, vocab, blocks = counts["docs"], counts["vocab_size"], counts["blocks"]
+    comps, entries = counts["list_comps"], counts["summary_entries"]
+    small_comps, small_entries = counts["small_comps"], counts["small_entries"]
+    return {"fwd_ptr": docs + 1, "fwd": counts["nnz"],
+            "list_block_ptr": vocab + 1, "block_ptr": blocks + 1, "postings": counts["postings"],
+            "block_min": blocks, "block_quant": blocks, "list_comp_ptr": vocab + 1, "list_entry_ptr": vocab + 1,
+            "list_small_comp_ptr": vocab + 1, "list_small_entry_ptr": vocab + 1, "sum_comp": comps,
+            "sum_code": entries, "small_off": small_comps, "small_block": small_entries,
+            "large_off": comps - small_comps, "large_block": entries - small_entries}
+
+
+def _dtype(spec: str, manifest: dict) -> np.dtype:
+    if spec == "W":
+        return forward_dtype(manifest["counts"]["vocab_size"])
+    return np.dtype(manifest["component_dtype"] if spec == "C" else spec)
+
+
+def load_arrays(path: str | Path, verify: bool = False, in_memory: bool = False
+                ) -> tuple[IndexArrays, dict, list[str], list[str]]:
+    """Open an index folder: (arrays, manifest, vocabulary, doc ids). Refuses damaged folders. Arrays are
+    memory-mapped, or with ``in_memory`` read into process memory (large arrays then get transparent huge
+    pages: fewer TLB misses on the random forward-index reads, as an in-RAM index like Seismic's has)."""
+    path = Path(path)
+    manifest = read_manifest(path, KIND)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise LilsrError(f"{path}: native index format {manifest.get('format_version')!r}, this lilsr reads "
+                         f"{FORMAT_VERSION}; rebuild it with 'lilsr index native'")
+    if verify:
+        verify_hashes(path, manifest)
+    try:
+        shapes = expected_shapes(manifest["counts"])
+    except KeyError as exc:
+        raise LilsrError(f"{path / 'manifest.json'}: counts lack {exc}; rebuild the index") from None
+    arrays = {}
+    for name, spec in ARRAYS.items():
+        file = path / f"{name}.npy"
+        try:
+            array = np.load(file, mmap_mode="r")
+        except FileNotFoundError:
+            raise LilsrError(f"{file} is missing; the index is incomplete, rebuild it") from None
+        except (OSError, ValueError) as exc:
+            raise LilsrError(f"{file}: unreadable or truncated array ({exc}); rebuild the index") from None
+        dtype = _dtype(spec, manifest)
+        if array.dtype != dtype or array.ndim != 1 or array.shape[0] != shapes[name]:
+            raise LilsrError(f"{file}: holds {array.dtype}[{array.shape}], the manifest expects {dtype}[{shapes[name]}]; "
+                             "the index is damaged, rebuild it")
+        if in_memory:
+            array = np.array(array)
+            array.flags.writeable = False  # the same numba type as a read-only memory map: one compiled kernel
+        arrays[name] = array
+    index = IndexArrays(**arrays)
+    problem = check_structure(index)
+    if problem:
+        raise LilsrError(f"{path}: {problem}; the index is corrupt, rebuild it (or check the files with verify)")
+    try:
+        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+        ids = (path / "ids.txt").read_text(encoding="utf-8").splitlines()
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LilsrError(f"{path}: unreadable vocab.json or ids.txt ({exc}); rebuild the index") from None
+    if len(vocab) != index.vocab_size or len(ids) != index.n_docs:
+        raise LilsrError(f"{path}: vocab.json/ids.txt hold {len(vocab)}/{len(ids)} entries, the arrays "
+                         f"{index.vocab_size}/{index.n_docs}; rebuild the index")
+    return index, manifest, vocab, ids
+
+
+_PROBLEMS = {
+    1: "fwd_ptr is not a non-decreasing list of offsets into the forward index",
+    2: "a forward-index component id lies outside the vocabulary",
+    3: "a forward-index weight is negative, infinite or NaN",
+    4: "list_block_ptr is not a non-decreasing list of offsets into the blocks",
+    5: "block_ptr is not a non-decreasing list of offsets into the postings",
+    6: "a posting names a document that does not exist",
+    7: "a list pointer (list_comp_ptr, list_entry_ptr, list_small_*) is not a non-decreasing list of offsets",
+    8: "a summary's components are not sorted ids inside the vocabulary",
+    9: "a posting list's summary offsets do not fit its entries",
+    10: "a summary entry names a block outside its posting list",
+    11: "a block's dequantisation constants are not finite",
+}
+
+
+def check_structure(index: IndexArrays) -> str | None:
+    code, where = _check(*index.kernel_args())
+    return f"{_PROBLEMS[code]} (at position {where})" if code else None
+
+
+@njit(cache=True, nogil=True)
+def _check_ptr(ptr, end):
+    """-1 when ``ptr`` runs from 0 to ``end`` without decreasing, else the first bad position."""
+    if ptr.size == 0 or ptr[0] != 0 or ptr[ptr.size - 1] != end:
+        return 0
+    for i in range(ptr.size - 1):
+        if ptr[i + 1] < ptr[i]:
+            return i + 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _check_list(t, sum_comp, c0, n_comps, off, off0, block, block0, n_entries, n_blocks, vocab):
+    for r in range(n_comps):
+        c = sum_comp[c0 + r]
+        if c >= vocab or (r > 0 and c <= sum_comp[c0 + r - 1]):
+            return 8, c0 + r
+        start = np.int64(off[off0 + r])
+        end = np.int64(off[off0 + r + 1]) if r + 1 < n_comps else n_entries
+        if (r == 0 and start != 0) or end < start or end > n_entries:
+            return 9, t
+    for e in range(n_entries):
+        if block[block0 + e] >= n_blocks:
+            return 10, block0 + e
+    return 0, 0
+
+
+@njit(cache=True, nogil=True)
+def _check(fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant, list_comp_ptr,
+           list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off, small_block,
+           large_off, large_block):
+    vocab = list_block_ptr.size - 1
+    n_docs = fwd_ptr.size - 1
+    at = _check_ptr(fwd_ptr, fwd.size)
+    if at >= 0:
+        return 1, at
+    half = np.uint64(fwd.itemsize * 4)  # unsigned throughout: numba turns uint64-with-int64 into float
+    low = (np.uint64(1) << half) - np.uint64(1)
+    for j in range(fwd.size):
+        if (fwd[j] & low) >= vocab:
+            return 2, j
+        if ((fwd[j] >> half) & np.uint64(0xFFFF)) >= np.uint64(0x7C00):  # sign bit set, infinity or NaN
+            return 3, j
+    at = _check_ptr(list_block_ptr, block_min.size)
+    if at >= 0:
+        return 4, at
+    at = _check_ptr(block_ptr, postings.size)
+    if at >= 0:
+        return 5, at
+    for p in range(postings.size):
+        if postings[p] < 0 or postings[p] >= n_docs:
+            return 6, p
+    for b in range(block_min.size):
+        if not (np.isfinite(block_min[b]) and np.isfinite(block_quant[b])):
+            return 11, b
+    for ptr, end in ((list_comp_ptr, sum_comp.size), (list_entry_ptr, sum_code.size),
+                     (list_small_comp_ptr, small_off.size), (list_small_entry_ptr, small_block.size)):
+        at = _check_ptr(ptr, end)
+        if at >= 0:
+            return 7, at
+    if sum_comp.size - small_off.size != large_off.size or sum_code.size - small_block.size != large_block.size:
+        return 7, vocab
+    for t in range(vocab):
+        n_blocks = list_block_ptr[t + 1] - list_block_ptr[t]
+        c0, n_comps = list_comp_ptr[t], list_comp_ptr[t + 1] - list_comp_ptr[t]
+        e0, n_entries = list_entry_ptr[t], list_entry_ptr[t + 1] - list_entry_ptr[t]
+        sc0, n_small_comps = list_small_comp_ptr[t], list_small_comp_ptr[t + 1] - list_small_comp_ptr[t]
+        se0, n_small_entries = list_small_entry_ptr[t], list_small_entry_ptr[t + 1] - list_small_entry_ptr[t]
+        if n_small_comps > 0:
+            if n_small_comps != n_comps or n_small_entries != n_entries:
+                return 9, t
+            code, where = _check_list(t, sum_comp, c0, n_comps, small_off, sc0, small_block, se0, n_entries,
+                                      n_blocks, vocab)
+        else:
+            if n_small_entries != 0:
+                return 9, t
+            code, where = _check_list(t, sum_comp, c0, n_comps, large_off, c0 - sc0, large_block, e0 - se0,
+                                      n_entries, n_blocks, vocab)
+        if code:
+            return code, where
+    return 0, 0
