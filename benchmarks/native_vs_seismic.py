@@ -323,10 +323,14 @@ def main() -> None:
     parser.add_argument("--variants", default="clustering,fixed:16", help="Native blockings to build.")
     parser.add_argument("--fresh-exact", action="store_true", help="Re-measure exact search (else cached).")
     parser.add_argument("--quick", action="store_true", help="A 2 x 2 grid (smoke test).")
+    parser.add_argument("--query-cuts", default=",".join(map(str, QUERY_CUTS)), help="Comma-separated query_cut values.")
+    parser.add_argument("--heap-factors", default=",".join(map(str, HEAP_FACTORS)),
+                        help="Comma-separated heap_factor values.")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    grid = [(3, 0.7), (10, 0.9)] if args.quick else [(qc, hf) for qc in QUERY_CUTS for hf in HEAP_FACTORS]
+    grid = [(3, 0.7), (10, 0.9)] if args.quick else [
+        (int(qc), float(hf)) for qc in args.query_cuts.split(",") for hf in args.heap_factors.split(",")]
     variants = args.variants.split(",")
     qids, queries = load_queries(args.work)
     csv_path = RESULTS / "native_vs_seismic.csv"

@@ -2,6 +2,7 @@
 re-runs that reuse finished cells, and the ablations."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -79,6 +80,13 @@ def test_grid_files_are_validated(tmp_path, small_corpus):
         load_grid(path)
 
 
+def test_the_documented_example_grid_loads():
+    grid = load_grid(Path(__file__).parents[1] / "docs" / "examples" / "scifact.toml")
+    ids = [c.id for c in grid.cells()]
+    assert len(ids) == 9 and ids[0] == "bm25"
+    assert "splade-tiny/table/native/heap_factor=1.0/query_cut=20" in ids
+
+
 def test_ablate_context_cli(small_corpus, small_vectors, tmp_path):
     result = CliRunner().invoke(main, ["ablate", "context", "--model", f"tiny={small_vectors.path}",
                                        "--collection", str(small_corpus), "--out", str(tmp_path / "ctx")])
@@ -89,3 +97,15 @@ def test_ablate_context_cli(small_corpus, small_vectors, tmp_path):
     tokens = pd.read_csv(tmp_path / "ctx" / "context_tokens.csv")
     assert {"token", "static_weight", "contextual_mean", "mean_abs_gap"} <= set(tokens.columns)
     assert "Polysemy candidates" in (tmp_path / "ctx" / "report.md").read_text()
+
+
+def test_ablate_lambda_reads_lambda_from_the_training_run(tmp_path):
+    from lilsr_tools.reports.ablate import trained_lambda
+
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "config.json").write_text('{"hidden_size": 128}')  # the HF config: no lambda
+    (run / "config.json").write_text('{"lambda_d": 1e-05, "preset": "big"}')
+    assert trained_lambda(ModelSpec("big", checkpoint=str(run / "model"))) == 1e-05
+    assert trained_lambda(ModelSpec("big", checkpoint=str(run))) == 1e-05
+    assert trained_lambda(ModelSpec("tiny", checkpoint="splade-tiny")) is None

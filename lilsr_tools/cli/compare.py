@@ -84,7 +84,8 @@ def ablate_command():
 @ablate_command.command("lambda")
 @click.option("--model", "models", multiple=True, required=True,
               help="NAME=CHECKPOINT or NAME=VECTOR_STORE, one per lambda (repeatable).")
-@click.option("--lambda", "lambdas", multiple=True, help="NAME=LAMBDA_D for the table and plot (repeatable).")
+@click.option("--lambda", "lambdas", multiple=True, help="NAME=LAMBDA_D for the table and plot (repeatable; read from the training run's config.json "
+                   "when not given).")
 @click.option("--collection", required=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,22 @@ class LambdaModel:
     lambda_d: float | None
 
 
+def trained_lambda(spec: ModelSpec) -> float | None:
+    """lambda_d of a checkpoint made by ``lilsr train``: its run folder (the checkpoint's parent, or the
+    checkpoint itself when given the run folder) holds the training ``config.json``."""
+    if not spec.checkpoint:
+        return None
+    folder = Path(spec.checkpoint)
+    for candidate in (folder / "config.json", folder.parent / "config.json"):
+        try:
+            value = json.loads(candidate.read_text()).get("lambda_d")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
 def ablate_lambda(models: list[LambdaModel], collection: str, out: str | Path, *, split: str = "test",
                   engines: tuple[str, ...] = ("lucene", "native"), encoder: str = "table", k: int = 1000,
                   threads: int = 1, progress: bool = True) -> pd.DataFrame:
@@ -36,7 +53,7 @@ def ablate_lambda(models: list[LambdaModel], collection: str, out: str | Path, *
     grid = Grid(collection=collection, split=split, k=k, threads=threads, models=[m.spec for m in models],
                 encoders=[encoder], engines=[EngineSpec(e) for e in engines])
     result = compare(grid, out, progress=progress)
-    lambdas = {m.spec.name: m.lambda_d for m in models}
+    lambdas = {m.spec.name: m.lambda_d if m.lambda_d is not None else trained_lambda(m.spec) for m in models}
     frame = result.frame[result.frame["status"] == "ok"].copy()
     frame["lambda_d"] = frame["model"].map(lambdas)
     frame["index_MB"] = frame["index_bytes"].astype(float) / 1e6

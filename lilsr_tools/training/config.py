@@ -36,6 +36,7 @@ class TrainConfig:
     # teacher
     teacher: str = "minilm"              # dense bi-encoder (preset 'minilm' or a sentence-transformers folder) or a score file
     teacher_temperature: float | None = None  # logits = score / T; default 0.05 for a dense teacher (cosines), 1 for a file
+    teacher_max_length: int | None = None  # dense teacher's token limit; default its own (256 for MiniLM)
     # objective
     loss: str = "kl"
     ce_weight: float = 0.0               # + ce_weight x cross-entropy with the qrels positive as the label
@@ -82,6 +83,8 @@ class TrainConfig:
             raise LilsrError("lambdas, learning rates and --ce-weight must be non-negative")
         if self.teacher_temperature is not None and self.teacher_temperature <= 0:
             raise LilsrError("--teacher-temperature must be positive")
+        if self.teacher_max_length is not None and self.teacher_max_length < 8:
+            raise LilsrError(f"--teacher-max-length must be at least 8, got {self.teacher_max_length}")
         return self
 
     @property

@@ -110,7 +110,8 @@ def load_teacher_scores(config: TrainConfig, data: TrainingData, resumed: Path |
         return from_file
     root = str(resolve_collection(config.collection).root.resolve())
     device = config.device if config.device != "cuda" or torch.cuda.is_available() else "cpu"
-    return dense_scores(config.teacher, data, cache_dir(), root, device=device, progress=progress)
+    return dense_scores(config.teacher, data, cache_dir(), root, device=device, progress=progress,
+                        max_length=config.teacher_max_length)
 
 
 def build_student(config: TrainConfig, loaded=None) -> LiLSRStudent:

@@ -104,7 +104,7 @@ def write_score_file(path: str | Path, scores: Scores) -> None:
 class DenseTeacher:
     """A sentence-transformers bi-encoder read with plain transformers (no sentence-transformers needed)."""
 
-    def __init__(self, path: str | Path, device: str = "cpu", batch_size: int = 64):
+    def __init__(self, path: str | Path, device: str = "cpu", batch_size: int = 64, max_length: int | None = None):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -116,6 +116,8 @@ class DenseTeacher:
         self.pooling, self.normalize = _pooling_of(self.path)
         config = self.path / "sentence_bert_config.json"
         self.max_length = json.loads(config.read_text()).get("max_seq_length", 256) if config.is_file() else 256
+        if max_length is not None:
+            self.max_length = max_length
         self._torch = torch
 
     def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:
@@ -190,17 +192,20 @@ class EmbeddingCache:
 
 
 def dense_scores(teacher: str, data: TrainingData, cache_dir: Path, collection_key: str, device: str = "cpu",
-                 progress: bool = True) -> Scores:
+                 progress: bool = True, max_length: int | None = None) -> Scores:
     """Teacher dot products for every (query, positive or pool document) pair of ``data``.
 
-    ``collection_key`` names the collection in the embedding cache (its resolved folder)."""
+    ``collection_key`` names the collection in the embedding cache (its resolved folder); ``max_length``
+    overrides the teacher's token limit (and keys a cache of its own)."""
     path = resolve_teacher_path(teacher)
-    cache = EmbeddingCache(cache_dir / f"teacher-{digest(path.resolve(), collection_key)}")
+    key = digest(path.resolve(), collection_key) if max_length is None else digest(path.resolve(), collection_key,
+                                                                                   max_length)
+    cache = EmbeddingCache(cache_dir / f"teacher-{key}")
     state: dict = {}
 
     def factory():  # the model loads only when something is missing from the cache
         if "teacher" not in state:
-            state["teacher"] = DenseTeacher(path, device=device)
+            state["teacher"] = DenseTeacher(path, device=device, max_length=max_length)
         return state["teacher"]
 
     qids = sorted(data.pools)

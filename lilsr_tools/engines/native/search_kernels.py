@@ -198,12 +198,8 @@ def _score_block(block, n, k, use_prefetch, fwd_ptr, fwd, block_ptr, postings, q
 
 
 @njit(cache=True, nogil=True)
-def _pop_best(keys, order, m):
-    """Pop the largest key of the max-heap ``order[:m]`` (ties: lower position); returns its position."""
-    top = order[0]
-    m -= 1
-    order[0] = order[m]
-    i = 0
+def _sift_blocks(keys, order, i, m):
+    """Restore the max-heap ``order[:m]`` (by ``keys``, ties: lower position first) below node ``i``."""
     while True:
         left = 2 * i + 1
         if left >= m:
@@ -219,28 +215,22 @@ def _pop_best(keys, order, m):
             i = child
         else:
             break
+
+
+@njit(cache=True, nogil=True)
+def _pop_best(keys, order, m):
+    """Pop the largest key of the max-heap ``order[:m]`` (ties: lower position); returns its position."""
+    top = order[0]
+    m -= 1
+    order[0] = order[m]
+    _sift_blocks(keys, order, 0, m)
     return top
 
 
 @njit(cache=True, nogil=True)
 def _heapify(keys, order, m):
     for start in range(m // 2 - 1, -1, -1):
-        i = start
-        while True:
-            left = 2 * i + 1
-            if left >= m:
-                break
-            child = left
-            right = left + 1
-            if right < m and (keys[order[right]] > keys[order[left]] or
-                              (keys[order[right]] == keys[order[left]] and order[right] < order[left])):
-                child = right
-            a, b = order[child], order[i]
-            if keys[a] > keys[b] or (keys[a] == keys[b] and a < b):
-                order[i], order[child] = a, b
-                i = child
-            else:
-                break
+        _sift_blocks(keys, order, start, m)
 
 
 @njit(cache=True, nogil=True)
