@@ -109,3 +109,16 @@ def test_ablate_lambda_reads_lambda_from_the_training_run(tmp_path):
     assert trained_lambda(ModelSpec("big", checkpoint=str(run / "model"))) == 1e-05
     assert trained_lambda(ModelSpec("big", checkpoint=str(run))) == 1e-05
     assert trained_lambda(ModelSpec("tiny", checkpoint="splade-tiny")) is None
+
+
+def test_token_disagreement_and_polysemy_candidates():
+    from lilsr_tools.reports.ablate import polysemy_candidates, token_disagreement
+
+    static = [{"cell": 1.0, "the": 0.5}, {"cell": 1.0, "the": 0.5}, {"cell": 1.0, "the": 0.5}]
+    contextual = [{"cell": 0.2}, {"cell": 2.0}, {"cell": 0.8, "membrane": 1.0}]  # "the" always dropped
+    tokens = token_disagreement(static, contextual, ["a", "b", "c"], {"a": "x", "b": "y", "c": "z"})
+    rows = tokens.set_index("token")
+    assert rows.loc["cell", "mean_abs_gap"] == pytest.approx((0.8 + 1.0 + 0.2) / 3)
+    assert rows.loc["cell", "contextual_kept"] == 1.0 and rows.loc["the", "contextual_kept"] == 0.0
+    assert pd.isna(rows.loc["the", "contextual_cv"])  # undefined, never ranked as infinitely variable
+    assert list(polysemy_candidates(tokens)["token"]) == ["cell"]

@@ -104,7 +104,7 @@ def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split:
     tokens = token_disagreement(batches["table"].vectors, batches["contextual"].vectors,
                                 batches["table"].qids, texts)
     by_gap = tokens.sort_values("mean_abs_gap", ascending=False).head(top)
-    polysemy = tokens[tokens["queries"] >= 3].sort_values("contextual_cv", ascending=False).head(top)
+    polysemy = polysemy_candidates(tokens, top)
     summary = pd.DataFrame([{"encoder": name, measure: queries[name].mean(),
                              "queries better than the other": int((queries["delta"] > 0).sum() if name == "static"
                                                                   else (queries["delta"] < 0).sum())}
@@ -125,12 +125,22 @@ def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split:
                                      "contextual weight| (contextual weight 0 when the encoder drops the token)."),
               Block("h2", "Polysemy candidates"),
               Block("table", polysemy, "Tokens (in 3+ queries) whose contextual weight varies most across queries "
-                                       "(coefficient of variation): one static weight cannot fit them all.")]
+                                       "(standard deviation; cv = std / mean; kept = share of those queries in "
+                                       "which the contextual encoder keeps the token): one static weight cannot "
+                                       "fit them all.")]
     write_report(blocks, out, f"lilsr ablate context: {model.name}")
     write_manifest(out, "lilsr.ablate-context", params={"model": vars(model), "collection": collection,
                                                         "split": split, "measure": measure},
                    counts={"queries": len(queries), "tokens": len(tokens)})
     return {"queries": queries, "losses": losses, "gains": gains, "tokens": tokens, "polysemy": polysemy}
+
+
+def polysemy_candidates(tokens: pd.DataFrame, top: int = 15, min_queries: int = 3) -> pd.DataFrame:
+    """Tokens whose contextual weights spread most across the queries holding them. The spread is what no
+    single static weight can fit (the best one is their mean); tokens the contextual encoder always drops
+    have none."""
+    eligible = tokens[(tokens["queries"] >= min_queries) & (tokens["contextual_mean"] > 0)]
+    return eligible.sort_values(["contextual_std", "contextual_cv"], ascending=False).head(top)
 
 
 def token_disagreement(static: list[dict], contextual: list[dict], qids: list[str], texts: dict) -> pd.DataFrame:
@@ -148,7 +158,8 @@ def token_disagreement(static: list[dict], contextual: list[dict], qids: list[st
         mean_c = float(c.mean())
         records.append({"token": token, "queries": len(c), "static_weight": float(s.mean()),
                         "contextual_mean": mean_c, "contextual_std": float(c.std()),
-                        "contextual_cv": float(c.std() / mean_c) if mean_c > 0 else float("inf"),
+                        "contextual_cv": float(c.std() / mean_c) if mean_c > 0 else float("nan"),
+                        "contextual_kept": float((c > 0).mean()),
                         "mean_abs_gap": float(np.abs(s - c).mean()),
                         "example_query": texts.get(row["example"], "")[:80]})
     return pd.DataFrame(records)
