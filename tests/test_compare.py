@@ -122,3 +122,21 @@ def test_token_disagreement_and_polysemy_candidates():
     assert rows.loc["cell", "contextual_kept"] == 1.0 and rows.loc["the", "contextual_kept"] == 0.0
     assert pd.isna(rows.loc["the", "contextual_cv"])  # undefined, never ranked as infinitely variable
     assert list(polysemy_candidates(tokens)["token"]) == ["cell"]
+
+
+def test_ablate_lambda_cli_writes_one_row_per_model_and_engine(small_corpus, small_vectors, tmp_path):
+    result = CliRunner().invoke(main, ["ablate", "lambda", "--collection", str(small_corpus),
+                                       "--model", f"dense={small_vectors.path}", "--lambda", "dense=1e-5",
+                                       "--model", f"same={small_vectors.path}", "--engine", "native",
+                                       "--engine", "exact", "-k", "100", "--out", str(tmp_path / "lam")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "lam" / "lambda.csv")
+    assert sorted(zip(table["model"], table["engine"])) == [("dense", "exact"), ("dense", "native"),
+                                                            ("same", "exact"), ("same", "native")]
+    assert table.loc[table["model"] == "dense", "lambda_d"].tolist() == [1e-5, 1e-5]
+    assert table.loc[table["model"] == "same", "lambda_d"].isna().all()  # a vector store has no training run
+    assert (table["index_MB"] > 0).all() and (table["mean_doc_nnz"] > 0).all()
+    assert "| 1e-05 |" in (tmp_path / "lam" / "report.md").read_text()
+    bad = CliRunner().invoke(main, ["ablate", "lambda", "--collection", str(small_corpus), "--model",
+                                    f"a={small_vectors.path}", "--lambda", "b=1e-4", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "match no --model" in bad.output
