@@ -179,6 +179,8 @@ def test_bad_parameters_are_refused(engine, small_vectors, tmp_path):
         engine.batch_search(["q"], [{}], k=10, query_kut=3)
     with pytest.raises(LilsrError, match="query_cut must be >= 1"):
         engine.batch_search(["q"], [{}], k=10, query_cut=0)
+    with pytest.raises(LilsrError, match="parameter prefetch must be true or false, not 'maybe'"):
+        engine.batch_search(["q"], [{}], k=10, prefetch="maybe")
     with pytest.raises(LilsrError, match="--blocks must be 'clustering' or 'fixed:N'"):
         NativeEngine.build(small_vectors, tmp_path / "x", blocks="fixed:0")
     with pytest.raises(LilsrError, match="unknown native build parameter"):

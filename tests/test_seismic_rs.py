@@ -60,6 +60,8 @@ def test_rust_panics_and_bad_parameters_become_lilsr_errors(seismic, small_queri
         seismic.search_prepared(["q"], prepared, k=0)  # Seismic asserts k > 0
     with pytest.raises(LilsrError, match="unknown seismic-rs search parameter"):
         seismic.batch_search(["q"], [{}], k=10, heap=0.5)
+    with pytest.raises(LilsrError, match="parameter sorted must be true or false, not 2"):
+        seismic.batch_search(["q"], [{}], k=10, sorted=2)
     with pytest.raises(LilsrError, match="k must be at least 1"):
         seismic.batch_search(["q"], [{}], k=0)
 

@@ -14,6 +14,8 @@ from typing import ClassVar, Protocol, Sequence
 
 import numpy as np
 
+from ..errors import LilsrError
+
 
 @dataclass
 class SearchResults:
@@ -83,3 +85,21 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 def folder_bytes(path: str | Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def check_known_params(params: dict, known, what: str) -> None:
+    """Refuse parameters an engine does not take, naming the ones it does (``what``: "native search")."""
+    unknown = set(params) - set(known)
+    if unknown:
+        raise LilsrError(f"unknown {what} parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+
+
+def bool_param(name: str, value) -> bool:
+    """An engine's on/off parameter: a bool, 0/1, or the strings true/false/1/0; anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise LilsrError(f"parameter {name} must be true or false, not {value!r}")

@@ -34,7 +34,7 @@ from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
-from .base import SearchResults, folder_bytes, queries_to_ids
+from .base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
 
 KIND = "lilsr.seismic-rs-index"
 INDEX_FILE = "index.index.seismic"
@@ -76,24 +76,13 @@ def _classes(seismic, vocab_size: int):
 
 
 def _params(params: dict, defaults: dict, what: str) -> dict:
-    unknown = set(params) - set(defaults)
-    if unknown:
-        raise LilsrError(f"unknown seismic-rs {what} parameter(s) {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(defaults)}")
+    check_known_params(params, defaults, f"seismic-rs {what}")
     merged = {**defaults, **params}
     try:
-        return {key: type(defaults[key])(value) if not isinstance(defaults[key], bool) else _bool(key, value)
+        return {key: type(defaults[key])(value) if not isinstance(defaults[key], bool) else bool_param(key, value)
                 for key, value in merged.items()}
     except (TypeError, ValueError):
         raise LilsrError(f"bad seismic-rs {what} parameter in {params}") from None
-
-
-def _bool(key, value) -> bool:
-    if isinstance(value, str):
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise LilsrError(f"{key} must be true or false, not {value!r}")
-        return value.lower() in ("true", "1")
-    return bool(value)
 
 
 def build_in_memory(vectors: SparseVectors, threads: int | None = None, **params):

@@ -16,6 +16,7 @@ from ...atomic import atomic_dir, check_can_write
 from ...errors import LilsrError
 from ...manifest import write_manifest
 from ...vectors.store import SparseVectors, load_vectors, vocab_digest
+from ..base import check_known_params
 from . import build_kernels as kernels
 from .layout import ARRAYS, FORMAT_VERSION, KIND, component_dtype, forward_dtype, pack_forward
 
@@ -125,10 +126,7 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
                        progress: bool = True, **params) -> Path:
     """Build a native index from a vector store (a folder or a loaded ``SparseVectors``) into ``out``."""
     out = check_can_write(out, overwrite)
-    unknown = set(params) - set(BuildParams.__dataclass_fields__)
-    if unknown:
-        raise LilsrError(f"unknown native build parameter(s) {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(BuildParams.__dataclass_fields__)}")
+    check_known_params(params, BuildParams.__dataclass_fields__, "native build")
     bp = BuildParams(**params)
     bp.check()
     vectors = source if isinstance(source, SparseVectors) else load_vectors(source)

@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from ...errors import LilsrError
-from ..base import SearchResults, folder_bytes, queries_to_ids
+from ..base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
 from .build import build_native_index
 from .layout import IndexArrays, load_arrays
 from .lowlevel import ticks_per_ns
@@ -20,22 +20,9 @@ SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.7, "sorted": True, "block_o
 BLOCK_ORDERS = ("global", "lists")
 
 
-def _bool(name, value) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, np.integer)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-        return value.lower() in ("true", "1")
-    raise LilsrError(f"search parameter {name} must be true or false, not {value!r}")
-
-
 def search_params(params: dict) -> dict:
     """Validated search parameters with defaults filled in."""
-    unknown = set(params) - set(SEARCH_DEFAULTS)
-    if unknown:
-        raise LilsrError(f"unknown native search parameter(s) {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(SEARCH_DEFAULTS)}")
+    check_known_params(params, SEARCH_DEFAULTS, "native search")
     merged = {**SEARCH_DEFAULTS, **params}
     try:
         query_cut = int(merged["query_cut"])
@@ -46,8 +33,8 @@ def search_params(params: dict) -> dict:
         raise LilsrError(f"query_cut must be >= 1 and heap_factor >= 0 (got {query_cut}, {heap_factor})")
     if merged["block_order"] not in BLOCK_ORDERS:
         raise LilsrError(f"block_order must be one of {', '.join(BLOCK_ORDERS)}, not {merged['block_order']!r}")
-    return {"query_cut": query_cut, "heap_factor": heap_factor, "sorted": _bool("sorted", merged["sorted"]),
-            "block_order": merged["block_order"], "prefetch": _bool("prefetch", merged["prefetch"])}
+    return {"query_cut": query_cut, "heap_factor": heap_factor, "sorted": bool_param("sorted", merged["sorted"]),
+            "block_order": merged["block_order"], "prefetch": bool_param("prefetch", merged["prefetch"])}
 
 
 class NativeEngine:
