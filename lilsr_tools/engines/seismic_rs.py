@@ -257,6 +257,8 @@ class SeismicRsEngine:
     def search_prepared(self, qids: list[str], prepared, unknown: int = 0, k: int = 1000, threads: int = 1,
                         query_cut: int = 10, heap_factor: float = 0.7, sorted: bool = True, n_knn: int = 0):
         """Search queries already in Seismic's form (see ``prepare``): the timed part."""
+        if self.index is None:  # called before any batch_search: build with the current parameters
+            self._ensure_index({})
         index = self.index
         n = len(qids)
         rows: list[list] = [[] for _ in range(n)]
