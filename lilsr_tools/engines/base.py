@@ -22,9 +22,12 @@ class SearchResults:
     qids: list[str]
     doc_ids: list[list[str]]
     scores: list[np.ndarray]
-    retrieval_ns: np.ndarray
+    retrieval_ns: np.ndarray  # per query: wall time around one Python call searching that query ("call" clock)
     unknown_tokens: int = 0  # query tokens the index does not know (counted, never an error)
     info: dict = field(default_factory=dict)
+    # per query: the engine's own time for the same query, measured inside it ("engine" clock), where the
+    # engine exposes one (native: inside the compiled loop; Lucene: inside Java); None where it does not
+    engine_ns: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.qids)
