@@ -89,13 +89,29 @@ def ablate_command():
 @click.option("--collection", required=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),
-              help="Engines (default lucene and native).")
+              help="Engines (default lucene and native; with --docs every vector engine).")
 @click.option("--encoder", default="table", show_default=True, type=click.Choice(QUERY_ENCODERS))
-@click.option("-k", "--k", "k", type=int, default=1000, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Results per query (with --docs: both 10 and 1000).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--docs", type=click.IntRange(min=1), default=None,
+              help="Grow each model's vectors to N synthetic documents ('lilsr vectors synth') and measure every "
+                   "engine there: latency at k=10 and 1000, accuracy@10 against exact, index size, build time "
+                   "and peak memory.")
+@click.option("--synth-method", type=click.Choice(["mix", "templates"]), default="mix", show_default=True,
+              help="With --docs: how the synthetic documents are made (docs/scale.md).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="With --docs: synth seed.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Timed passes per cell (per query the median).")
+@click.option("--tune-split", default=None,
+              help="With --docs: run approximate engines' tuning grids on this split's queries (train or dev, never "
+                   "--split) and measure each model with the fastest setting reaching --accuracy-target there.")
+@click.option("--accuracy-target", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True,
+              help="With --tune-split: accuracy@10 against exact search that a chosen setting must reach.")
 @click.option("--out", type=click.Path(file_okay=False), required=True)
-def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, k, threads, out):
-    """Effectiveness, latency and index size per lambda_d model, on each engine."""
+def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, k, threads, docs, synth_method, seed,
+                          repeat, tune_split, accuracy_target, out):
+    """Effectiveness, latency and index size per lambda_d model, on each engine (at scale with --docs)."""
     from ..errors import LilsrError
     from ..reports.ablate import LambdaModel, ablate_lambda
 
@@ -110,8 +126,18 @@ def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, 
     unknown = set(values) - {s.name for s in specs}
     if unknown:
         raise LilsrError(f"--lambda names {', '.join(sorted(unknown))} match no --model")
+    if tune_split and not docs:
+        raise LilsrError("--tune-split applies with --docs")
+    if tune_split and tune_split == split:
+        raise LilsrError(f"--tune-split {tune_split} is the evaluation split: settings are never chosen on it")
+    if not engines:
+        engines = tuple(e for e in ENGINES if e != "bm25") if docs else ("lucene", "native")
+    elif docs and "bm25" in engines:
+        raise LilsrError("--docs grows vectors, not text: bm25 cannot take part; drop --engine bm25")
     table = ablate_lambda([LambdaModel(s, values.get(s.name)) for s in specs], collection, out, split=split,
-                          engines=tuple(engines) or ("lucene", "native"), encoder=encoder, k=k, threads=threads)
+                          engines=tuple(engines), encoder=encoder, k=k, threads=threads, docs=docs,
+                          synth={"method": synth_method, "seed": seed} if docs else None, repeat=repeat,
+                          tune_split=tune_split, accuracy_target=accuracy_target)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     click.echo(f"report: {Path(out) / 'report.html'}")
 

@@ -40,14 +40,19 @@ def parse_params(values: tuple[str, ...]) -> dict:
 @click.option("--latency", "latency_path", type=click.Path(dir_okay=False), default=None,
               help="Latency JSON to write (default: RUN with .latency.json).")
 @click.option("-k", "--k", "k", type=int, default=1000, show_default=True, help="Results per query.")
-@click.option("--threads", type=int, default=1, show_default=True, help="Search threads (latency: 1).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Search threads (latency: 1).")
+@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Untimed passes over all queries before timing (0: measure cold).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Timed passes; each query's latency is the median of its repeats (spread in the latency JSON).")
 @options.split
 @options.model
 @options.query_encoder_options
 @click.option("-p", "--param", "params", multiple=True, help="Engine search parameter key=value (repeatable).")
 @click.option("--tag", default=None, help="Run tag (default: engine name).")
-def command(index, queries, engine, run_path, latency_path, k, threads, split, model, encoder, table, vectors, dup,
-            query_max_length, params, tag):
+def command(index, queries, engine, run_path, latency_path, k, threads, warmup, repeat, split, model, encoder, table,
+            vectors, dup, query_max_length, params, tag):
     """Search INDEX with QUERIES and write a TREC run plus per-query latency.
 
     QUERIES is an encoded-queries folder ('lilsr encode queries'), a collection (name or folder; judged
@@ -63,10 +68,14 @@ def command(index, queries, engine, run_path, latency_path, k, threads, split, m
     batch = load_query_batch(queries, split, encoder=encoder, model=model, table=table, vectors=vectors, dup=dup,
                              max_length=query_max_length, need_vectors=engine_cls.query_input == "vector")
     searcher = engine_cls.load(index)
-    results = run_search(searcher, batch, k=k, threads=threads, **parse_params(params))
+    results = run_search(searcher, batch, k=k, threads=threads, warmup=warmup, repeat=repeat, **parse_params(params))
     latency_path = latency_path or (run_path.removesuffix(".trec").removesuffix(".run") + ".latency.json")
     report = write_outputs(results, batch, run_path, latency_path, tag=tag or name)
-    enc, ret = report["encode"], report["retrieval"]
-    click.echo(f"{run_path}: {len(results)} queries, k={k}, engine {name}; retrieval mean {ret['mean_ms']:.3f} ms "
-               f"p50 {ret['p50_ms']:.3f} p99 {ret['p99_ms']:.3f}; encoding mean {enc.get('mean_ms', 0):.3f} ms; "
-               f"{results.unknown_tokens} query tokens unknown to the index")
+    enc, ret, own = report["encode"], report["retrieval"], report["retrieval_engine_clock"]
+    spread = report["protocol"]["repeat_p50_ms"]
+    click.echo(f"{run_path}: {len(results)} queries, k={k}, engine {name}; retrieval (call clock, warm-up {warmup}, "
+               f"median of {repeat}) mean {ret['mean_ms']:.3f} ms p50 {ret['p50_ms']:.3f} p99 {ret['p99_ms']:.3f}"
+               + (f" [repeats' p50 {min(spread):.3f}-{max(spread):.3f}]" if repeat > 1 else "")
+               + (f"; engine clock p50 {own['p50_ms']:.3f}" if own else "")
+               + f"; encoding mean {enc.get('mean_ms', 0):.3f} ms; {results.unknown_tokens} query tokens unknown "
+               f"to the index; load average {report['protocol']['load_average']['before']}")

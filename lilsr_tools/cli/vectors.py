@@ -1,4 +1,4 @@
-"""``lilsr vectors info | export | import``."""
+"""``lilsr vectors info | export | import | synth``."""
 
 from __future__ import annotations
 
@@ -78,3 +78,65 @@ def import_command(source, out, fmt, model, overwrite):
         params = {"source": source, "format": fmt}
     save_vectors(out, vectors, model=model, params=params, overwrite=overwrite)
     click.echo(f"{out}: {len(vectors)} docs, {vectors.nnz} non-zeros")
+
+
+@command.command("synth")
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--docs", type=click.IntRange(min=1), default=None,
+              help="Documents to grow to (at least the source's count). Not with --validate.")
+@click.option("--method", type=click.Choice(["mix", "templates"]), default="mix", show_default=True,
+              help="mix: recombine real documents of one neighbourhood; templates: noisy copies of one real "
+                   "document filled from the whole store (see docs/scale.md).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--mix", "mix", type=click.IntRange(min=1, max=64), default=4, show_default=True,
+              help="mix: real documents recombined per synthetic document.")
+@click.option("--pool", type=click.IntRange(min=1, max=4096), default=16, show_default=True,
+              help="mix: the seed's nearest neighbours the other documents come from.")
+@click.option("--keep", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+              help="templates: share of the template's entries kept.")
+@click.option("--noise", type=click.FloatRange(0, 2), default=0.2, show_default=True,
+              help="templates: sigma of the log-normal factor on kept weights.")
+@click.option("--validate", is_flag=True,
+              help="Instead of growing to --docs: grow synthetic stores at the source's own size (from all its "
+                   "documents and from a 1/G subset, --growth) and write a report at OUT comparing them with the "
+                   "real store: posting lengths, nearest-neighbour similarity, exact/native/Lucene latency and "
+                   "accuracy@10 on the real --queries.")
+@click.option("--queries", type=click.Path(exists=True, file_okay=False), default=None,
+              help="--validate: encoded queries of the source's collection ('lilsr encode queries').")
+@click.option("--growth", "growth", type=click.IntRange(min=1, max=1000), multiple=True,
+              help="--validate: growth factors to check (repeatable; default 1 and 5).")
+@click.option("--engines", default="exact,native,lucene", show_default=True,
+              help="--validate: engines to time (comma-separated).")
+@options.overwrite
+def synth_command(source, out, docs, method, seed, mix, pool, keep, noise, validate, queries, growth, engines,
+                  overwrite):
+    """Grow the vector store SOURCE into a synthetic store of --docs documents at OUT.
+
+    The synthetic store keeps the source's vocabulary (its queries search it), per-document lengths,
+    term document-frequency rates, weight distributions and topical co-occurrence; see docs/scale.md for
+    what it can and cannot tell. Resumable: a re-run after an interruption continues where it stopped."""
+    from ..errors import LilsrError
+
+    options_ = {"mix": mix, "pool": pool} if method == "mix" else {"keep": keep, "noise": noise}
+    if validate:
+        if docs is not None:
+            raise LilsrError("--validate grows stores at the source's own size; drop --docs")
+        if not queries:
+            raise LilsrError("--validate needs --queries: encoded queries of the source's collection")
+        from ..reports.synth_validation import validate_synth
+
+        table = validate_synth(source, queries, out, method=method, seed=seed, growths=growth or (1, 5),
+                               engines=tuple(e for e in engines.split(",") if e), overwrite=overwrite, **options_)
+        click.echo(table.to_string(index=False))
+        click.echo(f"report: {out}/report.md")
+        return
+    if docs is None:
+        raise LilsrError("--docs is required (the number of synthetic documents), or pass --validate")
+    from ..vectors.synth import synthesize
+
+    vectors = synthesize(source, out, docs, method=method, seed=seed, overwrite=overwrite, **options_)
+    stats = vectors.stats()
+    click.echo(f"{out}: {stats['docs']:,} synthetic docs, {stats['nnz']:,} non-zeros (mean {stats['mean_nnz']:.1f}"
+               f"/doc), method {method}, seed {seed}; {vectors.manifest['counts'].get('short_docs', 0)} documents "
+               f"shorter than their seed")

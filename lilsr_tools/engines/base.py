@@ -40,6 +40,9 @@ class SearchResults:
 class Engine(Protocol):
     name: ClassVar[str]
     query_input: ClassVar[str]  # "vector": {token: weight} queries; "text": raw query strings (BM25)
+    # Approximate engines: search settings worth trying, roughly from fastest to most accurate, for studies
+    # that pick the fastest setting reaching an accuracy target on a dev split. Safe engines: empty.
+    tuning_grid: ClassVar[tuple[dict, ...]]
 
     @classmethod
     def build(cls, source, out: str | Path, *, overwrite: bool = False, **params) -> Path:
@@ -106,3 +109,13 @@ def bool_param(name: str, value) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
         return value.lower() in ("true", "1")
     raise LilsrError(f"parameter {name} must be true or false, not {value!r}")
+
+
+def seismic_style_grid(query_cuts=(5, 10, 15, 20), heap_factors=(0.7, 0.8, 0.9, 1.0)) -> tuple[dict, ...]:
+    """query_cut x heap_factor: the tuning grid of the Seismic-style engines (native, seismic-rs)."""
+    return tuple({"query_cut": qc, "heap_factor": hf} for qc in query_cuts for hf in heap_factors)
+
+
+def tuning_grid(engine_cls) -> tuple[dict, ...]:
+    """An engine's tuning grid (empty for safe engines and engines that declare none)."""
+    return tuple(getattr(engine_cls, "tuning_grid", ()) or ())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -38,30 +39,70 @@ class QueryBatch:
         return self.vectors
 
 
-def run_search(engine, batch: QueryBatch, k: int = 1000, threads: int = 1, **params) -> SearchResults:
+# What every latency figure of the toolkit means: warm, median of repeats, load recorded.
+CALL_CLOCK = ("call: wall time around one Python call that searches one query, query conversion and result "
+              "building included (the same boundary for every engine)")
+
+
+def run_search(engine, batch: QueryBatch, k: int = 1000, threads: int = 1, *, warmup: int = 1, repeat: int = 1,
+               **params) -> SearchResults:
+    """Search ``batch`` with ``engine``: ``warmup`` untimed passes over all queries (JIT compilers, caches
+    and page cache warm on the same queries), then ``repeat`` timed passes; each query's time is the median
+    of its repeats, on the call clock (``CALL_CLOCK``) and, where the engine exposes one, its own clock
+    (``SearchResults.engine_ns``). The machine's load average before and after goes into ``info``."""
     if k < 1:
         raise LilsrError(f"k must be at least 1, got {k}")
-    results = engine.batch_search(batch.qids, batch.payload(engine.query_input), k=k, threads=threads, **params)
+    if warmup < 0 or repeat < 1:
+        raise LilsrError(f"warmup must be >= 0 and repeat >= 1 (got {warmup}, {repeat})")
+    payload = batch.payload(engine.query_input)
+    load_before = _load()
+    for _ in range(warmup):
+        engine.batch_search(batch.qids, payload, k=k, threads=threads, **params)
+    runs = [engine.batch_search(batch.qids, payload, k=k, threads=threads, **params) for _ in range(repeat)]
+    results = runs[0]
     if results.qids != batch.qids:
         raise LilsrError(f"engine {engine.name} returned queries out of order")
+    if repeat > 1:
+        results.retrieval_ns = np.median(np.stack([r.retrieval_ns for r in runs]), axis=0).astype(np.int64)
+        if all(r.engine_ns is not None for r in runs):
+            results.engine_ns = np.median(np.stack([r.engine_ns for r in runs]), axis=0).astype(np.int64)
+    results.info["protocol"] = {
+        "warmup": warmup, "repeat": repeat, "statistic": "per query, the median of its repeats",
+        "repeat_p50_ms": [round(float(np.median(r.retrieval_ns)) / 1e6, 4) for r in runs],
+        "repeat_mean_ms": [round(float(np.mean(r.retrieval_ns)) / 1e6, 4) for r in runs],
+        "load_average": {"before": load_before, "after": _load()}, "cpus": os.cpu_count(),
+        "clock": CALL_CLOCK, "engine_clock": results.info.get("timing") if results.engine_ns is not None else None}
     return results
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not on every platform
+        return None
 
 
 def latency_report(results: SearchResults, batch: QueryBatch) -> dict:
     encode = batch.encode_ns if batch.encode_ns is not None else np.zeros(len(results), dtype=np.int64)
     total = encode + results.retrieval_ns
-    return {
+    report = {
         "engine": results.info.get("engine"),
         "encoder": batch.encoder or None,
         "queries": len(results),
         "unknown_query_tokens": results.unknown_tokens,
         "encode": summarize_ns(encode),
         "retrieval": summarize_ns(results.retrieval_ns),
+        "retrieval_engine_clock": summarize_ns(results.engine_ns) if results.engine_ns is not None else None,
         "total": summarize_ns(total),
-        "info": results.info,
+        "protocol": results.info.get("protocol"),
+        "info": {key: value for key, value in results.info.items() if key != "protocol"},
         "per_query": [{"qid": q, "encode_ms": e / 1e6, "retrieval_ms": r / 1e6}
                       for q, e, r in zip(results.qids, encode.tolist(), results.retrieval_ns.tolist())],
     }
+    if results.engine_ns is not None:
+        for row, ns in zip(report["per_query"], results.engine_ns.tolist()):
+            row["engine_ms"] = ns / 1e6
+    return report
 
 
 def write_outputs(results: SearchResults, batch: QueryBatch, run_path: str | Path,

@@ -34,7 +34,8 @@ from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
-from .base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
+from .base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
+                   seismic_style_grid)
 
 KIND = "lilsr.seismic-rs-index"
 INDEX_FILE = "index.index.seismic"
@@ -145,6 +146,7 @@ class SeismicRsEngine:
 
     name = "seismic-rs"
     query_input = "vector"
+    tuning_grid = seismic_style_grid()
 
     def __init__(self, vocab: list[str], *, vectors: SparseVectors | None = None, index=None,
                  build_params: dict | None = None, path: Path | None = None, manifest: dict | None = None,
@@ -160,6 +162,7 @@ class SeismicRsEngine:
         self.fill_seconds = None
         self._token_ids = {token: i for i, token in enumerate(vocab)}
         self._component_names = None
+        self._dtype = None
 
     # --------------------------------------------------------------------------------- build and load
     @classmethod
@@ -233,8 +236,9 @@ class SeismicRsEngine:
 
     def prepare(self, queries: Sequence[dict]):
         """Queries as Seismic's (component strings, float32 weights) arrays, plus the unknown-token count."""
-        seismic = import_seismic(self.threads)
-        dtype = seismic.get_seismic_string()
+        if self._dtype is None:
+            self._dtype = import_seismic(self.threads).get_seismic_string()
+        dtype = self._dtype
         mapped, unknown = queries_to_ids(queries, self._token_ids)
         return [(self._component_name(ids, dtype), weights) for ids, weights in mapped], unknown
 
@@ -251,8 +255,33 @@ class SeismicRsEngine:
         if self.threads is None:
             self.threads = threads  # also sizes the in-memory build and, at first import, the Rayon pool
         self._ensure_index(build_params)
+        if threads <= 1:
+            return self._search_one_by_one(list(qids), queries, k, **search)
         prepared, unknown = self.prepare(queries)
         return self.search_prepared(list(qids), prepared, unknown, k=k, threads=threads, **search)
+
+    def _search_one_by_one(self, qids: list[str], queries: Sequence[dict], k: int, query_cut: int,
+                           heap_factor: float, sorted: bool, n_knn: int) -> SearchResults:
+        """Each query on the call clock: its conversion to Seismic's arrays, ``SeismicIndex.search`` and
+        the result lists (Seismic exposes no clock of its own)."""
+        index = self.index
+        times = np.zeros(len(qids), dtype=np.int64)
+        doc_ids, scores, unknown = [], [], 0
+        for i, query in enumerate(queries):
+            start = time.perf_counter_ns()
+            [(components, weights)], missing = self.prepare([query])
+            found = (_call("search", index.search, "q", components, weights, k=k, query_cut=query_cut,
+                           heap_factor=heap_factor, n_knn=n_knn, sorted=sorted) if components.size else [])
+            ids = [doc for _, _, doc in found]
+            row = np.asarray([score for _, score, _ in found], dtype=np.float32)
+            times[i] = time.perf_counter_ns() - start
+            unknown += missing
+            doc_ids.append(ids)
+            scores.append(row)
+        info = {"engine": self.name, "k": k, "threads": 1, "query_cut": query_cut, "heap_factor": heap_factor,
+                "sorted": sorted, "n_knn": n_knn, "build_params": self.build_params,
+                "timing": "call clock per query, around conversion, SeismicIndex.search and the result lists"}
+        return SearchResults(qids, doc_ids, scores, times, unknown, info)
 
     def search_prepared(self, qids: list[str], prepared, unknown: int = 0, k: int = 1000, threads: int = 1,
                         query_cut: int = 10, heap_factor: float = 0.7, sorted: bool = True, n_knn: int = 0):

@@ -47,36 +47,146 @@ def trained_lambda(spec: ModelSpec) -> float | None:
 
 def ablate_lambda(models: list[LambdaModel], collection: str, out: str | Path, *, split: str = "test",
                   engines: tuple[str, ...] = ("lucene", "native"), encoder: str = "table", k: int = 1000,
-                  threads: int = 1, progress: bool = True) -> pd.DataFrame:
-    """Each model (one per lambda) through each engine with the same query encoder; one table, one plot."""
+                  threads: int = 1, progress: bool = True, docs: int | None = None, synth: dict | None = None,
+                  repeat: int = 1, tune_split: str | None = None, accuracy_target: float = 0.95) -> pd.DataFrame:
+    """Each model (one per lambda) through each engine with the same query encoder; one table, one plot.
+
+    With ``docs``, each model's vectors of ``collection`` are grown to that many synthetic documents
+    (``vectors.synth``) and every engine indexes those (builds measured in a child process: seconds, peak
+    memory); the real queries are searched at k=10 and k=1000, and accuracy@10 is measured against exact
+    search over the same synthetic vectors (there are no judgments to measure effectiveness with).
+    ``tune_split`` (with ``docs``): approximate engines first run every setting of their tuning grid on that
+    split's queries (a dev side: never the evaluation split), and each model is then measured with the
+    fastest setting reaching ``accuracy_target`` there (or the most accurate, when none does)."""
     out = Path(out)
-    grid = Grid(collection=collection, split=split, k=k, threads=threads, models=[m.spec for m in models],
-                encoders=[encoder], engines=[EngineSpec(e) for e in engines])
-    result = compare(grid, out, progress=progress)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
     lambdas = {m.spec.name: m.lambda_d if m.lambda_d is not None else trained_lambda(m.spec) for m in models}
-    frame = result.frame[result.frame["status"] == "ok"].copy()
+    base = dict(collection=collection, split=split, threads=threads, models=[m.spec for m in models],
+                encoders=[encoder], engines=[EngineSpec(e) for e in engines], repeat=repeat)
+    if docs is None:
+        grid = Grid(k=k, **base)
+        result = compare(grid, out, progress=progress)
+        frame = result.frame[result.frame["status"] == "ok"].copy()
+        failed = result.frame[result.frame["status"] != "ok"]
+        all_cells = effectiveness_table(result.frame, grid.measures)
+    else:
+        synth = dict(synth or {})
+        grid = Grid(k=10, docs=docs, synth=synth, **base)
+        chosen, tuned = {}, None
+        if tune_split:
+            chosen, tuned = tune_settings(Grid(k=10, docs=docs, synth=synth, **{**base, "split": tune_split}),
+                                          out / "tune", out / "artifacts", accuracy_target, progress)
+            settings = {}
+            for (_, engine), setting in chosen.items():
+                settings.setdefault(engine, [])
+                if setting not in settings[engine]:
+                    settings[engine].append(setting)
+            base["engines"] = [EngineSpec(e, search=tuple(settings.get(e, [{}]))) for e in engines]
+        frames = []
+        for k_ in (10, 1000):
+            result = compare(Grid(k=k_, docs=docs, synth=synth, **base), out / f"k{k_}",
+                             progress=progress, artifacts=out / "artifacts")
+            frames.append(result.frame.assign(k=k_))
+        merged = pd.concat(frames, ignore_index=True)
+        if chosen:  # each model keeps its own engine setting (the union of settings ran for every model)
+            mine = [chosen.get((m, e)) is None or s == search_label(chosen[(m, e)])
+                    for m, e, s in zip(merged["model"], merged["engine"], merged["search"])]
+            merged = merged[mine]
+            dev = tuned.set_index(["model", "engine"])
+            merged = merged.assign(**{
+                "dev_accuracy@10": [dev["accuracy@10"].get((m, e)) for m, e in zip(merged["model"], merged["engine"])],
+                "dev_p50_ms": [dev["retrieval_p50_ms"].get((m, e)) for m, e in zip(merged["model"], merged["engine"])]})
+        frame = merged[merged["status"] == "ok"].copy()
+        failed = merged[merged["status"] != "ok"]
+        all_cells = tuned
     frame["lambda_d"] = frame["model"].map(lambdas)
     frame["index_MB"] = frame["index_bytes"].astype(float) / 1e6
-    columns = ["model", "lambda_d", "engine", "mean_doc_nnz", "mean_query_nnz", grid.measures[0], "R@1000",
-               "accuracy@10", "retrieval_mean_ms", "retrieval_p50_ms", "retrieval_p99_ms", "index_MB", "postings"]
-    table = frame[[c for c in columns if c in frame.columns]].sort_values(["engine", "mean_doc_nnz"])
+    if docs is None:
+        columns = ["model", "lambda_d", "engine", "mean_doc_nnz", "mean_query_nnz", grid.measures[0], "R@1000",
+                   "accuracy@10", "retrieval_mean_ms", "retrieval_p50_ms", "retrieval_p99_ms", "index_MB", "postings"]
+        table = frame[[c for c in columns if c in frame.columns]].sort_values(["engine", "mean_doc_nnz"])
+        figure = plots.lines(table, "mean_doc_nnz", [grid.measures[0], "retrieval_p50_ms", "index_MB"], "engine",
+                             out / "figures" / "lambda.png",
+                             "Relaxing lambda_d: denser documents through each engine", ylog=[False, True, False])
+        caption = "Effectiveness, latency and index size against mean document non-zeros."
+    else:
+        columns = ["model", "lambda_d", "engine", "k", "search", "mean_doc_nnz", "mean_query_nnz", "accuracy@10",
+                   "dev_accuracy@10", "retrieval_mean_ms", "retrieval_p50_ms", "retrieval_p99_ms",
+                   "engine_clock_p50_ms", "index_MB", "postings", "build_s", "build_peak_rss_GiB",
+                   "build_peak_tree_rss_GiB"]
+        table = frame[[c for c in columns if c in frame.columns]].sort_values(["k", "engine", "mean_doc_nnz"])
+        table = table.assign(**{"engine / k": table["engine"] + " k=" + table["k"].astype(str)})
+        figure = plots.lines(table, "mean_doc_nnz", ["retrieval_p50_ms", "index_MB", "build_s"], "engine / k",
+                             out / "figures" / "lambda.png",
+                             f"Relaxing lambda_d at {docs:,} documents: p50 latency, index size, build time",
+                             ylog=[True, True, True])
+        table = table.drop(columns=["engine / k"])
+        caption = (f"Latency (p50, call clock), index size and build time against mean document non-zeros, "
+                   f"{docs:,} synthetic documents per model, one line per engine and k.")
     with atomic_file(out / "lambda.csv") as handle:
         table.to_csv(handle, index=False)
-    figure = plots.lines(table, "mean_doc_nnz", [grid.measures[0], "retrieval_p50_ms", "index_MB"], "engine",
-                         out / "figures" / "lambda.png", "Relaxing lambda_d: denser documents through each engine",
-                         ylog=[False, True, False])
-    blocks = [Block("h1", f"lilsr ablate lambda: {collection} ({split})"), Block("text", environment_line(grid)),
+    where = f"{collection} ({split})" + (f", grown to {docs:,} synthetic documents" if docs else "")
+    blocks = [Block("h1", f"lilsr ablate lambda: {where}"), Block("text", environment_line(grid)),
               Block("h2", "Per model and engine"),
               Block("table", table.assign(lambda_d=table["lambda_d"].map(lambda v: "" if pd.isna(v) else f"{v:g}")),
                     f"One model per lambda_d, query encoder '{encoder}'. Does the effectiveness "
                     "gained by denser documents survive each engine's latency? (Latency: "
-                    "p50 is robust to the odd garbage-collection pause that moves a mean.)"),
-              Block("image", figure, "Effectiveness, latency and index size against mean document non-zeros."),
-              Block("h2", "All cells"), Block("table", effectiveness_table(result.frame, grid.measures))]
+                    "p50 is robust to the odd garbage-collection pause that moves a mean.)"
+                    + (" accuracy@10 is against exact search over the same synthetic vectors; build "
+                       "peak RSS: the largest process (Python or the JVM), tree: all together." if docs else "")),
+              Block("image", figure, caption)]
+    if all_cells is not None and docs is None:
+        blocks += [Block("h2", "All cells"), Block("table", all_cells)]
+    elif all_cells is not None:
+        blocks += [Block("h2", f"Settings chosen on the '{tune_split}' queries"),
+                   Block("table", all_cells, f"Per model and approximate engine: the fastest setting of its tuning "
+                                             f"grid reaching accuracy@10 >= {accuracy_target} on {tune_split} "
+                                             "queries (k=10); the rows above measure it on the evaluation split.")]
+    if not failed.empty:
+        blocks += [Block("h2", "Failed cells"), Block("table", failed[["cell", "error"]])]
     write_report(blocks, out, f"lilsr ablate lambda: {collection}")
     write_manifest(out, "lilsr.ablate-lambda", params={**grid.as_dict(), "lambdas": lambdas},
-                   counts={"models": len(models), "cells": len(result.frame)})
+                   counts={"models": len(models), "rows": len(table), "failed": len(failed)})
     return table
+
+
+def search_label(setting: dict) -> str:
+    from .table import _params
+
+    return _params(setting)
+
+
+def tune_settings(grid: Grid, out: Path, artifacts: Path, target: float, progress: bool):
+    """Run each approximate engine's tuning grid on ``grid``'s split; per (model, engine) the fastest
+    setting (p50) reaching accuracy@10 >= ``target``, else the most accurate. Returns (chosen settings,
+    a frame of the choices)."""
+    from ..engines import get_engine
+    from ..engines.base import tuning_grid
+
+    approximate = [EngineSpec(e.name, e.build, tuning_grid(get_engine(e.name))) for e in grid.engines
+                   if tuning_grid(get_engine(e.name))]
+    if not approximate:
+        return {}, pd.DataFrame()
+    tune_grid = Grid(**{**vars(grid), "engines": approximate, "repeat": 1})
+    result = compare(tune_grid, out, progress=progress, artifacts=artifacts)
+    chosen, rows = {}, []
+    for (model, engine), cells in _group_ok(result.records).items():
+        reaching = [r for r in cells if r.get("accuracy@10", 0) >= target]
+        pick = (min(reaching, key=lambda r: r["latency"]["retrieval"]["p50_ms"]) if reaching
+                else max(cells, key=lambda r: r.get("accuracy@10", 0)))
+        chosen[(model, engine)] = dict(pick["search"])
+        rows.append({"model": model, "engine": engine, "setting": search_label(pick["search"]),
+                     "accuracy@10": pick.get("accuracy@10"), "retrieval_p50_ms": pick["latency"]["retrieval"]["p50_ms"],
+                     "reaches_target": bool(reaching), "settings_tried": len(cells)})
+    return chosen, pd.DataFrame(rows)
+
+
+def _group_ok(records: list[dict]) -> dict:
+    groups: dict = {}
+    for r in records:
+        if r["status"] == "ok":
+            groups.setdefault((r["model"], r["engine"]), []).append(r)
+    return groups
 
 
 # -- context ---------------------------------------------------------------------------------------------------
@@ -94,7 +204,7 @@ def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split:
     batches = {}
     for encoder in ("table", "contextual"):
         batches[encoder] = ws.queries(model, encoder)
-        results = run_search(engine, batches[encoder], k=1000)
+        results = run_search(engine, batches[encoder], k=1000, warmup=0)  # effectiveness only
         per_query[encoder] = evaluate(results.as_run(), ws.qrels, [measure]).per_query
     qids = [q for q in ws.text_queries.qids if q in per_query["table"]]
     queries = pd.DataFrame({"qid": qids, "query": [texts[q] for q in qids],

@@ -20,7 +20,8 @@ from .workspace import Workspace
 def cell_key(ws: Workspace, grid: Grid, cell: Cell) -> str:
     """Hash of everything the cell's numbers depend on. Inputs that cannot be resolved fall back to the
     cell's declared parameters, so a failing cell is still keyed (and retried on the next run)."""
-    inputs = [cell.id, grid.collection, grid.split, grid.k, grid.threads, grid.measures]
+    inputs = [cell.id, grid.collection, grid.split, grid.k, grid.threads, grid.measures, grid.warmup, grid.repeat,
+              ws.docs, ws.synth]
     if cell.model is not None:
         try:
             inputs.append(ws.vectors_identity(cell.model))
@@ -76,20 +77,27 @@ def run_cell(ws: Workspace, grid: Grid, cell: Cell, warmup: bool = True) -> dict
 def _measure(ws: Workspace, grid: Grid, cell: Cell, warmup: bool) -> dict:
     engine = ws.engine(cell.model, cell.engine)
     batch = ws.text_queries if cell.engine.name == "bm25" else ws.queries(cell.model, cell.encoder)
-    if warmup:  # JIT compilers (JVM, numba) and caches warm on the same queries before timing
-        run_search(engine, batch, k=grid.k, threads=grid.threads, **cell.search)
-    results = run_search(engine, batch, k=grid.k, threads=grid.threads, **cell.search)
+    # JIT compilers (JVM, numba) and caches warm on the same queries before timing
+    results = run_search(engine, batch, k=grid.k, threads=grid.threads, warmup=grid.warmup if warmup else 0,
+                         repeat=grid.repeat, **cell.search)
     run_path = ws.root / "runs" / f"{cell.slug}.trec"
     latency = write_outputs(results, batch, run_path, run_path.with_suffix(".latency.json"),
                             tag=cell.slug[:60])
     run = results.as_run()
-    evaluation = evaluate(run, ws.qrels, grid.measures)
     first = str(grid.measures[0])
+    if ws.docs is None:
+        evaluation = evaluate(run, ws.qrels, grid.measures)
+        metrics, per_query = evaluation.aggregates, {qid: values[first] for qid, values in evaluation.per_query.items()}
+        summary = evaluation.summary()
+    else:  # synthetic documents carry no judgments: accuracy against exact search is what can be measured
+        metrics, per_query, summary = {}, {}, {"synthetic_docs": ws.docs}
     record = {
-        "metrics": evaluation.aggregates,
-        "per_query": {qid: values[first] for qid, values in evaluation.per_query.items()},
-        "eval_summary": evaluation.summary(),
-        "latency": {part: latency[part] for part in ("encode", "retrieval", "total")},
+        "metrics": metrics,
+        "per_query": per_query,
+        "eval_summary": summary,
+        "build_measured": ws.build_result(cell.model, cell.engine) if cell.engine.name != "bm25" else {},
+        "latency": {part: latency[part] for part in ("encode", "retrieval", "total", "retrieval_engine_clock")},
+        "protocol": latency["protocol"],
         "unknown_query_tokens": results.unknown_tokens,
         "run": str(run_path.relative_to(ws.root)),
         "index_stats": _plain(engine.index_stats()),

@@ -49,10 +49,12 @@ def default_baseline(grid: Grid, records: list[dict]) -> str | None:
     return "bm25" if "bm25" in ok else (ok[0] if ok else None)
 
 
-def run_grid(grid: Grid, out: str | Path, progress: bool = True) -> tuple[Workspace, list[dict]]:
+def run_grid(grid: Grid, out: str | Path, progress: bool = True,
+             artifacts: str | Path | None = None) -> tuple[Workspace, list[dict]]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ws = Workspace(out, resolve_collection(grid.collection), grid.split, progress=progress)
+    ws = Workspace(out, resolve_collection(grid.collection), grid.split, progress=progress, docs=grid.docs,
+                   synth=grid.synth, artifacts=artifacts)
     with atomic_file(out / "grid.json") as handle:
         json.dump(grid.as_dict(), handle, indent=1)
     records = []
@@ -67,9 +69,11 @@ def run_grid(grid: Grid, out: str | Path, progress: bool = True) -> tuple[Worksp
     return ws, records
 
 
-def compare(grid: Grid, out: str | Path, progress: bool = True, significance: str = "t-test") -> Comparison:
+def compare(grid: Grid, out: str | Path, progress: bool = True, significance: str = "t-test",
+            artifacts: str | Path | None = None) -> Comparison:
+    """Run ``grid`` into ``out``; ``artifacts`` (default ``out/artifacts``) may be shared between grids."""
     out = Path(out)
-    ws, records = run_grid(grid, out, progress)
+    ws, records = run_grid(grid, out, progress, artifacts)
     baseline = default_baseline(grid, records)
     frame = results_frame(records, grid.measures, baseline, significance)
     with atomic_file(out / "results.csv") as handle:
@@ -85,10 +89,20 @@ def compare(grid: Grid, out: str | Path, progress: bool = True, significance: st
 
 
 def environment_line(grid: Grid) -> str:
-    return (f"Collection {grid.collection}, split {grid.split}, k={grid.k}, search threads {grid.threads}; "
+    docs = f"; documents grown to {grid.docs:,} synthetic ones per model" if grid.docs else ""
+    return (f"Collection {grid.collection}, split {grid.split}{docs}, k={grid.k}, search threads {grid.threads}; "
             f"machine: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
-            f"Python {platform.python_version()}. Latency is wall time per query after a warm-up pass; "
-            "retrieval is timed inside the engine (inside Java for Lucene).")
+            f"Python {platform.python_version()}, load average {_load()}. Retrieval latency is the call clock "
+            f"(wall time around one Python call per query, the same boundary for every engine) after "
+            f"{grid.warmup} warm-up pass(es), the median of {grid.repeat} repeat(s) per query; engine_clock columns "
+            "give the engine's own clock where it has one (inside compiled code for native, inside Java for Lucene).")
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def effectiveness_table(frame: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
@@ -106,16 +120,18 @@ def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[
     figures = ws.root / "figures"
     figures.mkdir(exist_ok=True)
     blocks = [Block("h1", f"lilsr compare: {grid.collection} ({grid.split})"), Block("text", environment_line(grid))]
-    table = effectiveness_table(frame, grid.measures)
+    table = effectiveness_table(frame, [] if grid.docs else grid.measures)  # synthetic: no judgments
     blocks += [Block("h2", "Effectiveness and latency"),
                Block("table", table, f"▲/▼: {grid.measures[0]} significantly better/worse than the baseline "
                                      f"'{baseline}' ({significance} over per-query {grid.measures[0]}, p < 0.05). "
                                      "accuracy@10: share of the exact engine's top 10 found (same vectors, "
                                      "same queries). Latency in ms per query.")]
     if not table.empty:
-        blocks += [Block("h2", "Latency vs effectiveness"),
-                   Block("image", plots.pareto(frame, figures / "pareto.png", grid.measures[0]),
-                         "Retrieval latency against effectiveness; each line is an engine's Pareto frontier.")]
+        # synthetic documents have no judgments: their trade-off is latency against accuracy@10
+        measure = "accuracy@10" if grid.docs else grid.measures[0]
+        blocks += [Block("h2", f"Latency vs {measure}"),
+                   Block("image", plots.pareto(frame, figures / "pareto.png", measure),
+                         f"Retrieval latency against {measure}; each line is an engine's Pareto frontier.")]
     lengths, rows = {}, []
     for model in grid.models:
         try:

@@ -87,6 +87,10 @@ class Grid:
     engines: list[EngineSpec] = field(default_factory=list)
     measures: list[str] = field(default_factory=lambda: ["nDCG@10", "RR@10", "R@100", "R@1000"])
     source: str | None = None
+    warmup: int = 1       # untimed passes over the queries before timing
+    repeat: int = 1       # timed passes; per query the median
+    docs: int | None = None  # grow each model's vectors to this many synthetic documents (lilsr vectors synth)
+    synth: dict = field(default_factory=dict)  # synth options: method, seed, mix, pool, keep, noise
 
     def cells(self) -> list[Cell]:
         cells = []
@@ -102,6 +106,7 @@ class Grid:
 
     def as_dict(self) -> dict:
         return {"collection": self.collection, "split": self.split, "k": self.k, "threads": self.threads,
+                "warmup": self.warmup, "repeat": self.repeat, "docs": self.docs, "synth": self.synth,
                 "baseline": self.baseline, "encoders": self.encoders, "measures": self.measures,
                 "models": [vars(m) for m in self.models],
                 "engines": [{"name": e.name, "build": e.build, "search": list(e.search)} for e in self.engines]}
@@ -153,7 +158,8 @@ def _rel(value: str | None, base: Path, keep_names: bool = False) -> str | None:
 
 
 def grid_from_dict(data: dict, where: str = "grid") -> Grid:
-    known = {"collection", "split", "k", "threads", "baseline", "models", "encoders", "engines", "measures"}
+    known = {"collection", "split", "k", "threads", "baseline", "models", "encoders", "engines", "measures", "warmup",
+             "repeat", "docs", "synth"}
     unknown = set(data) - known
     if unknown:
         raise LilsrError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
@@ -191,4 +197,24 @@ def grid_from_dict(data: dict, where: str = "grid") -> Grid:
     return Grid(collection=str(data["collection"]), split=str(data.get("split", "test")), k=int(data.get("k", 1000)),
                 threads=int(data.get("threads", 1)), baseline=data.get("baseline"), models=models,
                 encoders=encoders, engines=engines,
-                measures=list(data.get("measures", ["nDCG@10", "RR@10", "R@100", "R@1000"])))
+                measures=list(data.get("measures", ["nDCG@10", "RR@10", "R@100", "R@1000"])),
+                warmup=_count(data, "warmup", 1, 0, where), repeat=_count(data, "repeat", 1, 1, where),
+                docs=_count(data, "docs", None, 1, where), synth=_synth_options(data.get("synth"), where))
+
+
+def _synth_options(value, where: str) -> dict:
+    known = {"method", "seed", "mix", "pool", "keep", "noise"}
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or set(value) - known:
+        raise LilsrError(f"{where}: 'synth' must be a table with keys among {', '.join(sorted(known))}")
+    return dict(value)
+
+
+def _count(data: dict, key: str, default: int | None, minimum: int, where: str) -> int | None:
+    value = data.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise LilsrError(f"{where}: '{key}' must be an integer >= {minimum}, not {value!r}")
+    return value

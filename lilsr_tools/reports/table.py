@@ -23,18 +23,28 @@ def results_frame(records: list[dict], measures: list[str], baseline: str | None
                 lat = r["latency"][part]
                 row.update({f"{part}_mean_ms": lat.get("mean_ms"), f"{part}_p50_ms": lat.get("p50_ms"),
                             f"{part}_p99_ms": lat.get("p99_ms")})
+            own = r["latency"].get("retrieval_engine_clock") or {}
+            row.update({"engine_clock_mean_ms": own.get("mean_ms"), "engine_clock_p50_ms": own.get("p50_ms")})
+            build = r.get("build_measured") or {}
+            row.update({"build_s": build.get("wall_seconds", r.get("index_stats", {}).get("build_seconds")),
+                        "build_peak_rss_GiB": _gb(build.get("peak_rss_bytes")),
+                        "build_peak_tree_rss_GiB": _gb(build.get("peak_tree_rss_bytes"))})
             stats = r.get("index_stats", {})
             row.update({"index_bytes": stats.get("index_bytes"), "postings": stats.get("postings"),
                         "posting_p99": stats.get("p99_length"), "mean_doc_nnz": r.get("mean_doc_nnz"),
                         "mean_query_nnz": r.get("mean_query_nnz"), "unknown_query_tokens": r.get("unknown_query_tokens"),
                         "table_source": r.get("table_source", "")})
-            if base is not None and r is not base:
+            if base is not None and r is not base and r["per_query"] and base["per_query"]:
                 p = paired_test(r["per_query"], base["per_query"], method)
                 delta = r["metrics"][first] - base["metrics"][first]
                 row.update({f"p_vs_baseline": p, "sig": mark(delta, p)})
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame
+
+
+def _gb(value) -> float | None:
+    return None if value is None else value / 2**30
 
 
 def _params(params: dict | None) -> str:

@@ -28,17 +28,29 @@ def _slug(text: str) -> str:
 
 
 class Workspace:
-    def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True):
+    """``docs``: grow each model's vectors to that many synthetic documents (``vectors.synth``, with the
+    ``synth`` options) and index those; tables and queries still come from the real collection.
+    ``measure_builds``: build every index in a child process that records wall time and peak memory
+    (``engines.measured_build``)."""
+
+    def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True,
+                 docs: int | None = None, synth: dict | None = None, measure_builds: bool = False,
+                 artifacts: str | Path | None = None):
         self.root = Path(root)
+        self.artifacts = Path(artifacts) if artifacts else self.root / "artifacts"
         self.collection = collection
         self.split = split
         self.progress = progress
+        self.docs = docs
+        self.synth = dict(synth or {})
+        self.measure_builds = measure_builds or docs is not None
+        self._real: dict[str, SparseVectors] = {}
         self._vectors: dict[str, SparseVectors] = {}
         self._queries: dict[tuple, QueryBatch] = {}
         self._engines: dict[str, object] = {}
 
     def path(self, kind: str, name: str, key_payload) -> Path:
-        return self.root / "artifacts" / kind / f"{_slug(name)}-{key_of(key_payload)}"
+        return self.artifacts / kind / f"{_slug(name)}-{key_of(key_payload)}"
 
     # -- queries -------------------------------------------------------------------------------------
     @cached_property
@@ -51,9 +63,10 @@ class Workspace:
         return self.collection.qrels(self.split)
 
     # -- vectors -------------------------------------------------------------------------------------
-    def vectors(self, model: ModelSpec) -> SparseVectors:
-        if model.name in self._vectors:
-            return self._vectors[model.name]
+    def real_vectors(self, model: ModelSpec) -> SparseVectors:
+        """The model's vectors of the real collection (given, or encoded once)."""
+        if model.name in self._real:
+            return self._real[model.name]
         if model.vectors:
             vectors = load_vectors(model.vectors)
         else:
@@ -68,15 +81,36 @@ class Workspace:
                 log.info("encoding %s with %s", self.collection.name, model.checkpoint)
                 encoder = SpladeEncoder(model.checkpoint, max_length=model.max_length)
                 vectors = encode_corpus(self.collection.corpus_path, path, encoder, progress=self.progress)
+        self._real[model.name] = vectors
+        return vectors
+
+    def vectors(self, model: ModelSpec) -> SparseVectors:
+        """The vectors the engines index: the real ones, or grown to ``docs`` synthetic documents."""
+        if model.name in self._vectors:
+            return self._vectors[model.name]
+        vectors = self.real_vectors(model)
+        if self.docs is not None and self.docs != len(vectors):
+            from ..vectors.synth import synthesize
+
+            path = self.path("synthetic", f"{model.name}-{self.docs}",
+                             [key_of(vectors.manifest.get("sha256")), self.docs, self.synth])
+            if (path / MANIFEST).is_file():
+                vectors = load_vectors(path)
+            else:
+                log.info("growing %s to %d synthetic documents", model.name, self.docs)
+                vectors = synthesize(vectors, path, self.docs, overwrite=True, progress=self.progress, **self.synth)
         self._vectors[model.name] = vectors
         return vectors
 
     def vectors_identity(self, model: ModelSpec) -> str:
         return key_of(self.vectors(model).manifest.get("sha256"))
 
+    def real_identity(self, model: ModelSpec) -> str:
+        return key_of(self.real_vectors(model).manifest.get("sha256"))
+
     def checkpoint(self, model: ModelSpec) -> str:
         """The checkpoint behind a model: given, or recorded in its vector store."""
-        checkpoint = model.checkpoint or self.vectors(model).manifest.get("model")
+        checkpoint = model.checkpoint or self.real_vectors(model).manifest.get("model")
         if not checkpoint:
             raise LilsrError(f"model '{model.name}': no checkpoint given and none recorded in {model.vectors}")
         return checkpoint
@@ -94,9 +128,9 @@ class Workspace:
         has_head = (Path(resolve_model(checkpoint)) / HEAD_FILE).is_file()
         init = "head" if has_head else "idf"
         path = self.path("tables", f"{model.name}-{init}", [checkpoint, init, _checkpoint_stamp(model),
-                                                            self.vectors_identity(model)])
+                                                            self.real_identity(model)])
         if not (path / MANIFEST).is_file():
-            vectors = self.vectors(model).path if init == "idf" else None
+            vectors = self.real_vectors(model).path if init == "idf" else None
             weights, vocab, tokenizer, params = export_table(checkpoint, init, vectors=vectors)
             save_table(path, weights, vocab, tokenizer, source=checkpoint, params=params, overwrite=True)
         return path
@@ -119,11 +153,11 @@ class Workspace:
         table = self.table(model) if encoder == "table" else None
         inputs = [model.name, encoder, self.checkpoint(model), self.split, self.collection.name,
                   key_of(read_manifest(table).get("sha256")) if table else None,
-                  self.vectors_identity(model) if encoder == "idf" else None]
+                  self.real_identity(model) if encoder == "idf" else None]
         path = self.path("queries", f"{model.name}-{encoder}", inputs)
         if not (path / MANIFEST).is_file():
             query_encoder = make_query_encoder(encoder, model=None if encoder == "table" else self.checkpoint(model),
-                                               table=table, vectors=self.vectors(model) if encoder == "idf" else None)
+                                               table=table, vectors=self.real_vectors(model) if encoder == "idf" else None)
             from ..models.query_encoders import encode_queries
 
             encoded = encode_queries(query_encoder, text.qids, text.texts)
@@ -142,16 +176,34 @@ class Workspace:
             source = str(self.collection.root)
         else:
             vectors = self.vectors(model)
-            if engine.name == "exact":
-                return vectors.path
             path = self.path("indexes", f"{model.name}-{engine.name}",
                              [self.vectors_identity(model), engine.name, engine.build])
             source = vectors
+            if engine.name == "exact":
+                if self.measure_builds and not (path / "build.json").is_file():
+                    from ..engines.measured_build import measured_build
+
+                    measured_build("exact", vectors.path, path)  # what loading the store for exact search costs
+                return vectors.path
         if not (path / MANIFEST).is_file():
             log.info("building %s index at %s", engine.name, path)
-            built = engine_cls.build(source, path, overwrite=True, **engine.build)
-            path = Path(built) if built else path
+            if self.measure_builds and engine.name != "bm25":
+                from ..engines.measured_build import measured_build
+
+                measured_build(engine.name, source.path, path, engine.build)
+            else:
+                built = engine_cls.build(source, path, overwrite=True, **engine.build)
+                path = Path(built) if built else path
         return path
+
+    def build_result(self, model: ModelSpec | None, engine: EngineSpec) -> dict:
+        """Wall time and peak memory of the index's build, when it was measured (``measure_builds``)."""
+        from ..engines.measured_build import read_build_result
+
+        if engine.name == "exact":
+            return read_build_result(self.path("indexes", f"{model.name}-exact",
+                                               [self.vectors_identity(model), "exact", engine.build]))
+        return read_build_result(self.index(model, engine))
 
     def engine(self, model: ModelSpec | None, engine: EngineSpec):
         """A loaded engine, kept while cells use the same index (the most recent two stay open)."""
@@ -173,7 +225,7 @@ class Workspace:
         if not run_file.is_file():
             from ..engines.exact import ExactEngine
 
-            results = run_search(ExactEngine(self.vectors(model)), batch, k=k)
+            results = run_search(ExactEngine(self.vectors(model)), batch, k=k, warmup=0)  # ground truth, untimed
             path.mkdir(parents=True, exist_ok=True)
             write_run(run_file, results.qids, results.doc_ids, results.scores, tag="exact")
         return read_run(run_file)

@@ -78,7 +78,9 @@ class SparseVectors:
             "mean_nnz": float(lengths.mean()) if len(lengths) else 0.0,
             "empty_docs": int((lengths == 0).sum()),
             "vocab_size": len(self.vocab),
-            "vocab_used": int(np.unique(self.indices).size) if self.nnz else 0,
+            # bincount streams over memory-mapped ids in O(vocabulary) memory (np.unique would sort them all)
+            "vocab_used": int(np.count_nonzero(np.bincount(self.indices, minlength=len(self.vocab))))
+            if self.nnz else 0,
         }
 
     @classmethod

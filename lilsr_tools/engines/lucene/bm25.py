@@ -11,6 +11,7 @@ BEIR regressions): a hit whose docid equals the query id is dropped after retrie
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -24,7 +25,7 @@ from .anserini_path import TIMING as ANSERINI_TIMING
 from .bridge import BridgeUnavailable, JavaBridge
 from .impact import BRIDGE_TIMING, SEARCHERS, check_params
 
-SEARCH_PARAMS = ("k1", "b", "remove_query", "searcher", "warmup")
+SEARCH_PARAMS = ("k1", "b", "remove_query", "searcher")
 
 
 class BM25Engine:
@@ -64,9 +65,10 @@ class BM25Engine:
 
     def batch_search(self, qids: Sequence[str], queries: Sequence[str], k: int = 1000, threads: int = 1,
                      k1: float | None = None, b: float | None = None, remove_query: bool = False,
-                     searcher: str | None = None, warmup: int = 0, **params) -> SearchResults:
-        """``k1``/``b`` or ``searcher`` (``bridge``/``anserini``/``auto``) other than the open ones reopen it;
-        ``warmup`` runs the batch that many times, untimed, first."""
+                     searcher: str | None = None, **params) -> SearchResults:
+        """``k1``/``b`` or ``searcher`` (``bridge``/``anserini``/``auto``) other than the open ones reopen it.
+        With the bridge and one thread each query is one call into Java (call clock; Java's clock beside
+        it); with several threads one batch call."""
         check_params(params, SEARCH_PARAMS, self.name)
         if searcher is not None and searcher not in SEARCHERS:
             raise LilsrError(f"searcher must be one of {', '.join(SEARCHERS)}, not {searcher!r}")
@@ -77,17 +79,27 @@ class BM25Engine:
             self.b = float(b) if b is not None else self.b
             self.mode = searcher or self.mode
             self.searcher, self.note = _open(self.lucene_dir, self.mode, self.k1, self.b, self.heap, False)
-        info = {"engine": self.name, "k": k, "threads": threads, "warmup": int(warmup), "k1": self.k1,
-                "b": self.b, "remove_query": bool(remove_query)}
-        search = self.searcher.search_texts if self.uses_bridge else self.searcher.search
-        for _ in range(int(warmup)):
-            search(list(queries), k, threads)
-        if self.uses_bridge:
+        info = {"engine": self.name, "k": k, "threads": threads, "k1": self.k1, "b": self.b,
+                "remove_query": bool(remove_query)}
+        engine_ns = None
+        if self.uses_bridge and threads <= 1:
+            doc_ids, scores, times, engine_ns = [], [], [], []
+            for text in queries:
+                start = time.perf_counter_ns()
+                hits = self.searcher.search_texts([text], k, 1)
+                doc_ids.append(self.searcher.ids[hits.docs[0]].tolist())
+                scores.append(np.asarray(hits.scores[0], dtype=np.float64))
+                times.append(time.perf_counter_ns() - start)
+                engine_ns.append(int(hits.nanos[0]))
+            engine_ns = np.asarray(engine_ns, np.int64)
+            info.update(searcher="java-bridge", timing="call clock per query (one bridge call each); engine clock: "
+                                                       + BRIDGE_TIMING)
+        elif self.uses_bridge:
             hits = self.searcher.search_texts(list(queries), k, threads)
             doc_ids = [self.searcher.ids[docs].tolist() for docs in hits.docs]
             scores = [np.asarray(s, dtype=np.float64) for s in hits.scores]
-            times = hits.nanos
-            info.update(searcher="java-bridge", timing=BRIDGE_TIMING)
+            times = engine_ns = np.asarray(hits.nanos, np.int64)
+            info.update(searcher="java-bridge", timing="one batch call over Java threads; " + BRIDGE_TIMING)
         else:
             found, times = self.searcher.search(list(queries), k, threads)
             doc_ids = [ids for ids, _ in found]
@@ -100,7 +112,8 @@ class BM25Engine:
                 if len(keep) != len(doc_ids[i]):
                     doc_ids[i] = [doc_ids[i][j] for j in keep]
                     scores[i] = scores[i][keep]
-        return SearchResults(list(qids), doc_ids, scores, np.asarray(times, dtype=np.int64), 0, info)
+        return SearchResults(list(qids), doc_ids, scores, np.asarray(times, dtype=np.int64), 0, info,
+                             engine_ns=engine_ns)
 
     def index_stats(self) -> dict:
         return {**(self.manifest.get("postings") or {}), "index_bytes": self.manifest.get("index_bytes")}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -75,7 +76,7 @@ def open_impact_searcher(lucene_dir: Path, searcher: str, heap: str | None, quie
         return ImpactSearcherPath(lucene_dir), note
 
 
-SEARCH_PARAMS = ("query_weights", "query_scale", "ties", "searcher", "warmup")
+SEARCH_PARAMS = ("query_weights", "query_scale", "ties", "searcher")
 
 
 def check_params(params: dict, takes: Sequence[str], engine: str) -> None:
@@ -133,10 +134,11 @@ class LuceneEngine:
 
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      query_weights: str = "float", query_scale: float | None = None, ties: str = "lucene",
-                     searcher: str | None = None, warmup: int = 0, **params) -> SearchResults:
-        """``searcher`` (``bridge``/``anserini``/``auto``) switches the searcher for this and later calls;
-        ``warmup`` runs the batch that many times, untimed, first (a fresh JVM compiles Lucene's hot code
-        during its first few hundred queries)."""
+                     searcher: str | None = None, **params) -> SearchResults:
+        """``searcher`` (``bridge``/``anserini``/``auto``) switches the searcher for this and later calls.
+        With the bridge and one thread each query is one call into Java, timed on the call clock (packing,
+        the pyjnius crossing, unpacking, external ids) and on Java's clock (query construction and the
+        Lucene search); with several threads one batch call, Java's per-query clock only."""
         check_params(params, SEARCH_PARAMS, self.name)
         if searcher is not None and searcher != self.mode:
             if searcher not in SEARCHERS:
@@ -157,31 +159,47 @@ class LuceneEngine:
                 raise LilsrError(f"query_scale must be positive, got {query_scale}")
         else:
             query_scale = None
-        terms, weights, offsets, unknown = pack_queries(queries, self._known, query_scale)
         divisor = self.scale * (query_scale or 1.0)
-        info = {"engine": self.name, "k": k, "threads": threads, "warmup": int(warmup),
-                "query_weights": query_weights, "query_scale": query_scale, "scale": self.scale,
-                "score_divisor": divisor, "ties": ties}
+        info = {"engine": self.name, "k": k, "threads": threads, "query_weights": query_weights,
+                "query_scale": query_scale, "scale": self.scale, "score_divisor": divisor, "ties": ties}
+        engine_ns = None
+        if self.uses_bridge and threads <= 1:
+            doc_ids, scores, times, engine_ns, unknown = [], [], [], [], 0
+            ids_of = self.searcher.ids
+            for query in queries:
+                start = time.perf_counter_ns()
+                terms, weights, offsets, missing = pack_queries([query], self._known, query_scale)
+                hits = self.searcher.search_vectors(terms, weights, offsets, k, 1, ties_by_id=ties == "docid")
+                found = ids_of[hits.docs[0]].tolist()
+                row = np.asarray(hits.scores[0], dtype=np.float64) / divisor
+                times.append(time.perf_counter_ns() - start)
+                engine_ns.append(int(hits.nanos[0]))
+                unknown += missing
+                doc_ids.append(found)
+                scores.append(row)
+            info.update(searcher="java-bridge", timing="call clock per query (one bridge call each); engine "
+                                                       "clock: " + BRIDGE_TIMING)
+            return SearchResults(list(qids), doc_ids, scores, np.asarray(times, np.int64), unknown, info,
+                                 engine_ns=np.asarray(engine_ns, np.int64))
+        terms, weights, offsets, unknown = pack_queries(queries, self._known, query_scale)
         if self.uses_bridge:
-            for _ in range(int(warmup)):
-                self.searcher.search_vectors(terms, weights, offsets, k, threads, ties_by_id=ties == "docid")
             hits = self.searcher.search_vectors(terms, weights, offsets, k, threads, ties_by_id=ties == "docid")
             ids_of = self.searcher.ids
             doc_ids = [ids_of[docs].tolist() for docs in hits.docs]
             raw, times = hits.scores, hits.nanos
-            info.update(searcher="java-bridge", timing=BRIDGE_TIMING)
+            engine_ns = np.asarray(times, dtype=np.int64)
+            info.update(searcher="java-bridge", timing="one batch call over Java threads; " + BRIDGE_TIMING)
         else:
             int_queries = [dict(zip(terms[lo:hi], map(int, weights[lo:hi])))
                            for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
-            for _ in range(int(warmup)):
-                self.searcher.search(int_queries, k, threads)
             found, times = self.searcher.search(int_queries, k, threads)
             doc_ids = [ids for ids, _ in found]
             raw = [scores for _, scores in found]
             info.update(searcher=ImpactSearcherPath.name, timing=BATCH_TIMING if threads > 1 else ANSERINI_TIMING,
                         note=self.note)
         scores = [np.asarray(r, dtype=np.float64) / divisor for r in raw]
-        return SearchResults(list(qids), doc_ids, scores, np.asarray(times, dtype=np.int64), unknown, info)
+        return SearchResults(list(qids), doc_ids, scores, np.asarray(times, dtype=np.int64), unknown, info,
+                             engine_ns=engine_ns)
 
     def index_stats(self) -> dict:
         return {**self.manifest.get("postings", {}), "index_bytes": self.manifest.get("index_bytes"),

@@ -28,7 +28,7 @@ from ...atomic import atomic_dir, check_can_write
 from ...data.jsonl import read_jsonl, require_field
 from ...errors import LilsrError
 from ...manifest import MANIFEST, read_manifest, write_manifest
-from ...vectors.convert import (JSON_VECTORS_KIND, check_integer_weights, quantize,
+from ...vectors.convert import (JSON_VECTORS_KIND, check_integer_weights, impact_counts,
                                 write_json_vector_collection)
 from ...vectors.store import KIND as VECTORS_KIND
 from ...vectors.store import SparseVectors, load_vectors, posting_stats, vocab_digest
@@ -159,10 +159,8 @@ def build_impact_index(source: str | Path | SparseVectors, out: str | Path, *, s
         if isinstance(source, SparseVectors):
             vectors = source
             scale = float(scale if scale is not None else 100.0)
-            impacts = quantize(vectors.values, scale)
-            live = impacts > 0
-            _check_tokens(vectors.vocab, np.unique(np.asarray(vectors.indices)[live]), vectors.path or "vectors")
-            lengths = np.bincount(np.asarray(vectors.indices)[live], minlength=len(vectors.vocab))
+            _, _, lengths = impact_counts(vectors, scale)  # streamed: bounded memory at any size
+            _check_tokens(vectors.vocab, np.flatnonzero(lengths), vectors.path or "vectors")
             collection = tmp / "collection"
             counts = write_json_vector_collection(vectors, collection, scale=scale, overwrite=False)
             input_dir = collection / "docs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -9,11 +10,12 @@ import numba
 import numpy as np
 
 from ...errors import LilsrError
-from ..base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
+from ..base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
+                    seismic_style_grid)
 from .build import build_native_index
 from .layout import IndexArrays, load_arrays
 from .lowlevel import ticks_per_ns
-from .search_kernels import batch_search
+from .search_kernels import batch_search, search_single
 
 # search parameters (Seismic's names) and their defaults
 SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.7, "sorted": True, "block_order": "global", "prefetch": True}
@@ -42,6 +44,7 @@ class NativeEngine:
 
     name = "native"
     query_input = "vector"
+    tuning_grid = seismic_style_grid()
 
     def __init__(self, arrays: IndexArrays, manifest: dict, vocab: list[str], ids: list[str], path: Path | None):
         self.arrays = arrays
@@ -53,6 +56,8 @@ class NativeEngine:
         blocks = np.diff(arrays.list_block_ptr)
         self._max_blocks = int(blocks.max()) if blocks.size else 0
         self._ticks_per_ns = None
+        self._seen = self._q_dense = self._acc = self._heap = None
+        self._stamp = 0
 
     @classmethod
     def build(cls, source, out, *, overwrite: bool = False, threads: int | None = None, progress: bool = True,
@@ -103,24 +108,85 @@ class NativeEngine:
 
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
-        """Search every query. Retrieval time is measured per query inside the compiled loop (time-stamp
-        counter, calibrated against ``perf_counter_ns``); with several threads each query's time is its own
-        compute time on its thread."""
+        """Search every query. With one thread each query is one call into compiled code (``search_single``),
+        timed on the call clock around query conversion, the search and the mapping to external ids, and on
+        the engine clock inside the compiled code (time-stamp counter, calibrated against
+        ``perf_counter_ns``). With several threads one parallel call searches all queries and each query's
+        time is its own compute time on its thread (engine clock only)."""
         if len(qids) != len(queries):
             raise LilsrError(f"{len(qids)} query ids for {len(queries)} queries")
-        q_ptr, q_comp, q_val, unknown = self._queries(queries)
-        docs, scores, counts, retrieval_ns = self.search_arrays(q_ptr, q_comp, q_val, k=k, threads=threads, **params)
-        ids = self.ids
-        doc_ids = [[ids[d] for d in docs[i, :counts[i]]] for i in range(len(qids))]
-        score_rows = [scores[i, :counts[i]].copy() for i in range(len(qids))]
-        info = {"engine": self.name, "k": k, "threads": threads, **search_params(params),
-                "timing": "per query, inside the compiled search loop"}
-        return SearchResults(list(qids), doc_ids, score_rows, retrieval_ns, unknown, info)
+        p = search_params(params)
+        if k < 1:
+            raise LilsrError(f"k must be at least 1, got {k}")
+        if self._ticks_per_ns is None:
+            self._ticks_per_ns = ticks_per_ns()
+        info = {"engine": self.name, "k": k, "threads": threads, **p}
+        if threads > 1:
+            q_ptr, q_comp, q_val, unknown = self._queries(queries)
+            docs, scores, counts, retrieval_ns = self.search_arrays(q_ptr, q_comp, q_val, k=k, threads=threads, **p)
+            ids = self.ids
+            doc_ids = [[ids[d] for d in docs[i, :counts[i]]] for i in range(len(qids))]
+            score_rows = [scores[i, :counts[i]].copy() for i in range(len(qids))]
+            info["timing"] = "per query, its compute time inside the parallel compiled loop (engine clock)"
+            return SearchResults(list(qids), doc_ids, score_rows, retrieval_ns, unknown, info, engine_ns=retrieval_ns)
+        return self._search_one_by_one(list(qids), queries, k, p, info)
+
+    def _scratch(self, k: int):
+        """Per-engine scratch arrays reused by every one-query call (zeroing a per-document array per query
+        would cost more than the search on big indexes): seen-stamps, the dense query, heaps, summaries."""
+        a = self.arrays
+        k = min(k, max(a.n_docs, 1))
+        if self._seen is None:
+            self._seen = np.zeros(max(a.n_docs, 1), np.int32)
+            self._q_dense = np.zeros(len(self.vocab), np.float32)
+            blocks = max(self._max_blocks, 1)
+            self._acc = (np.empty(blocks, np.float32), np.empty(blocks, np.float32), np.empty(blocks, np.float32))
+        if self._heap is None or self._heap[0].size != k:
+            self._heap = (np.empty(k, np.float32), np.empty(k, np.int32), np.empty(k, np.int32),
+                          np.empty(k, np.float32))
+        return k
+
+    def _next_stamp(self) -> int:
+        self._stamp += 1
+        if self._stamp >= np.iinfo(np.int32).max:
+            self._seen[:] = 0
+            self._stamp = 1
+        return self._stamp
+
+    def _search_one_by_one(self, qids, queries, k, p, info) -> SearchResults:
+        k = self._scratch(k)
+        args = self.arrays.kernel_args()
+        heap_s, heap_d, out_docs, out_scores = self._heap
+        acc_code, acc_weight, summary = self._acc
+        token_ids, ids = self._token_ids, self.ids
+        call_ns = np.empty(len(qids), np.int64)
+        engine_ticks = np.zeros(len(qids), np.int64)
+        doc_ids, score_rows, unknown = [], [], 0
+        for i, query in enumerate(queries):
+            start = time.perf_counter_ns()
+            [(comp, val)], missing = queries_to_ids([query], token_ids)
+            order = np.argsort(comp, kind="stable")  # the kernel wants components ascending
+            n, ticks = search_single(comp[order], val[order], k, p["query_cut"], np.float32(p["heap_factor"]),
+                                     p["sorted"], p["block_order"] == "global", p["prefetch"], *args,
+                                     self._q_dense, self._seen, self._next_stamp(), heap_s, heap_d, acc_code,
+                                     acc_weight, summary, out_docs, out_scores)
+            found = [ids[d] for d in out_docs[:n]]
+            scores = out_scores[:n].copy()
+            call_ns[i] = time.perf_counter_ns() - start
+            engine_ticks[i] = ticks
+            unknown += missing
+            doc_ids.append(found)
+            score_rows.append(scores)
+        info["timing"] = ("call clock per query (one compiled call each); engine clock: inside the compiled "
+                          "search, time-stamp counter")
+        engine_ns = np.rint(engine_ticks / self._ticks_per_ns).astype(np.int64)
+        return SearchResults(qids, doc_ids, score_rows, call_ns, unknown, info, engine_ns=engine_ns)
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the search kernel, so no timed query pays for it."""
         one = np.zeros(2, np.int64)
         self.search_arrays(one, np.zeros(0, np.int32), np.zeros(0, np.float32), k=1)
+        self.batch_search(["warm-up"], [{}], k=1)
 
     def index_stats(self) -> dict:
         counts = dict(self.manifest.get("counts", {}))

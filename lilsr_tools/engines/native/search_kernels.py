@@ -308,6 +308,20 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
     return n
 
 
+@njit(cache=True, nogil=True)
+def _drain_sorted(heap_s, heap_d, n, out_docs, out_scores):
+    """Empty the k-heap into ``out_*[:n]`` best first (score descending, then doc id ascending): pop the
+    worst into the last free slot."""
+    m = n
+    while m > 0:
+        m -= 1
+        out_docs[m] = heap_d[0]
+        out_scores[m] = heap_s[0]
+        heap_s[0] = heap_s[m]
+        heap_d[0] = heap_d[m]
+        _sift_down(heap_s, heap_d, m, 0)
+
+
 @njit(cache=True, parallel=True)
 def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, n_chunks,
                  max_blocks,
@@ -343,15 +357,25 @@ def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, gl
                            block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr,
                            sum_comp, sum_code, small_off, small_block, large_off, large_block,
                            q_dense, seen, qi - first + 1, heap_s, heap_d, acc_code, acc_weight, summary)
-            # best first (score descending, then doc id ascending): pop the worst into the last free slot
-            m = n
-            while m > 0:
-                m -= 1
-                out_docs[qi, m] = heap_d[0]
-                out_scores[qi, m] = heap_s[0]
-                heap_s[0] = heap_s[m]
-                heap_d[0] = heap_d[m]
-                _sift_down(heap_s, heap_d, m, 0)
+            _drain_sorted(heap_s, heap_d, n, out_docs[qi], out_scores[qi])
             out_n[qi] = n
             ticks[qi] = cycle_counter() - start
     return out_docs, out_scores, out_n, ticks
+
+
+@njit(cache=True, nogil=True)
+def search_single(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch,
+                  fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
+                  list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
+                  small_off, small_block, large_off, large_block,
+                  q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary, out_docs, out_scores):
+    """One query per call, on scratch arrays the caller keeps between calls (so no call pays for zeroing a
+    per-document array): results best first in ``out_*[:n]``; returns (n, cycle-counter ticks)."""
+    start = cycle_counter()
+    n = search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch,
+                   fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
+                   list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
+                   small_off, small_block, large_off, large_block,
+                   q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary)
+    _drain_sorted(heap_s, heap_d, n, out_docs, out_scores)
+    return n, cycle_counter() - start

@@ -1,0 +1,173 @@
+"""The lambda question at scale: every engine on each model's vectors grown to N synthetic documents.
+
+    .venv/bin/python benchmarks/scale.py --model big=CKPT --model medium=CKPT --model small=CKPT
+    .venv/bin/python benchmarks/scale.py --model big=CKPT ... --docs 100000          # < 30 min on 2 cores
+    .venv/bin/python benchmarks/scale.py --model big=CKPT ... --sizes 100000,300000   # latency against N
+
+For each model (a checkpoint or a vector store of SciFact; one per lambda_d) its SciFact vectors are grown
+to --docs documents with ``lilsr vectors synth`` (method ``mix``), every engine of
+``lilsr_tools.engines.ENGINES`` (but bm25, which needs text) builds an index in a child process (wall time,
+peak memory), and the real SciFact test queries (Li-LSR table of each model) are searched at k=10 and
+k=1000: call-clock latency (warmed up, median of --repeat passes per query), the engine's own clock where
+it has one, accuracy@10 against exact search on the same synthetic vectors. Approximate engines run at the
+fastest setting of their tuning grid reaching accuracy@10 >= 0.95 on SciFact *train* queries (settings are
+never chosen on test). This is ``lilsr ablate lambda --docs N --tune-split train`` (one library call);
+--sizes repeats it for the first model at smaller N, and the script fits latency = a * N^b per engine,
+with its error on the measured points, and predicts MS MARCO's 8.8M passages.
+
+Outputs: benchmarks/results/scale-<N>.csv, .json and .png (latency against mean document non-zeros at N,
+and latency against N); the ablation reports stay under --work (default benchmarks/work/scale, ignored by
+git). Run it alone on the machine: it records the load average, and a busy machine makes the numbers wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAYON_NUM_THREADS", "1")  # Rust Seismic's search pool, read once at import
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from lilsr_tools.engines import ENGINES  # noqa: E402
+from lilsr_tools.reports.ablate import LambdaModel, ablate_lambda  # noqa: E402
+from lilsr_tools.reports.grid import ModelSpec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+MSMARCO_PASSAGES = 8_841_823
+
+
+def model_spec(item: str) -> ModelSpec:
+    name, _, path = item.partition("=")
+    if not name or not path:
+        raise SystemExit(f"--model {item!r}: expected NAME=CHECKPOINT_OR_STORE")
+    is_store = (Path(path) / "indptr.npy").is_file()
+    return ModelSpec(name, checkpoint=None if is_store else path, vectors=path if is_store else None)
+
+
+def fit_power_law(ns: np.ndarray, latency: np.ndarray) -> dict:
+    """latency = a * N^b by least squares in log-log; with 3+ points also the error of predicting the
+    largest N from the others."""
+    b, log_a = np.polyfit(np.log(ns), np.log(latency), 1)
+    fit = {"a": float(np.exp(log_a)), "b": float(b),
+           "predicted_msmarco_ms": float(np.exp(log_a) * MSMARCO_PASSAGES ** b)}
+    if len(ns) >= 3:
+        order = np.argsort(ns)
+        head, last = order[:-1], order[-1]
+        b2, a2 = np.polyfit(np.log(ns[head]), np.log(latency[head]), 1)
+        predicted = float(np.exp(a2) * ns[last] ** b2)
+        fit["holdout"] = {"n": int(ns[last]), "predicted_ms": predicted, "measured_ms": float(latency[last]),
+                          "relative_error": predicted / float(latency[last]) - 1}
+    return fit
+
+
+def plot(table: pd.DataFrame, sizes: pd.DataFrame, fits: dict, docs: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lilsr_tools.reports.plots import ENGINE_COLORS
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    for col, k in enumerate((10, 1000)):
+        ax = axes[0, col]
+        for engine, part in table[table["k"] == k].groupby("engine"):
+            part = part.sort_values("mean_doc_nnz")
+            ax.plot(part["mean_doc_nnz"], part["retrieval_p50_ms"], "o-", label=engine, color=ENGINE_COLORS.get(engine))
+        ax.set_yscale("log")
+        ax.set_xlabel("mean document non-zeros (one point per lambda_d model)")
+        ax.set_ylabel("p50 ms/query (call clock, 1 thread)")
+        ax.set_title(f"{docs:,} documents, k={k}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        ax = axes[1, col]
+        for engine, part in sizes[sizes["k"] == k].groupby("engine"):
+            part = part.sort_values("docs")
+            color = ENGINE_COLORS.get(engine)
+            ax.plot(part["docs"], part["retrieval_p50_ms"], "o", color=color, label=engine)
+            fit = fits.get(f"{engine}@{k}")
+            if fit:
+                xs = np.geomspace(part["docs"].min(), MSMARCO_PASSAGES, 20)
+                ax.plot(xs, fit["a"] * xs ** fit["b"], "--", color=color, lw=1)
+        ax.axvline(MSMARCO_PASSAGES, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("documents (dotted: MS MARCO's 8.8M; dashed: power-law fit)")
+        ax.set_ylabel("p50 ms/query")
+        ax.set_title(f"first model against N, k={k}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", required=True,
+                        help="NAME=CHECKPOINT or NAME=VECTOR_STORE (SciFact), one per lambda_d; the first is the "
+                             "one measured against N.")
+    parser.add_argument("--lambda", dest="lambdas", action="append", default=[], help="NAME=LAMBDA_D.")
+    parser.add_argument("--docs", type=int, default=1_000_000)
+    parser.add_argument("--sizes", default="", help="Comma-separated smaller N for the first model.")
+    parser.add_argument("--engines", default=",".join(e for e in ENGINES if e != "bm25"))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--collection", default="scifact")
+    parser.add_argument("--work", type=Path, default=ROOT / "work" / "scale")
+    args = parser.parse_args()
+    specs = [model_spec(m) for m in args.model]
+    lambdas = {name: float(value) for name, _, value in (item.partition("=") for item in args.lambdas)}
+    engines = tuple(e for e in args.engines.split(",") if e)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+
+    def run(models, docs):
+        print(f"\n== {len(models)} model(s) at {docs:,} documents ==", flush=True)
+        t0 = time.perf_counter()
+        table = ablate_lambda([LambdaModel(s, lambdas.get(s.name)) for s in models], args.collection,
+                              args.work / f"lambda-{docs}", engines=engines, docs=docs, repeat=args.repeat,
+                              tune_split="train", synth={"method": "mix", "seed": 0})
+        print(f"{docs:,} documents: {time.perf_counter() - t0:.0f} s", flush=True)
+        return table.assign(docs=docs)
+
+    table = run(specs, args.docs)
+    sizes = [table[table["model"] == specs[0].name]]
+    for n in sorted(int(x) for x in args.sizes.split(",") if x):
+        if n != args.docs:
+            sizes.append(run(specs[:1], n))
+    sizes = pd.concat(sizes, ignore_index=True)
+    fits = {}
+    for (engine, k), part in sizes.groupby(["engine", "k"]):
+        if part["docs"].nunique() >= 2:
+            fits[f"{engine}@{k}"] = fit_power_law(part["docs"].to_numpy(float), part["retrieval_p50_ms"].to_numpy(float))
+    stem = RESULTS / f"scale-{args.docs // 1000}k"
+    table.to_csv(stem.with_suffix(".csv"), index=False)
+    sizes.to_csv(stem.parent / f"{stem.name}-sizes.csv", index=False)
+    plot(table, sizes, fits, args.docs, stem.with_suffix(".png"))
+    summary = {"docs": args.docs, "sizes": sorted(sizes["docs"].unique().tolist()), "models": [vars(s) for s in specs],
+               "engines": list(engines), "repeat": args.repeat, "fits": fits,
+               "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                           "load_average_before": load_before, "load_average_after": os.getloadavg()},
+               "seconds": round(time.perf_counter() - started, 1)}
+    stem.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    pd.set_option("display.width", 200)
+    print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for name, fit in fits.items():
+        holdout = fit.get("holdout")
+        print(f"{name}: latency ~ {fit['a']:.3g} * N^{fit['b']:.3f}; MS MARCO 8.8M -> {fit['predicted_msmarco_ms']:.1f} ms"
+              + (f"; predicting {holdout['n']:,} from the smaller N: {holdout['relative_error']:+.0%}" if holdout else ""))
+    print(f"\nwrote {stem}.csv/.json/.png in {summary['seconds']:.0f} s; load average before {load_before}, "
+          f"after {summary['machine']['load_average_after']}")
+
+
+if __name__ == "__main__":
+    main()
