@@ -16,9 +16,9 @@ Methods
 ``mix`` (default): each synthetic document recombines ``mix`` real documents of one neighbourhood: a seed
     document, drawn uniformly (its length becomes the new document's length), and ``mix - 1`` others drawn
     from the seed's ``pool`` nearest neighbours (cosine over the vectors). Its terms are drawn without
-    replacement from the union of those documents, each with odds ``p / (1 - p)`` where ``p`` is the share
-    of the members holding it (successive sampling with exponential keys): terms common to the
-    neighbourhood are kept, the rest filled from its rarer terms. A kept term takes the weight of one of the
+    replacement from the union of those documents by Pareto sampling (Rosen 1997), each kept with
+    probability close to ``p``, the share of the members holding it: terms common to the neighbourhood are
+    kept, the rest filled from its rarer terms at their rates. A kept term takes the weight of one of the
     members holding it, at random. No synthetic document copies a real one, yet each stays on one topic.
 ``templates``: the first method (PR 4's benchmark): each synthetic document copies a random real document,
     its length and, with probability ``keep``, each of its entries (weight times a log-normal factor of
@@ -158,10 +158,14 @@ def _mix_batch(src, near, n: int, params: SynthParams, rng):
     seeds = rng.integers(0, len(indptr) - 1, n)
     target = (indptr[seeds + 1] - indptr[seeds]).astype(np.int64)
     if params.mix > 1:
-        # mix - 1 distinct neighbours of each seed: the smallest of random keys over its pool
-        keys = rng.random((n, near.shape[1]))
+        # mix - 1 distinct neighbours of each seed, drawn with weights 1 / (how often a document is anybody's
+        # neighbour): exponential keys scaled by that count, smallest first. Unweighted, "hub" documents (near
+        # to many) would be members far more often than others and their terms' lists would swell.
+        pool, in_degree = near
+        rows = pool[seeds]
+        keys = rng.standard_exponential(rows.shape) * in_degree[rows]
         picked = np.argpartition(keys, params.mix - 2, axis=1)[:, :params.mix - 1]
-        members = np.concatenate([seeds[:, None], np.take_along_axis(near[seeds], picked, axis=1)], axis=1)
+        members = np.concatenate([seeds[:, None], np.take_along_axis(rows, picked, axis=1)], axis=1)
     else:
         members = seeds[:, None]
     owner, position = _gather(indptr, members.ravel())
@@ -176,12 +180,16 @@ def _mix_batch(src, near, n: int, params: SynthParams, rng):
     group_doc = key[first] // vocab_size
     group_comp = (key[first] % vocab_size).astype(np.int32)
     group_weight = values[position[chosen]]
+    # Pareto sampling (Rosen 1997): keep the target number of terms with the smallest keys
+    # (u / (1 - u)) / (p / (1 - p)), p = share of the members holding the term; each term is then kept with
+    # probability close to p, and the p sum to the members' mean length: a real document's inclusion rates
     share = count / params.mix
-    with np.errstate(divide="ignore"):
-        odds = np.where(share >= 1.0, np.inf, share / (1.0 - share))
-        race = rng.standard_exponential(first.size) / odds  # 0 for terms every member holds
-    # rank of each term in its document by race key; keep the document's target length
-    by_race = np.lexsort((race, group_doc))
+    u = rng.random(first.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        race = np.where(share >= 1.0, 0.0, (u / (1.0 - u)) * ((1.0 - share) / share))  # 0: every member has it
+    # rank of each term in its document by race key; keep the document's target length. Groups are sorted
+    # by document already, so one float sort on document + race / (1 + race) (in [0, 1)) orders both
+    by_race = np.argsort(group_doc + race / (1.0 + race))
     doc_start = np.searchsorted(group_doc[by_race], np.arange(n))
     rank = np.empty(first.size, np.int64)
     rank[by_race] = np.arange(first.size) - doc_start[group_doc[by_race]]
@@ -243,7 +251,10 @@ def synthesize(source, out: str | Path, docs: int, *, method: str = "mix", seed:
     started = time.perf_counter()
     src = (np.ascontiguousarray(source.indptr, np.int64), np.ascontiguousarray(source.indices, np.int32),
            np.ascontiguousarray(source.values, np.float32), len(source.vocab))
-    near = neighbours(source, params.pool, params.seed) if params.method == "mix" else None
+    near = None
+    if params.method == "mix":
+        pool = neighbours(source, params.pool, params.seed)
+        near = (pool, np.maximum(np.bincount(pool.ravel(), minlength=len(source)), 1).astype(np.float64))
     generate = _GENERATORS[params.method]
     n_shards = -(-params.docs // SHARD_DOCS)
     short = 0
