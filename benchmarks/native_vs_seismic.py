@@ -4,20 +4,22 @@ Two data sets:
 
 - ``scifact``: the SciFact splade-tiny vector store (5,183 docs) and the 300 test queries encoded with the
   contextual splade-tiny encoder;
-- ``synthetic``: 1M documents drawn from the SciFact vectors (see ``synthesize``), searched with the same
-  300 real queries.
+- ``synthetic``: 1M documents grown from the SciFact vectors (``lilsr vectors synth``, method ``mix``; see
+  docs/scale.md), searched with the same 300 real queries.
 
 For each: exact brute force (scipy) gives the ground truth and its latency; both approximate engines are
 built with one thread (Seismic's defaults; ours with clustering and with fixed 16-doc blocks) and swept
-over query_cut x heap_factor. Every setting runs each query ``--repeats`` times and keeps its fastest run
-(the machine is shared), then reports accuracy@10, median and mean ms/query. Results go to
+over query_cut x heap_factor. Both are timed on the call clock (wall time around one Python call per query,
+conversion included; the native engine's own clock is in ``SearchResults.engine_ns``). Every setting runs
+each query ``--repeats`` times and keeps its fastest run, then reports accuracy@10, median and mean
+ms/query. Results go to
 benchmarks/results/native_vs_seismic.csv and .png; the targets of issue 4 are checked at the end.
 
     flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/native_vs_seismic.py --data scifact
     flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/native_vs_seismic.py --data synthetic
 
-Big intermediate files (the synthetic store, indexes, exact runs) go to --work (default
-/work/artifacts/native); re-runs reuse them.
+Big intermediate files (the SciFact store, encoded once with splade-tiny from $LILSR_DATA_DIR, the synthetic
+store, indexes, exact runs) go to --work (default benchmarks/work/native, ignored by git); re-runs reuse them.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ from lilsr_tools.engines.native import NativeEngine  # noqa: E402
 from lilsr_tools.engines.seismic_rs import SeismicRsEngine, space_usage_bytes  # noqa: E402
 from lilsr_tools.evaluation.metrics import accuracy_at_k  # noqa: E402
 from lilsr_tools.manifest import read_manifest  # noqa: E402
-from lilsr_tools.vectors.store import SparseVectors, load_vectors, save_vectors  # noqa: E402
+from lilsr_tools.vectors.store import SparseVectors, load_vectors  # noqa: E402
+from lilsr_tools.vectors.synth import synthesize  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-SCIFACT_STORE = Path("/work/artifacts/scifact-splade-tiny")
 K = 10
 QUERY_CUTS = (3, 5, 8, 10, 15, 20)
 HEAP_FACTORS = (0.5, 0.7, 0.8, 0.9, 1.0)
@@ -53,64 +55,16 @@ FIELDS = ["data", "engine", "variant", "query_cut", "heap_factor", "prefetch", "
 
 # ------------------------------------------------------------------------------------------- data
 
-def synthesize(real: SparseVectors, n_docs: int, out: Path, *, keep: float = 0.6, noise: float = 0.2,
-               seed: int = 0, chunk: int = 50_000) -> SparseVectors:
-    """``n_docs`` vectors whose term and weight distributions are the real ones: each copies a random real
-    document (its length and, with probability ``keep``, each of its entries, the weight times a log-normal
-    factor of sigma ``noise``) and fills the rest with entries drawn uniformly from all real postings (a
-    term with probability proportional to its document frequency, with one of that term's real weights).
-    Documents keep real lengths and topical co-occurrence, yet are not copies. All numpy, chunked."""
-    rng = np.random.default_rng(seed)
-    indptr, indices, values = (np.asarray(a) for a in (real.indptr, real.indices, real.values))
-    lengths = np.diff(indptr)
-    vocab = len(real.vocab)
-    templates = rng.integers(0, len(real), n_docs)
-    capacity = int(lengths[templates].sum())
-    work = out.parent / f".{out.name}.work"
-    work.mkdir(parents=True, exist_ok=True)
-    out_indices = np.lib.format.open_memmap(work / "indices.npy", "w+", np.int32, (capacity,))
-    out_values = np.lib.format.open_memmap(work / "values.npy", "w+", np.float32, (capacity,))
-    out_indptr = np.zeros(n_docs + 1, np.int64)
-    filled = 0
-    for lo in range(0, n_docs, chunk):
-        hi = min(n_docs, lo + chunk)
-        n = hi - lo
-        length = lengths[templates[lo:hi]]
-        doc = np.repeat(np.arange(n), length)
-        first = np.repeat(indptr[templates[lo:hi]] - (np.cumsum(length) - length), length)
-        position = first + np.arange(doc.size)
-        kept = rng.random(doc.size) < keep
-        kept_doc, kept_pos = doc[kept], position[kept]
-        kept_weight = values[kept_pos] * np.exp(noise * rng.standard_normal(kept_pos.size)).astype(np.float32)
-        fresh = length - np.bincount(kept_doc, minlength=n)
-        fresh_doc = np.repeat(np.arange(n), fresh)
-        drawn = rng.integers(0, indices.size, fresh_doc.size)
-        all_doc = np.concatenate([kept_doc, fresh_doc])
-        all_comp = np.concatenate([indices[kept_pos], indices[drawn]]).astype(np.int64)
-        all_weight = np.concatenate([kept_weight, values[drawn]]).astype(np.float32)
-        key = all_doc.astype(np.int64) * vocab + all_comp
-        order = np.argsort(key, kind="stable")  # a term drawn twice keeps its first (template) weight
-        key = key[order]
-        unique = np.ones(key.size, bool)
-        unique[1:] = key[1:] != key[:-1]
-        rows = order[unique]
-        m = rows.size
-        out_indices[filled:filled + m] = all_comp[rows]
-        out_values[filled:filled + m] = all_weight[rows]
-        out_indptr[lo + 1:hi + 1] = filled + np.cumsum(np.bincount(all_doc[rows], minlength=n))
-        filled += m
-        print(f"\rsynthesize: {hi}/{n_docs} docs", end="", flush=True)
-    print()
-    vectors = SparseVectors(out_indptr, out_indices[:filled], out_values[:filled], list(real.vocab),
-                            [f"syn{i}" for i in range(n_docs)], dict(real.manifest))
-    save_vectors(out, vectors, model=real.manifest.get("model"), overwrite=True,
-                 params={"synthesized_from": str(real.path), "docs": n_docs, "keep": keep, "noise": noise,
-                         "seed": seed})
-    del vectors, out_indices, out_values
-    for file in work.iterdir():
-        file.unlink()
-    work.rmdir()
-    return load_vectors(out)
+def scifact_store(work: Path) -> SparseVectors:
+    """SciFact encoded with splade-tiny (length 256), once, from $LILSR_DATA_DIR."""
+    folder = work / "scifact-splade-tiny"
+    if not (folder / "manifest.json").is_file():
+        from lilsr_tools.data import resolve_collection
+        from lilsr_tools.models.corpus import encode_corpus
+        from lilsr_tools.models.splade import SpladeEncoder
+
+        encode_corpus(resolve_collection("scifact").corpus_path, folder, SpladeEncoder("splade-tiny", max_length=256))
+    return load_vectors(folder)
 
 
 def load_queries(work: Path):
@@ -198,8 +152,7 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
     seismic, seismic_build, seismic_size = seismic_index(vectors, work / f"seismic-{name}")
     print(f"seismic-rs: built in {seismic_build:.1f} s (1 thread), {seismic_size / 2**20:.1f} MiB (its own space "
           f"report)")
-    prepared, unknown = seismic.prepare(queries)
-    seismic.search_prepared(qids[:5], prepared[:5], k=K)  # warm-up
+    seismic.batch_search(qids[:5], queries[:5], k=K)  # warm-up
 
     engines, built = {}, {}
     for blocking in variants:
@@ -231,8 +184,8 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
         for _ in range(repeats):
             for i, (engine, label, blocking, kw) in enumerate(contenders):
                 if engine == "seismic-rs":
-                    runs[i].append(seismic.search_prepared(qids, prepared, unknown, k=K, query_cut=query_cut,
-                                                           heap_factor=heap_factor))
+                    runs[i].append(seismic.batch_search(qids, queries, k=K, query_cut=query_cut,
+                                                        heap_factor=heap_factor))
                 else:
                     kw = dict(kw)
                     runs[i].append(kw.pop("engine").batch_search(qids, queries, k=K, query_cut=query_cut,
@@ -318,7 +271,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=["scifact", "synthetic", "both"], default="both")
     parser.add_argument("--docs", type=int, default=1_000_000, help="Synthetic documents.")
-    parser.add_argument("--work", type=Path, default=Path("/work/artifacts/native"))
+    parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / "work" / "native")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", default="clustering,fixed:16", help="Native blockings to build.")
     parser.add_argument("--fresh-exact", action="store_true", help="Re-measure exact search (else cached).")
@@ -344,14 +297,14 @@ def main() -> None:
     if args.fresh_exact:
         for name in names:
             (args.work / f"exact-{name}.json").unlink(missing_ok=True)
-    real = load_vectors(SCIFACT_STORE)
+    real = scifact_store(args.work)
     for name in names:
         rows = [r for r in rows if r["data"] != name]
         if name == "scifact":
             vectors = real
         else:
             store = args.work / f"synthetic-{args.docs // 1000}k"
-            vectors = load_vectors(store) if store.is_dir() else synthesize(real, args.docs, store)
+            vectors = load_vectors(store) if store.is_dir() else synthesize(real, store, args.docs)
         started = time.perf_counter()
         run_data(name, vectors, qids, queries, args.work, args.repeats, grid, variants, rows)
         print(f"{name}: {time.perf_counter() - started:.0f} s")
