@@ -36,7 +36,7 @@ def info_command(store, verify):
 @click.option("--format", "fmt", type=click.Choice(["anserini", "seismic", "ciff"]), required=True,
               help="anserini: JsonVectorCollection with integer weights round(w * scale); seismic: JSONL floats; "
                    "ciff: Common Index File Format v1 (protobuf), tf = round(w * scale).")
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True,
+@click.option("--scale", type=float, default=100.0, show_default=True,
               help="Quantization scale (anserini, ciff).")
 @options.overwrite
 def export_command(store, out, fmt, scale, overwrite):
@@ -68,7 +68,7 @@ def export_command(store, out, fmt, scale, overwrite):
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["anserini", "seismic", "ciff"]), required=True)
 @options.model
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--scale", type=float, default=None,
               help="CIFF: weights are tf / scale [default: the scale recorded by 'vectors export'].")
 @options.overwrite
 def import_command(source, out, fmt, model, scale, overwrite):

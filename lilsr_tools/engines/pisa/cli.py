@@ -11,11 +11,11 @@ from .build import BUILD_DEFAULTS, ENCODINGS
 @click.command("pisa")
 @click.argument("vectors", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=BUILD_DEFAULTS["scale"],
+@click.option("--scale", type=float, default=BUILD_DEFAULTS["scale"],
               show_default=True, help="Quantization scale: impacts are round(w * scale).")
 @click.option("--encoding", type=click.Choice(ENCODINGS), default=BUILD_DEFAULTS["encoding"], show_default=True,
               help="PISA's posting-list codec.")
-@click.option("--block-size", type=click.IntRange(min=1), default=BUILD_DEFAULTS["block_size"], show_default=True,
+@click.option("--block-size", type=int, default=BUILD_DEFAULTS["block_size"], show_default=True,
               help="Documents per block of the block-max scores (BlockMax-WAND, BlockMax-MaxScore).")
 @options.overwrite
 def command(vectors, out, scale, encoding, block_size, overwrite):
