@@ -139,7 +139,8 @@ class PisaEngine:
         doc_ids: list[list[str]] = [[] for _ in range(n)]
         raw: list[np.ndarray] = [np.zeros(0, np.float32) for _ in range(n)]
         times = np.zeros(n, dtype=np.int64)
-        size = k if threads == 1 else k * max(n, 1)
+        depth = min(k, max(int(self.manifest["counts"]["docs"]), 1))  # PISA's heap and our buffers hold k entries
+        size = depth if threads == 1 else depth * max(n, 1)
         qidxs, ranks = np.empty(size, np.int32), np.empty(size, np.int32)
         scores, docnos = np.empty(size, np.float32), np.empty(size, dtype=object)
         if threads == 1:
@@ -147,19 +148,21 @@ class PisaEngine:
                 start = time.perf_counter_ns()
                 pisa_query = to_pisa(query)
                 if pisa_query:
-                    found = retrieve(context, algorithm, [(0, pisa_query)], k=k, threads=1, pretokenised=True,
+                    found = retrieve(context, algorithm, [(0, pisa_query)], k=depth, threads=1, pretokenised=True,
                                      query_weighted=1, result_qidxs=qidxs, result_docnos=docnos,
                                      result_ranks=ranks, result_scores=scores)
                     doc_ids[i] = docnos[:found].tolist()
                     raw[i] = scores[:found].copy()
-                times[i] = time.perf_counter_ns() - start
-                docnos[:] = None  # the binding stores new references without releasing old ones
+                    times[i] = time.perf_counter_ns() - start
+                    docnos[:found] = None  # the binding stores new references without releasing old ones
+                else:
+                    times[i] = time.perf_counter_ns() - start
             timing = ("per query, around one _pisathon.retrieve call (PISA's traversal, its query parsing and "
                       "result strings) plus our query conversion and result read-back; threads=1")
         else:
             start = time.perf_counter_ns()
             batch = [(i, q) for i, q in enumerate(map(to_pisa, queries)) if q]
-            found = retrieve(context, algorithm, batch, k=k, threads=threads, pretokenised=True, query_weighted=1,
+            found = retrieve(context, algorithm, batch, k=depth, threads=threads, pretokenised=True, query_weighted=1,
                              result_qidxs=qidxs, result_docnos=docnos, result_ranks=ranks, result_scores=scores)
             wall = time.perf_counter_ns() - start
             rows: dict[int, list[int]] = {}
