@@ -73,10 +73,12 @@ def test_every_positive_document_at_large_k_and_threads(pisa, small_vectors, sma
 
 def test_query_scale_unknown_tokens_and_empty_queries(pisa, small_queries):
     query = small_queries.vectors[0]
-    results = pisa.batch_search(["a", "b", "c", "d"], [query, {**query, "no-such-token": 1.0}, {}, {"[CLS]": 0.001}],
+    indexed = next(iter(pisa._lexicon))  # a token with postings
+    results = pisa.batch_search(["a", "b", "c", "d"], [query, {**query, "no-such-token": 1.0}, {}, {indexed: 0.001}],
                                 k=10)
     assert results.unknown_tokens == 1 and results.doc_ids[0] == results.doc_ids[1]
     assert results.doc_ids[2] == [] and results.doc_ids[3] == []  # 0.001 x 100 rounds to zero
+    assert results.info["query_weights_rounded_to_zero"] == 1
     coarse = pisa.batch_search(["a"], [query], k=10, query_scale=1000)
     assert coarse.info["score_divisor"] == SCALE * 1000
     assert np.allclose(coarse.scores[0], results.scores[0][:len(coarse.scores[0])], rtol=0.02)
@@ -141,6 +143,8 @@ def test_search_parameters_and_vocabulary_are_checked(pisa, small_queries):
         pisa.batch_search(["q"], small_queries.vectors[:1], k=10, query_cut=5)
     with pytest.raises(LilsrError, match="safe ones"):
         pisa.batch_search(["q"], small_queries.vectors[:1], k=10, query_algorithm="ranked_and")
+    with pytest.raises(LilsrError, match="pass a smaller query_scale"):
+        pisa.batch_search(["q"], small_queries.vectors[:1], k=10, query_scale=1e9)
     with pytest.raises(LilsrError, match="none of the 2 query tokens is in the index vocabulary"):
         pisa.batch_search(["q"], [{"Fremdwort": 1.0, "autre": 2.0}], k=10)
 

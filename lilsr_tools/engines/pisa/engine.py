@@ -39,6 +39,8 @@ from .pisathon import load_pisathon, stdout_to_stderr
 # Safe algorithms: each returns the exact top-k for the quantized weights (the conjunctive ones would not).
 ALGORITHMS = ("maxscore", "block_max_wand", "block_max_maxscore", "wand", "ranked_or")
 SEARCH_DEFAULTS = {"query_algorithm": "maxscore", "query_scale": None}
+# pyterrier-pisa's binding pushes a term `weight` times: bound the work (a typical SciFact query: ~7,000)
+MAX_REPEATS = 1_000_000
 
 
 class PisaEngine:
@@ -121,9 +123,11 @@ class PisaEngine:
         unknown = self._check_vocabulary(queries)
         lexicon = self._lexicon
 
+        rounded_to_zero = [0]
+
         def to_pisa(query: dict) -> dict:
-            # integer weights, as floats (see the module docstring); zeros after rounding and tokens
-            # without postings contribute nothing and are left out
+            # integer weights, as floats (see the module docstring); tokens without postings contribute
+            # nothing and are left out; weights that round to zero are left out and counted
             pisa_query = {}
             for token, weight in query.items():
                 term = lexicon.get(token)
@@ -131,6 +135,12 @@ class PisaEngine:
                     weight = float(np.rint(weight * query_scale))
                     if weight > 0:
                         pisa_query[term] = weight
+                    else:
+                        rounded_to_zero[0] += 1
+            if sum(pisa_query.values()) > MAX_REPEATS:
+                raise LilsrError(f"a query's integer weights sum to {sum(pisa_query.values()):.0f} at query_scale "
+                                 f"{query_scale:g}; PISA repeats each term weight times (at most {MAX_REPEATS}): "
+                                 "pass a smaller query_scale")
             return pisa_query
 
         n = len(qids)
@@ -179,6 +189,7 @@ class PisaEngine:
         divisor = self.scale * query_scale
         info = {"engine": self.name, "k": k, "threads": threads, "query_algorithm": algorithm,
                 "scale": self.scale, "query_scale": query_scale, "score_divisor": divisor,
+                "query_weights_rounded_to_zero": rounded_to_zero[0],
                 "encoding": self.manifest["params"]["encoding"], "block_size": self.manifest["params"]["block_size"],
                 "timing": timing}
         return SearchResults(list(qids), doc_ids, [r.astype(np.float64) / divisor for r in raw], times, unknown,
