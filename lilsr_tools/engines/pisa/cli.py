@@ -21,8 +21,8 @@ from .build import BUILD_DEFAULTS, ENCODINGS
 def command(vectors, out, scale, encoding, block_size, overwrite):
     """Build a PISA index at OUT from the vector store VECTORS.
 
-    Search it with 'lilsr search OUT QUERIES' (-p query_algorithm=maxscore|block_max_wand|block_max_maxscore|
-    wand|ranked_or, -p query_scale=S; all exact top-k on the quantized weights)."""
+    Search it with 'lilsr search OUT QUERIES' (-p query_algorithm=maxscore, or block_max_wand,
+    block_max_maxscore, wand, ranked_or: all exact top-k on the quantized weights; -p query_scale=S)."""
     from ...manifest import read_manifest
     from .build import build_pisa_index
 
