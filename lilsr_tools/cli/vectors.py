@@ -9,7 +9,7 @@ from . import options
 
 @click.group("vectors")
 def command():
-    """Inspect vector stores and convert them to and from Anserini and Seismic formats."""
+    """Inspect vector stores and convert them to and from Anserini, Seismic and CIFF formats."""
 
 
 @command.command("info")
@@ -33,17 +33,28 @@ def info_command(store, verify):
 @command.command("export")
 @click.argument("store", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["anserini", "seismic"]), required=True,
-              help="anserini: JsonVectorCollection with integer weights round(w * scale); seismic: JSONL floats.")
-@click.option("--scale", type=float, default=100.0, show_default=True, help="Quantization scale (anserini).")
+@click.option("--format", "fmt", type=click.Choice(["anserini", "seismic", "ciff"]), required=True,
+              help="anserini: JsonVectorCollection with integer weights round(w * scale); seismic: JSONL floats; "
+                   "ciff: Common Index File Format v1 (protobuf), tf = round(w * scale).")
+@click.option("--scale", type=float, default=100.0, show_default=True,
+              help="Quantization scale (anserini, ciff).")
 @options.overwrite
 def export_command(store, out, fmt, scale, overwrite):
-    """Write STORE as an Anserini JsonVectorCollection folder or a Seismic JSONL file at OUT."""
+    """Write STORE as an Anserini JsonVectorCollection folder, a Seismic JSONL file or a CIFF file at OUT."""
     from ..vectors.convert import write_json_vector_collection, write_seismic_jsonl
     from ..vectors.store import load_vectors
 
     vectors = load_vectors(store)
-    if fmt == "anserini":
+    if fmt == "ciff":
+        from ..atomic import check_can_write
+        from ..vectors.ciff import write_ciff
+
+        check_can_write(out, overwrite)
+        counts = write_ciff(vectors, out, scale=scale, overwrite=overwrite)
+        click.echo(f"{out}: {counts['docs']} docs, {counts['postings_lists']} postings lists, {counts['postings']} "
+                   f"postings at scale {scale:g} ({counts['dropped_zero_after_rounding']} weights rounded to zero "
+                   "and dropped)")
+    elif fmt == "anserini":
         counts = write_json_vector_collection(vectors, out, scale=scale, overwrite=overwrite)
         click.echo(f"{out}: {counts['docs']} docs, {counts['postings']} integer postings at scale {scale:g} "
                    f"({counts['dropped_zero_after_rounding']} weights rounded to zero and dropped)")
@@ -55,18 +66,40 @@ def export_command(store, out, fmt, scale, overwrite):
 @command.command("import")
 @click.argument("source", type=click.Path(exists=True))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["anserini", "seismic"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["anserini", "seismic", "ciff"]), required=True)
 @options.model
+@click.option("--scale", type=float, default=None,
+              help="CIFF: weights are tf / scale [default: the scale recorded by 'vectors export'].")
 @options.overwrite
-def import_command(source, out, fmt, model, overwrite):
-    """Read an Anserini JsonVectorCollection folder (from 'vectors export') or a Seismic JSONL file into a store.
+def import_command(source, out, fmt, model, scale, overwrite):
+    """Read an Anserini JsonVectorCollection folder (from 'vectors export'), a Seismic JSONL file or a CIFF
+    file into a store.
 
-    Seismic JSONL needs --model for the vocabulary."""
+    Seismic JSONL needs --model for the vocabulary. For CIFF, --model fixes the vocabulary (every term must
+    be in it; without it the vocabulary is the file's terms)."""
+    from ..atomic import check_can_write
     from ..errors import LilsrError
     from ..vectors.convert import read_json_vector_collection, read_seismic_jsonl
     from ..vectors.store import save_vectors
 
-    if fmt == "anserini":
+    check_can_write(out, overwrite)
+    if scale is not None and fmt != "ciff":
+        raise LilsrError(f"--scale applies to CIFF imports only (a {fmt} import keeps its own weights)")
+    if fmt == "ciff":
+        from pathlib import Path
+
+        from ..vectors.ciff import read_ciff
+
+        if not Path(source).is_file():
+            raise LilsrError(f"{source}: a CIFF import reads one .ciff file, not a folder")
+        vocab = None
+        if model:
+            from ..models.presets import load_tokenizer, vocabulary
+
+            vocab = vocabulary(load_tokenizer(model))
+        vectors, scale, info = read_ciff(source, scale=scale, vocab=vocab)
+        params = {"source": source, "format": fmt, "scale": scale, "description": info["description"]}
+    elif fmt == "anserini":
         vectors, scale = read_json_vector_collection(source)
         params = {"source": source, "format": fmt, "scale": scale}
     else:

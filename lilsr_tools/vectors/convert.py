@@ -26,11 +26,20 @@ JSON_VECTORS_KIND = "lilsr.json-vector-collection"
 DEFAULT_SCALE = 100.0
 
 
+MAX_IMPACT = int(np.iinfo(np.int32).max)  # Lucene term frequencies, CIFF tf and PISA frequencies are 32-bit
+
+
 def quantize(values: np.ndarray, scale: float) -> np.ndarray:
-    """Integer impacts ``round(w * scale)`` (round half to even, never truncation)."""
+    """Integer impacts ``round(w * scale)`` (round half to even, never truncation).
+
+    An impact beyond 32 bits is refused (the cast would wrap it around silently)."""
     if not scale > 0:
         raise LilsrError(f"quantization scale must be positive, got {scale}")
-    return np.rint(np.asarray(values, dtype=np.float64) * scale).astype(np.int32)
+    scaled = np.rint(np.asarray(values, dtype=np.float64) * scale)
+    if scaled.size and scaled.max() > MAX_IMPACT:
+        raise LilsrError(f"weight {float(np.max(values)):g} x scale {scale:g} exceeds the 32-bit impact limit "
+                         f"{MAX_IMPACT}; choose a smaller scale")
+    return scaled.astype(np.int32)
 
 
 def quantized(vectors: SparseVectors, scale: float) -> SparseVectors:
@@ -41,6 +50,16 @@ def quantized(vectors: SparseVectors, scale: float) -> SparseVectors:
     matrix = sp.csr_matrix((impacts.astype(np.float32) / np.float32(scale), vectors.indices, vectors.indptr),
                            shape=vectors.shape)
     return SparseVectors.from_scipy(matrix, vectors.vocab, vectors.ids)
+
+
+def impact_matrix(vectors: SparseVectors, scale: float):
+    """The integer impacts ``round(w * scale)`` as a scipy CSR matrix (a copy), zeros after rounding dropped."""
+    import scipy.sparse as sp
+
+    matrix = sp.csr_matrix((quantize(vectors.values, scale), np.array(vectors.indices), np.array(vectors.indptr)),
+                           shape=vectors.shape)
+    matrix.eliminate_zeros()  # in place: on the copies above, never on the store's (memory-mapped) arrays
+    return matrix
 
 
 def _rows(vectors: SparseVectors, impacts: np.ndarray | None = None) -> Iterator[tuple[str, dict]]:

@@ -1,0 +1,167 @@
+"""Where a PISA query's time goes: PyTerrier's PisaRetrieve against one _pisathon.retrieve call per query.
+
+Same index, same integer query weights, same PISA code underneath; what differs is what surrounds the call:
+
+- engine: ``PisaEngine.batch_search`` with one thread: per query, our query conversion ({token: float(round(
+  q * scale))}), one ``_pisathon.retrieve`` call with that one query, results read back (the call clock);
+- engine, query_scale = scale / 10: coarser integer query weights, a tenth of the term repeats (the
+  binding repeats a term ``weight`` times and PISA counts the repeats back); its top-k overlap with the
+  default is reported;
+- repeats: one call with a single-posting term of weight W (the mean sum of integer query weights) minus
+  the same call with weight 1: what the repetition alone costs a query;
+- pyterrier batch: ``PisaIndex(...).quantized(toks_scale=1).transform(frame)`` on all queries at once
+  (a ``query_toks`` column of the integer weights): DataFrame validation, result frames;
+- pyterrier per query: the same on a one-row frame per query;
+- pyterrier toks_scale=100 (its default): our already-scaled integers multiplied by 100 again, i.e. 100x
+  the term repeats: what a user gets who hands PyTerrier quantized queries without setting toks_scale.
+
+ms/query = median over --repeats of (batch wall time / queries) after --warmup passes, except "engine",
+where each query's call time is its median over the repeats, then averaged (p50 beside it). PyTerrier's top-k (toks_scale=1)
+is checked against the engine's, so no speed-up is bought with other answers.
+
+    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/pisa_wrapper.py \\
+        --index out/scifact-pisa --queries out/q-table
+
+Prints a table and saves benchmarks/results/pisa_wrapper.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", required=True, help="lilsr.pisa-index folder ('lilsr index pisa')")
+    parser.add_argument("--queries", required=True, help="encoded queries folder ('lilsr encode queries')")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--algorithm", default="maxscore")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--skip-scale-100", action="store_true",
+                        help="skip the toks_scale=100 path (100x the term repeats: slow on big query sets)")
+    parser.add_argument("--out", default=str(RESULTS))
+    return parser.parse_args()
+
+
+def median_ms(fn, repeats: int, warmup: int, n: int) -> float:
+    for _ in range(warmup):
+        fn()
+    walls = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        fn()
+        walls.append((time.perf_counter_ns() - start) / n / 1e6)
+    return statistics.median(walls)
+
+
+def main():
+    args = parse_args()
+    import pandas as pd
+
+    from lilsr_tools.engines.pisa import PisaEngine
+    from lilsr_tools.engines.pisa.build import PISA_DIR
+    from lilsr_tools.vectors.queries import load_encoded_queries
+    from lilsr_tools.vectors.store import load_vectors, posting_lengths
+
+    engine = PisaEngine.load(args.index)
+    encoded, _ = load_encoded_queries(args.queries)
+    qids, queries = encoded.qids, encoded.vectors
+    n, k = len(qids), args.k
+    scale = engine.scale
+    # the integer queries as PISA's terms (vocabulary ids), exactly what the engine sends
+    int_queries = [{engine._lexicon[t]: float(np.rint(w * scale)) for t, w in q.items()
+                    if t in engine._lexicon and np.rint(w * scale) > 0} for q in queries]
+    rows = {}
+
+    # 1. the engine (one retrieve call per query, timed per query)
+    reference = engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm)
+    for _ in range(args.warmup):
+        engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm)
+    per_query = np.median([engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm).retrieval_ns
+                           for _ in range(args.repeats)], axis=0) / 1e6  # each query's median over the repeats
+    rows["engine: one _pisathon.retrieve per query"] = float(per_query.mean())
+    rows["engine p50"] = float(np.median(per_query))
+    repeats_per_query = float(np.mean([sum(q.values()) for q in int_queries]))
+
+    # 2. coarser query weights: a tenth of the repeats
+    coarse = [engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm, query_scale=scale / 10)
+              for _ in range(args.warmup + args.repeats)][args.warmup:]
+    rows["engine, query_scale = scale / 10"] = float(np.mean(np.median([r.retrieval_ns for r in coarse], axis=0))) / 1e6
+    overlap = np.mean([len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(coarse[0].doc_ids, reference.doc_ids)])
+
+    # 3. the repetition alone: a term with one posting, weight W against weight 1
+    pisathon, context = engine._pisathon, engine._context
+    buffers = dict(result_qidxs=np.empty(k, np.int32), result_docnos=np.empty(k, dtype=object),
+                   result_ranks=np.empty(k, np.int32), result_scores=np.empty(k, np.float32))
+    lengths = posting_lengths(load_vectors(engine.manifest["params"]["source"]))
+    rare = engine._lexicon[min(engine._lexicon, key=lambda token: lengths[int(engine._lexicon[token])])]
+
+    def one_term(weight):
+        def call():
+            for _ in range(n):
+                pisathon.retrieve(context, args.algorithm, [(0, {rare: weight})], k=k, threads=1, pretokenised=True,
+                                  query_weighted=1, **buffers)
+                buffers["result_docnos"][:] = None
+        return call
+
+    heavy = median_ms(one_term(float(round(repeats_per_query))), args.repeats, args.warmup, n)
+    light = median_ms(one_term(1.0), args.repeats, args.warmup, n)
+    rows[f"repeats: one term x {repeats_per_query:.0f} minus x 1"] = heavy - light
+
+    # 3. PyTerrier's PisaRetrieve over the same index folder (pt_meta.json makes it a PisaIndex)
+    import pyterrier_pisa
+
+    index = pyterrier_pisa.PisaIndex(str(Path(args.index) / PISA_DIR), stemmer="none",
+                                     index_encoding=engine.manifest["params"]["encoding"])
+    frame = pd.DataFrame({"qid": qids, "query_toks": int_queries})
+    frame = frame[[bool(q) for q in int_queries]].reset_index(drop=True)
+
+    def retriever(toks_scale):
+        return index.quantized(num_results=k, threads=1, query_algorithm=args.algorithm, toks_scale=toks_scale)
+
+    retrieve1 = retriever(1.0)
+    got = retrieve1.transform(frame)
+    want = {q: ids for q, ids in zip(qids, reference.doc_ids)}
+    for qid, group in got.groupby("qid", sort=False):
+        assert group.sort_values("rank")["docno"].tolist() == want[qid], f"PyTerrier's top-{k} differs for {qid}"
+    rows["pyterrier batch (toks_scale=1)"] = median_ms(lambda: retrieve1.transform(frame), args.repeats,
+                                                       args.warmup, n)
+    singles = [frame.iloc[[i]] for i in range(len(frame))]
+    rows["pyterrier one query per call (toks_scale=1)"] = median_ms(
+        lambda: [retrieve1.transform(one) for one in singles], args.repeats, args.warmup, n)
+    if not args.skip_scale_100:
+        retrieve100 = retriever(100.0)
+        rows["pyterrier batch, default toks_scale=100"] = median_ms(lambda: retrieve100.transform(frame),
+                                                                    max(1, args.repeats // 2), 0, n)
+
+    width = max(map(len, rows))
+    print(f"{n} queries, k={k}, {args.algorithm}, index {args.index} ({engine.manifest['counts']['docs']} docs); "
+          f"mean integer query weight sum (term repeats) {repeats_per_query:.0f}; query_scale / 10 keeps "
+          f"{overlap:.3f} of the top {k}")
+    for name, ms in rows.items():
+        print(f"  {name:<{width}}  {ms:8.3f} ms/query")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"index": str(args.index), "queries": str(args.queries), "k": k, "algorithm": args.algorithm,
+              "docs": engine.manifest["counts"]["docs"], "n_queries": n, "repeats": args.repeats,
+              "warmup": args.warmup, "mean_term_repeats": repeats_per_query, "coarse_top_k_overlap": overlap,
+              "ms_per_query": rows,
+              "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg(), "python": platform.python_version()}}
+    (out / "pisa_wrapper.json").write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""``lilsr index pisa`` (picked up by ``lilsr_tools.cli.index``)."""
+
+from __future__ import annotations
+
+import click
+
+from ...cli import options
+from .build import BUILD_DEFAULTS, ENCODINGS
+
+
+@click.command("pisa")
+@click.argument("vectors", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--scale", type=float, default=BUILD_DEFAULTS["scale"],
+              show_default=True, help="Quantization scale: impacts are round(w * scale).")
+@click.option("--encoding", type=click.Choice(ENCODINGS), default=BUILD_DEFAULTS["encoding"], show_default=True,
+              help="PISA's posting-list codec.")
+@click.option("--block-size", type=int, default=BUILD_DEFAULTS["block_size"], show_default=True,
+              help="Documents per block of the block-max scores (BlockMax-WAND, BlockMax-MaxScore).")
+@options.overwrite
+def command(vectors, out, scale, encoding, block_size, overwrite):
+    """Build a PISA index at OUT from the vector store VECTORS.
+
+    Search it with 'lilsr search OUT QUERIES' (-p query_algorithm=maxscore, or block_max_wand,
+    block_max_maxscore, wand, ranked_or: all exact top-k on the quantized weights; -p query_scale=S)."""
+    from ...manifest import read_manifest
+    from .build import build_pisa_index
+
+    build_pisa_index(vectors, out, overwrite=overwrite, scale=scale, encoding=encoding, block_size=block_size)
+    manifest = read_manifest(out)
+    counts, postings = manifest["counts"], manifest["postings"]
+    click.echo(f"{out}: {counts['docs']} docs at scale {scale:g} ({counts['dropped_zero_after_rounding']} weights "
+               f"rounded to zero), {postings.get('terms', 0)} terms, {postings.get('postings', 0)} postings, "
+               f"{encoding}, {manifest['index_bytes'] / 2**20:.1f} MiB, {manifest['build_seconds']:.1f} s")
