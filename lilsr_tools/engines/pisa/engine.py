@@ -46,6 +46,8 @@ MAX_REPEATS = 1_000_000
 class PisaEngine:
     name = "pisa"
     query_input = "vector"
+    # both are safe (exact top k on the quantized weights): a study picks the faster one on dev queries
+    tuning_grid = ({"query_algorithm": "maxscore"}, {"query_algorithm": "block_max_wand"})
 
     def __init__(self, path: Path, manifest: dict, vocab: list[str], lexicon: dict[str, str], context):
         self.path = path
