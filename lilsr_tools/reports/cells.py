@@ -80,8 +80,7 @@ def _measure(ws: Workspace, grid: Grid, cell: Cell, warmup: bool) -> dict:
         run_search(engine, batch, k=grid.k, threads=grid.threads, **cell.search)
     results = run_search(engine, batch, k=grid.k, threads=grid.threads, **cell.search)
     run_path = ws.root / "runs" / f"{cell.slug}.trec"
-    latency = write_outputs(results, batch, run_path, run_path.with_suffix(".latency.json"),
-                            tag=cell.slug[:60])
+    latency = write_outputs(results, batch, run_path, run_path.with_suffix(".latency.json"), tag=cell.tag)
     run = results.as_run()
     evaluation = evaluate(run, ws.qrels, grid.measures)
     first = str(grid.measures[0])

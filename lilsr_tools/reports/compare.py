@@ -59,7 +59,7 @@ def run_grid(grid: Grid, out: str | Path, progress: bool = True) -> tuple[Worksp
     cells = grid.cells()
     with tqdm(cells, desc="cells", unit="cell", disable=not progress) as bar:
         for cell in bar:
-            bar.set_postfix_str(cell.id[:60])
+            bar.set_postfix_str(cell.tag)
             record = run_cell(ws, grid, cell)
             if record["status"] != "ok":
                 tqdm.write(f"cell {cell.id} failed: {record['error']}")
