@@ -24,9 +24,10 @@ ENV = "LILSR_PROGRESS"
 
 
 def enabled(progress: bool | None = None) -> bool:
-    """Whether bars show: ``progress`` when given, else ``$LILSR_PROGRESS`` (0/1), else stderr is a terminal."""
-    if progress is not None:
-        return bool(progress)
+    """Whether bars show: never with ``progress=False`` (a caller that wants silence); otherwise
+    ``$LILSR_PROGRESS`` (0/1) when set, else whether stderr is a terminal."""
+    if progress is False:
+        return False
     value = os.environ.get(ENV, "").strip().lower()
     if value in ("0", "false", "no", "off"):
         return False

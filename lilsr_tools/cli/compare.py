@@ -128,6 +128,7 @@ def ablate_context_command(model, collection, split, top, out):
 
     tables = ablate_context(_model_spec(model), collection, out, split=split, top=top)
     queries = tables["queries"]
+    click.echo(f"static table: {tables['table']}")
     click.echo(f"static {queries['static'].mean():.4f} vs contextual {queries['contextual'].mean():.4f} "
                f"over {len(queries)} queries; static better on {(queries['delta'] > 0).sum()}, "
                f"worse on {(queries['delta'] < 0).sum()}")
