@@ -195,3 +195,28 @@ def test_ir_datasets_ids_export_once_into_the_cache(small_corpus, tmp_path, monk
     assert collection.qrels("test") == {"q1": {docs[0]["_id"]: 2}, "q2": {docs[1]["_id"]: 1}}
     with pytest.raises(LilsrError, match="ir_datasets has no dataset with this id"):
         resolve_collection("irds:no-such-dataset/anywhere")
+
+
+def test_a_system_keeps_its_marker_and_colour_across_reports():
+    from lilsr_tools.reports.plots import engine_color, variant_markers
+
+    one = variant_markers(["bm25 (text)", "lilsr-big · table", "splade-tiny · contextual"])
+    other = variant_markers(["lilsr-big · table", "lilsr-medium · contextual"])
+    assert one["lilsr-big · table"] == other["lilsr-big · table"]
+    assert len(set(one.values())) == 3 and one["bm25 (text)"] == "X"  # distinct within a report
+    # names that hash to the same marker still get distinct ones within a report
+    clash = variant_markers(["lilsr-big · table", "lilsr-medium · table"])
+    assert len(set(clash.values())) == 2
+    assert engine_color("pisa") == engine_color("pisa") and engine_color("pisa") != engine_color("lucene")
+
+
+def test_report_tables_scroll_instead_of_being_cut(tmp_path):
+    import pandas as pd
+
+    from lilsr_tools.reports.render import Block, write_report
+
+    frame = pd.DataFrame({"cell": ["model/table/native/heap_factor=0.9/query_cut=10"], "retrieval_p50_ms": [0.5]})
+    _, html = write_report([Block("table", frame)], tmp_path, "t")
+    text = html.read_text()
+    assert "<div class='table-wrap'><table>" in text and ".table-wrap { max-width: 100%; overflow-x: auto;" in text
+    assert "model/<wbr>table/<wbr>native/<wbr>" in text and "retrieval_<wbr>p50_<wbr>ms" in text
