@@ -17,7 +17,7 @@ def command():
 @click.argument("out", type=click.Path(file_okay=False))
 @options.model
 @click.option("--max-length", type=int, default=256, show_default=True, help="Token limit per document.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per forward pass.")
 @options.threads
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (fast on GPUs and AMX/AVX512-BF16 CPUs only).")
 @click.option("--shard-size", type=int, default=10_000, show_default=True, help="Documents per resumable shard.")

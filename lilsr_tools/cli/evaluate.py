@@ -11,7 +11,7 @@ from ..evaluation.metrics import DEFAULT_MEASURES, MEASURE_HELP
 @click.argument("run", type=click.Path(exists=True, dir_okay=False))
 @click.option("--qrels", type=click.Path(exists=True, dir_okay=False), default=None, help="Qrels file (BEIR TSV or TREC).")
 @click.option("--collection", default=None, help="Or: a collection name/folder, with --split.")
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default="test", show_default=True, help="Qrels split of --collection.")
 @click.option("-m", "--measure", "measures", multiple=True,
               help=f"Measure (repeatable): {MEASURE_HELP}; default: {' '.join(DEFAULT_MEASURES)}.")
 @click.option("--per-query", is_flag=True, help="Also print one line per query and measure.")

@@ -55,7 +55,8 @@ def export_command(store, out, fmt, scale, overwrite):
 @command.command("import")
 @click.argument("source", type=click.Path(exists=True))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["anserini", "seismic"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["anserini", "seismic"]), required=True,
+              help="SOURCE's format: an Anserini JsonVectorCollection folder or a Seismic JSONL file.")
 @options.model
 @options.overwrite
 def import_command(source, out, fmt, model, overwrite):
