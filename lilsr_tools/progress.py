@@ -51,9 +51,10 @@ class SearchProgress:
     """
 
     def __init__(self, engine, desc: str = "search", progress: bool | None = None, chunks: int = 50,
-                 min_chunk: int = 32):
+                 min_chunk: int = 32, leave: bool = True):
         self._engine = engine
         self._desc = desc
+        self._leave = leave
         self._progress = progress
         self._chunks = chunks
         self._min_chunk = min_chunk
@@ -68,7 +69,7 @@ class SearchProgress:
             return self._engine.batch_search(qids, queries, k=k, threads=threads, **params)
         parts = []
         with bar(total=n, desc=f"{self._desc} ({self._engine.name}, k={k})", unit="query",
-                 progress=self._progress) as progress:
+                 progress=self._progress, leave=self._leave) as progress:
             for lo in range(0, n, size):
                 parts.append(self._engine.batch_search(list(qids[lo:lo + size]), list(queries[lo:lo + size]),
                                                        k=k, threads=threads, **params))

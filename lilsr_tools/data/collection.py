@@ -228,7 +228,8 @@ def from_ir_datasets(dataset_id: str, split: str = "test", progress: bool | None
     try:
         import ir_datasets
     except ImportError:
-        raise LilsrError(f"irds:{dataset_id} needs the ir_datasets package (pip install ir_datasets)") from None
+        raise LilsrError(f"irds:{dataset_id} needs the ir_datasets package (pip install ir_datasets, or the "
+                         "irds extra)") from None
     import json
 
     from ..progress import bar

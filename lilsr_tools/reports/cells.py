@@ -12,6 +12,7 @@ from ..atomic import atomic_file
 from ..engines.search import run_search, write_outputs
 from ..errors import LilsrError
 from ..evaluation.metrics import accuracy_at_k, evaluate
+from ..progress import SearchProgress
 from ..vectors.store import SparseVectors
 from .grid import Cell, Grid, key_of
 from .workspace import Workspace
@@ -74,7 +75,7 @@ def run_cell(ws: Workspace, grid: Grid, cell: Cell, warmup: bool = True) -> dict
 
 
 def _measure(ws: Workspace, grid: Grid, cell: Cell, warmup: bool) -> dict:
-    engine = ws.engine(cell.model, cell.engine)
+    engine = SearchProgress(ws.engine(cell.model, cell.engine), desc=cell.tag, progress=ws.progress, leave=False)
     batch = ws.text_queries if cell.engine.name == "bm25" else ws.queries(cell.model, cell.encoder)
     if warmup:  # JIT compilers (JVM, numba) and caches warm on the same queries before timing
         run_search(engine, batch, k=grid.k, threads=grid.threads, **cell.search)
