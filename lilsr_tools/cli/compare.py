@@ -87,15 +87,14 @@ def ablate_command():
               help="NAME=CHECKPOINT or NAME=VECTOR_STORE, one per lambda (repeatable).")
 @click.option("--lambda", "lambdas", multiple=True, help="NAME=LAMBDA_D for the table and plot (repeatable; read from the training run's config.json "
                    "when not given).")
-@click.option("--collection", required=True, help="Collection name or BEIR folder.")
-@click.option("--split", default="test", show_default=True, help="Qrels split.")
+@click.option("--collection", required=True)
+@click.option("--split", default="test", show_default=True)
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),
               help="Engines (default lucene and native).")
-@click.option("--encoder", default="table", show_default=True, type=click.Choice(QUERY_ENCODERS),
-              help="Query encoder of every model.")
-@click.option("-k", "--k", "k", type=int, default=1000, show_default=True, help="Results per query.")
-@click.option("--threads", type=int, default=1, show_default=True, help="Search threads (latency: 1).")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (re-runs reuse it).")
+@click.option("--encoder", default="table", show_default=True, type=click.Choice(QUERY_ENCODERS))
+@click.option("-k", "--k", "k", type=int, default=1000, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True)
 def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, k, threads, out):
     """Effectiveness, latency and index size per lambda_d model, on each engine."""
     from ..errors import LilsrError

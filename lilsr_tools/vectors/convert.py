@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from tqdm import tqdm
 
 from ..atomic import atomic_dir
 from ..data.jsonl import read_jsonl, require_field
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
-from ..progress import bar as progress_bar
 from .store import SparseVectors
 
 JSON_VECTORS_KIND = "lilsr.json-vector-collection"
@@ -70,8 +70,8 @@ def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale:
         docs = tmp / "docs"
         docs.mkdir()
         handle = None
-        for n, (doc_id, row) in enumerate(progress_bar(_rows(vectors, impacts), total=len(vectors),
-                                                       desc="JsonVectorCollection", unit="doc", leave=False)):
+        for n, (doc_id, row) in enumerate(tqdm(_rows(vectors, impacts), total=len(vectors),
+                                               desc="JsonVectorCollection", unit="doc", leave=False)):
             if n % docs_per_file == 0:
                 if handle:
                     handle.close()
@@ -120,8 +120,7 @@ def write_seismic_jsonl(vectors: SparseVectors, out: str | Path, overwrite: bool
     from ..atomic import atomic_file
 
     with atomic_file(out, overwrite=overwrite) as handle:
-        for doc_id, row in progress_bar(_rows(vectors), total=len(vectors), desc="Seismic JSONL", unit="doc",
-                                        leave=False):
+        for doc_id, row in tqdm(_rows(vectors), total=len(vectors), desc="Seismic JSONL", unit="doc", leave=False):
             handle.write(json.dumps({"id": doc_id, "content": "", "vector": row}, ensure_ascii=False))
             handle.write("\n")
     return Path(out)
