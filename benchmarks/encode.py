@@ -5,9 +5,13 @@ inference: full logits, log(1 + ReLU), mask, max over positions. Ours takes the 
 over each document's unpadded tokens, a vocabulary slice at a time, with batches of similar length; the
 variants below separate those steps.
 
+From a fresh clone, after `make venv` (the documents come from $LILSR_DATA_DIR, by default ../shared/data
+beside the checkout):
+
     .venv/bin/python benchmarks/encode.py --docs 512 --max-length 256 --batch-size 32
 
-Prints a table and saves benchmarks/results/encode.json and encode.png.
+Prints a table and saves benchmarks/results/encode.json and encode.png (--out for another folder; a quick
+check: --docs 16 --repeats 1 --bf16-docs 0 --out /tmp/encode-check).
 """
 
 from __future__ import annotations
@@ -18,15 +22,13 @@ import os
 import time
 from pathlib import Path
 
-import torch
+from common import RESULTS, portable, run  # noqa: E402  (sets sys.path and $LILSR_DATA_DIR first)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import torch  # noqa: E402
 
 from lilsr_tools.data import resolve_collection  # noqa: E402
 from lilsr_tools.manifest import package_versions  # noqa: E402
 from lilsr_tools.models.splade import SpladeEncoder  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def plain_loop(encoder: SpladeEncoder, texts: list[str]) -> None:
@@ -69,7 +71,9 @@ def main() -> None:
     parser.add_argument("--bf16-docs", type=int, default=32,
                         help="Documents for the bf16 variant (emulated, very slow on CPUs without AVX512-BF16/AMX); "
                              "0 skips it.")
+    parser.add_argument("--out", default=str(RESULTS), help="Folder for encode.json and encode.png.")
     args = parser.parse_args()
+    out = Path(args.out)
     torch.set_num_threads(args.threads)
     corpus = resolve_collection(args.collection).corpus()
     texts = [doc.contents for doc, _ in zip(corpus, range(args.docs))]
@@ -91,9 +95,10 @@ def main() -> None:
     for row in rows:
         row["speedup"] = row["docs_per_s"] / base
         print(f"  {row['variant']:<55} {row['docs_per_s']:8.1f} docs/s   {row['speedup']:5.2f}x")
-    RESULTS.mkdir(exist_ok=True)
-    payload = {"params": vars(args), "versions": package_versions(), "cpu_count": os.cpu_count(), "rows": rows}
-    (RESULTS / "encode.json").write_text(json.dumps(payload, indent=1))
+    out.mkdir(parents=True, exist_ok=True)
+    params = {**vars(args), "out": portable(out)}
+    payload = {"params": params, "versions": package_versions(), "cpu_count": os.cpu_count(), "rows": rows}
+    (out / "encode.json").write_text(json.dumps(payload, indent=1))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,9 +109,9 @@ def main() -> None:
     ax.set_xlabel("documents / second")
     ax.set_title(f"SPLADE encoding, {args.model}, length {args.max_length}, batch {args.batch_size}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(RESULTS / "encode.png", dpi=120)
-    print(f"saved {RESULTS / 'encode.json'} and {RESULTS / 'encode.png'}")
+    fig.savefig(out / "encode.png", dpi=120)
+    print(f"saved {out / 'encode.json'} and {out / 'encode.png'}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

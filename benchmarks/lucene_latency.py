@@ -15,11 +15,18 @@ also run with the same integer query weights and the same tie order (ties=docid)
 setting (float weights, Lucene's own tie order) is reported beside it. Each path's top-10 is checked
 against exact search on the quantized vectors, so the speed-up is not bought with different answers.
 
-    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/lucene_latency.py \\
-        --index /work/artifacts/lucene/scifact-tiny-lucene \\
-        --queries /work/artifacts/lucene/scifact-test-q-contextual
+From a fresh clone, after `make venv bridge` (SciFact from $LILSR_DATA_DIR, by default ../shared/data
+beside the checkout):
 
-Prints a table and saves benchmarks/results/lucene_latency.{csv,json,png}.
+    .venv/bin/python benchmarks/lucene_latency.py
+
+builds what it needs under --work (default benchmarks/work/, git-ignored; reused by later runs): the
+SciFact corpus encoded with splade-tiny (length 256; about 3 minutes on 2 cores), its Lucene impact index
+(scale 100) and the contextual splade-tiny test queries. --index and --queries take ones made earlier
+(`lilsr index lucene`, `lilsr encode queries`); --docs N encodes only the first N documents (a quick
+check: --docs 300 --k 10 --repeats 1 --warmup 0 --out /tmp/lucene-check).
+
+Prints a table and saves benchmarks/results/lucene_latency.{csv,json,png} (--out for another folder).
 """
 
 from __future__ import annotations
@@ -33,18 +40,23 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
+from common import RESULTS, portable, run, work_dir  # noqa: E402  (sets sys.path and $LILSR_DATA_DIR first)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-RESULTS = Path(__file__).parent / "results"
+import numpy as np  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--index", default="/work/artifacts/lucene/scifact-tiny-lucene", help="lilsr.lucene-index")
-    parser.add_argument("--queries", default="/work/artifacts/lucene/scifact-test-q-contextual",
-                        help="encoded queries folder ('lilsr encode queries')")
+    parser.add_argument("--index", default=None, help="a lilsr.lucene-index (default: built under --work)")
+    parser.add_argument("--queries", default=None,
+                        help="encoded queries folder ('lilsr encode queries'; default: built under --work)")
+    parser.add_argument("--work", default=None, help="where inputs are built and reused (default benchmarks/work)")
+    parser.add_argument("--collection", default="scifact", help="collection to build inputs from")
+    parser.add_argument("--split", default="test", help="its queries judged in this split")
+    parser.add_argument("--model", default="splade-tiny", help="document and contextual query encoder")
+    parser.add_argument("--max-length", type=int, default=256, help="document token limit")
+    parser.add_argument("--docs", type=int, default=None, help="encode only the first N documents")
+    parser.add_argument("--scale", type=float, default=100, help="Lucene impact quantization scale")
     parser.add_argument("--vectors", default=None, help="vector store for the exactness check (default: the "
                                                         "index's source)")
     parser.add_argument("--k", type=int, nargs="+", default=[10, 1000])
@@ -66,8 +78,49 @@ def timed(fn, repeats: int, warmup: int):
     return statistics.median(walls), walls, last
 
 
+def build_inputs(args) -> tuple[Path, Path]:
+    """The Lucene index and encoded queries: given, or built under --work (and reused when present)."""
+    from lilsr_tools.data import resolve_collection
+    from lilsr_tools.manifest import MANIFEST
+
+    work = work_dir(args.work)
+    collection = resolve_collection(args.collection)
+    name = f"{args.collection}-{args.model}-{args.max_length}" + (f"-first{args.docs}" if args.docs else "")
+    index = Path(args.index) if args.index else work / f"{name}-lucene-{args.scale:g}"
+    queries = Path(args.queries) if args.queries else work / f"{args.collection}-{args.split}-q-contextual-{args.model}"
+    if not (index / MANIFEST).is_file():
+        from lilsr_tools.engines.lucene import LuceneEngine
+        from lilsr_tools.models.corpus import encode_corpus
+        from lilsr_tools.models.splade import SpladeEncoder
+        from lilsr_tools.vectors.store import load_vectors
+
+        store = work / name
+        if not (store / MANIFEST).is_file():
+            print(f"encoding {args.collection} into {store}", flush=True)
+            encode_corpus(collection.corpus_path, store, SpladeEncoder(args.model, max_length=args.max_length),
+                          limit=args.docs)
+        print(f"building the Lucene index {index}", flush=True)
+        LuceneEngine.build(load_vectors(store), index, scale=args.scale)
+    if not (queries / MANIFEST).is_file():
+        from lilsr_tools.models.query_encoders import ContextualEncoder, encode_queries
+        from lilsr_tools.vectors.queries import save_encoded_queries
+        from lilsr_tools.vectors.store import vocab_digest
+
+        print(f"encoding the {args.split} queries into {queries}", flush=True)
+        texts = collection.queries(args.split)
+        encoder = ContextualEncoder(args.model)
+        encoded = encode_queries(encoder, [q.id for q in texts], [q.text for q in texts])
+        save_encoded_queries(queries, encoded, vocab_digest=vocab_digest(encoder.vocab),
+                             params={"collection": args.collection, "split": args.split, "encoder": "contextual",
+                                     "model": args.model})
+    if args.vectors is None and not args.index:
+        args.vectors = str(work / name)  # the store the index was built from, for the exactness check
+    return index, queries
+
+
 def main():
     args = parse_args()
+    args.index, args.queries = build_inputs(args)
     from lilsr_tools.engines.exact import ExactEngine
     from lilsr_tools.engines.lucene import LuceneEngine, jvm
     from lilsr_tools.engines.lucene.anserini_path import ImpactSearcherPath
@@ -138,7 +191,7 @@ def main():
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"index": str(args.index), "queries": str(args.queries), "encoder": qmanifest.get("encoder"),
+    meta = {"index": portable(args.index), "queries": portable(args.queries), "encoder": qmanifest.get("encoder"),
             "queries_n": n, "unknown_query_tokens": unknown, "scale": scale, "repeats": args.repeats,
             "warmup": args.warmup, "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "java": jvm.start_jvm()["java_version"], "versions": package_versions(),
@@ -228,4 +281,4 @@ def plot(rows, args, path, meta):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

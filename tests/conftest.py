@@ -91,3 +91,15 @@ def small_queries(small_corpus, splade_tiny):
     queries = resolve_collection(small_corpus).queries("test")
     encoder = ContextualEncoder("splade-tiny", loaded=splade_tiny)
     return encode_queries(encoder, [q.id for q in queries], [q.text for q in queries])
+
+
+@pytest.fixture(scope="session")
+def small_table(small_vectors, tmp_path_factory) -> Path:
+    """An idf Li-LSR table over ``small_vectors`` (splade-tiny's vocabulary), as a table folder."""
+    from lilsr_tools.models.table import save_table
+    from lilsr_tools.models.table_export import export_table
+
+    out = tmp_path_factory.mktemp("table") / "idf-table"
+    weights, vocab, tokenizer, params = export_table("splade-tiny", "idf", vectors=small_vectors.path)
+    save_table(out, weights, vocab, tokenizer, source="splade-tiny", params=params)
+    return out

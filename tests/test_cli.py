@@ -26,7 +26,7 @@ def test_exact_search_run_latency_and_evaluation(small_corpus, small_vectors, tm
     assert result.exit_code == 0, result.output
     run_lines = (tmp_path / "run.trec").read_text().splitlines()
     qid, q0, docid, rank, score, tag = run_lines[0].split()
-    assert (q0, rank, tag) == ("Q0", "1", "exact") and docid in small_vectors.ids
+    assert (q0, rank, tag) == ("Q0", "1", "exact.table") and docid in small_vectors.ids
     latency = json.loads((tmp_path / "run.latency.json").read_text())
     assert latency["queries"] == len(lines) and latency["retrieval"]["n"] == len(lines)
     assert latency["encode"]["mean_ms"] > 0 and len(latency["per_query"]) == len(lines)

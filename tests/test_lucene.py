@@ -136,7 +136,7 @@ def test_search_cli_writes_run_and_latency(lucene_index, small_queries, tmp_path
     lines = run.read_text().splitlines()
     assert len(lines) == 5 * len(small_queries.qids)
     qid, q0, docid, rank, score, tag = lines[0].split()
-    assert (qid, q0, rank, tag) == (small_queries.qids[0], "Q0", "1", "lucene")
+    assert (qid, q0, rank, tag) == (small_queries.qids[0], "Q0", "1", "lucene.contextual")
     latency = json.loads(run.with_suffix(".latency.json").read_text())
     assert latency["engine"] == "lucene" and latency["info"]["searcher"] == "java-bridge"
     assert {"mean_ms", "p50_ms", "p90_ms", "p99_ms"} <= set(latency["retrieval"])

@@ -205,7 +205,8 @@ def test_cli_index_and_search(small_vectors, small_queries, tmp_path):
     assert latency["engine"] == "native" and latency["retrieval"]["n"] == len(small_queries)
     assert latency["info"]["query_cut"] == 5 and latency["info"]["heap_factor"] == 0.9
     lines = (tmp_path / "run.trec").read_text().splitlines()
-    assert len(lines) == 10 * len(small_queries) and lines[0].split()[-1] == "native"
+    assert len(lines) == 10 * len(small_queries)
+    assert lines[0].split()[-1] == "native.contextual.heap_factor=0.9.query_cut=5"  # engine, encoder, -p
     result = runner.invoke(main, ["search", str(tmp_path / "idx"), str(tmp_path / "queries"), "--run",
                                   str(tmp_path / "bad.trec"), "-p", "heap=1"])
     assert result.exit_code == 2 and "unknown native search parameter" in result.output

@@ -33,8 +33,14 @@ class LilsrGroup(click.Group):
 
 @click.group(cls=LilsrGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="lilsr")
-def main():
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bars (they show only on a terminal anyway; LILSR_PROGRESS=1 forces them).")
+def main(quiet):
     """Learned sparse retrieval with inference-free (Li-LSR) queries: encode, index, search, train, compare."""
+    if quiet:
+        import os
+
+        os.environ["LILSR_PROGRESS"] = "0"
 
 
 for _name in COMMAND_MODULES:

@@ -7,30 +7,33 @@ from pathlib import Path
 from ..errors import LilsrError
 
 
-def read_query_texts(source: str, split: str | None) -> tuple[list[str], list[str]]:
-    """Query ids and texts from a collection (name or folder; judged in ``split``) or a queries file."""
+def read_query_texts(source: str, split: str | None, topic_field: str = "title") -> tuple[list[str], list[str]]:
+    """Query ids and texts from a collection (name or folder; judged in ``split``) or a queries file
+    (BEIR jsonl, MS MARCO tsv, TREC topics: every query of the file)."""
     from ..data.collection import read_queries, resolve_collection
 
     path = Path(source)
-    queries = read_queries(path) if path.is_file() else resolve_collection(source).queries(split)
+    queries = read_queries(path, topic_field=topic_field) if path.is_file() else resolve_collection(source).queries(split)
     if not queries:
         raise LilsrError(f"{source}: no queries" + (f" judged in split '{split}'" if split else ""))
     return [q.id for q in queries], [q.text for q in queries]
 
 
-def build_query_encoder(kind, model, table, vectors, dup, max_length, threads):
+def build_query_encoder(kind, model, table, vectors, dup, max_length, threads, batch_size=32):
     from ..models.query_encoders import make_query_encoder
     from ..vectors.store import load_vectors
 
     store = load_vectors(vectors) if vectors else None
     return make_query_encoder(kind, model=model, table=table, vectors=store, dup=dup, max_length=max_length,
-                              threads=threads)
+                              threads=threads, batch_size=batch_size)
 
 
 def load_query_batch(queries: str, split: str | None, *, encoder=None, model=None, table=None, vectors=None,
-                     dup="sum", max_length=128, threads=None, need_vectors=True):
+                     dup="sum", max_length=128, threads=None, need_vectors=True, topic_field="title",
+                     batch_size=1):
     """A ``QueryBatch`` from encoded queries (a folder from 'lilsr encode queries') or from raw queries
-    (a collection or a file), encoding them with ``encoder`` when the engine searches vectors."""
+    (a collection or a queries file), encoding them with ``encoder`` when the engine searches vectors
+    (``batch_size`` > 1: the contextual encoder in batches)."""
     from ..engines.search import QueryBatch
     from ..manifest import MANIFEST, read_manifest
     from ..models.query_encoders import encode_queries
@@ -41,11 +44,11 @@ def load_query_batch(queries: str, split: str | None, *, encoder=None, model=Non
 
         encoded, manifest = load_encoded_queries(path)
         return QueryBatch(encoded.qids, None, encoded.vectors, encoded.encode_ns, encoded.encoder)
-    qids, texts = read_query_texts(queries, split)
+    qids, texts = read_query_texts(queries, split, topic_field)
     if not need_vectors:
         return QueryBatch(qids, texts)
     if encoder is None:
         raise LilsrError("raw queries need a query encoder: pass --encoder table|contextual|idf|binary")
-    query_encoder = build_query_encoder(encoder, model, table, vectors, dup, max_length, threads)
-    encoded = encode_queries(query_encoder, qids, texts)
+    query_encoder = build_query_encoder(encoder, model, table, vectors, dup, max_length, threads, batch_size)
+    encoded = encode_queries(query_encoder, qids, texts, batch_size=batch_size)
     return QueryBatch(qids, texts, encoded.vectors, encoded.encode_ns, query_encoder.name)

@@ -40,7 +40,8 @@ def _model_spec(item: str):
 @click.option("-k", "--k", "k", type=int, default=None, help="Results per query (default 1000).")
 @click.option("--threads", type=int, default=None, help="Search threads (default 1: single-thread latency).")
 @click.option("--baseline", default=None, help="Cell id for significance (default bm25, else the first cell).")
-@click.option("--significance", type=click.Choice(["t-test", "randomization"]), default="t-test", show_default=True)
+@click.option("--significance", type=click.Choice(["t-test", "randomization"]), default="t-test", show_default=True,
+              help="Paired test of each cell's per-query first measure against the baseline.")
 def compare_command(grid_file, out, collection, split, models, encoders, engines, k, threads, baseline, significance):
     """Run a grid of models x query encoders x engines on one collection and write a report.
 
@@ -144,16 +145,17 @@ def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, 
 
 @ablate_command.command("context")
 @click.option("--model", "model", required=True, help="NAME=CHECKPOINT (a trained Li-LSR model) or NAME=VECTOR_STORE.")
-@click.option("--collection", required=True)
-@click.option("--split", default="test", show_default=True)
+@click.option("--collection", required=True, help="Collection name or BEIR folder.")
+@click.option("--split", default="test", show_default=True, help="Qrels split.")
 @click.option("--top", type=int, default=15, show_default=True, help="Rows per table.")
-@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (re-runs reuse it).")
 def ablate_context_command(model, collection, split, top, out):
     """Static (table) vs contextual query encoding: per query and per token."""
     from ..reports.ablate import ablate_context
 
     tables = ablate_context(_model_spec(model), collection, out, split=split, top=top)
     queries = tables["queries"]
+    click.echo(f"static table: {tables['table']}")
     click.echo(f"static {queries['static'].mean():.4f} vs contextual {queries['contextual'].mean():.4f} "
                f"over {len(queries)} queries; static better on {(queries['delta'] > 0).sum()}, "
                f"worse on {(queries['delta'] < 0).sum()}")

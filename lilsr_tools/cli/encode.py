@@ -17,7 +17,7 @@ def command():
 @click.argument("out", type=click.Path(file_okay=False))
 @options.model
 @click.option("--max-length", type=int, default=256, show_default=True, help="Token limit per document.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per forward pass.")
 @options.threads
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (fast on GPUs and AMX/AVX512-BF16 CPUs only).")
 @click.option("--shard-size", type=int, default=10_000, show_default=True, help="Documents per resumable shard.")
@@ -54,28 +54,41 @@ def encode_corpus_command(collection, out, model, max_length, batch_size, thread
 @click.option("--all-queries", is_flag=True, help="Encode every query, not only those judged in --split.")
 @options.model
 @options.query_encoder_options
+@options.query_batch_size
 @options.threads
 @options.overwrite
 def encode_queries_command(collection, out, split, all_queries, model, encoder, table, vectors, dup,
-                           query_max_length, threads, overwrite):
-    """Encode COLLECTION's queries into OUT (queries.jsonl: {"qid", "vector"} per line, plus timings)."""
+                           query_max_length, topic_field, query_batch_size, threads, overwrite):
+    """Encode COLLECTION's queries into OUT (queries.jsonl: {"qid", "vector"} per line, plus timings).
+
+    COLLECTION is a name or BEIR folder (the queries judged in --split), or a queries file: BEIR
+    queries.jsonl, MS MARCO queries.tsv (qid<TAB>text) or TREC topics (<top><num>...; --topic-field).
+    """
+    import time
+
     import numpy as np
 
     from ..atomic import check_can_write
-    from .common import build_query_encoder, read_query_texts
     from ..models.query_encoders import encode_queries
     from ..vectors.queries import save_encoded_queries
+    from ..vectors.store import vocab_digest
+    from .common import build_query_encoder, read_query_texts
 
     check_can_write(out, overwrite)
-    qids, texts = read_query_texts(collection, None if all_queries else split)
-    query_encoder = build_query_encoder(encoder or "table", model, table, vectors, dup, query_max_length, threads)
-    encoded = encode_queries(query_encoder, qids, texts)
-    from ..vectors.store import vocab_digest
-
+    qids, texts = read_query_texts(collection, None if all_queries else split, topic_field)
+    query_encoder = build_query_encoder(encoder or "table", model, table, vectors, dup, query_max_length, threads,
+                                        query_batch_size)
+    started = time.perf_counter()
+    encoded = encode_queries(query_encoder, qids, texts, batch_size=query_batch_size)
+    seconds = time.perf_counter() - started
     save_encoded_queries(out, encoded, overwrite=overwrite, vocab_digest=vocab_digest(query_encoder.vocab),
                          params={"collection": str(collection), "split": None if all_queries else split,
-                                 "encoder": query_encoder.name, "model": model, "table": table, "dup": dup})
+                                 "encoder": query_encoder.name, "model": model, "table": table, "dup": dup,
+                                 "topic_field": topic_field, "query_batch_size": query_batch_size})
     times = encoded.encode_ns / 1e3
-    click.echo(f"{out}: {len(encoded)} queries with '{query_encoder.name}', encoding "
+    empty = encoded.empty
+    click.echo(f"{out}: {len(encoded)} queries with '{query_encoder.name}' in {seconds:.1f} s "
+               f"({len(encoded) / max(seconds, 1e-9):.0f} queries/s), {empty} empty "
+               f"({empty / max(len(encoded), 1):.1%}: no token with a weight, they retrieve nothing); encoding "
                f"mean {times.mean():.1f} us, p50 {np.median(times):.1f} us, p99 {np.percentile(times, 99):.1f} us "
-               f"per query")
+               f"per query" + (f" (batches of {encoded.batch_size})" if encoded.batch_size > 1 else ""))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import click
 
-from ..evaluation.metrics import DEFAULT_MEASURES
+from ..evaluation.metrics import DEFAULT_MEASURES, MEASURE_HELP
 
 
 @click.command("evaluate")
 @click.argument("run", type=click.Path(exists=True, dir_okay=False))
 @click.option("--qrels", type=click.Path(exists=True, dir_okay=False), default=None, help="Qrels file (BEIR TSV or TREC).")
 @click.option("--collection", default=None, help="Or: a collection name/folder, with --split.")
-@click.option("--split", default="test", show_default=True)
-@click.option("-m", "--measure", "measures", multiple=True, help=f"ir_measures name; default: {' '.join(DEFAULT_MEASURES)}.")
+@click.option("--split", default="test", show_default=True, help="Qrels split of --collection.")
+@click.option("-m", "--measure", "measures", multiple=True,
+              help=f"Measure (repeatable): {MEASURE_HELP}; default: {' '.join(DEFAULT_MEASURES)}.")
 @click.option("--per-query", is_flag=True, help="Also print one line per query and measure.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def command(run, qrels, collection, split, measures, per_query, as_json):
@@ -37,8 +38,9 @@ def command(run, qrels, collection, split, measures, per_query, as_json):
             payload["per_query"] = result.per_query
         click.echo(json.dumps(payload, indent=1))
         return
+    width = max(10, *(len(name) for name in result.aggregates))
     for name, value in result.aggregates.items():
-        click.echo(f"{name:<10} {value:.4f}")
+        click.echo(f"{name:<{width}} {value:.4f}")
     summary = result.summary()
     click.echo(f"queries: {summary['judged_queries']} judged, {summary['run_queries']} in run, "
                f"{summary['judged_missing_from_run']} judged but missing from the run (scored 0), "

@@ -22,8 +22,16 @@ def query_encoder_options(func):
                      help="Document vector store (idf counts for --encoder idf)."),
         click.option("--dup", type=click.Choice(["sum", "max", "binary"]), default="sum", show_default=True,
                      help="How a token repeated in a query counts (static encoders)."),
-        click.option("--query-max-length", type=int, default=128, show_default=True,
+        click.option("--query-max-length", type=click.IntRange(min=1), default=128, show_default=True,
                      help="Token limit of the contextual query encoder."),
+        click.option("--topic-field", type=click.Choice(["title", "desc", "narr"]), default="title",
+                     show_default=True, help="Which field of a TREC topic file is the query text."),
     ]):
         func = option(func)
     return func
+
+
+query_batch_size = click.option(
+    "--query-batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Contextual encoder: queries per batch (1: each query alone, its own latency; larger: throughput, "
+         "each query timed as its batch's time / batch size).")

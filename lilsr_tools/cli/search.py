@@ -49,31 +49,47 @@ def parse_params(values: tuple[str, ...]) -> dict:
 @options.split
 @options.model
 @options.query_encoder_options
+@options.query_batch_size
 @click.option("-p", "--param", "params", multiple=True, help="Engine search parameter key=value (repeatable).")
-@click.option("--tag", default=None, help="Run tag (default: engine name).")
+@click.option("--tag", default=None,
+              help="Run tag (default: engine, query encoder and -p parameters, e.g. native.table.query_cut=10; "
+                   "past 60 characters cut and ended with a hash of the whole).")
 def command(index, queries, engine, run_path, latency_path, k, threads, warmup, repeat, split, model, encoder, table,
-            vectors, dup, query_max_length, params, tag):
+            vectors, dup, query_max_length, topic_field, query_batch_size, params, tag):
     """Search INDEX with QUERIES and write a TREC run plus per-query latency.
 
     QUERIES is an encoded-queries folder ('lilsr encode queries'), a collection (name or folder; judged
-    queries of --split) or a queries file (.jsonl or id<TAB>text .tsv). Raw queries are encoded with
-    --encoder for vector engines; BM25 searches the text.
+    queries of --split) or a queries file: BEIR queries.jsonl, MS MARCO queries.tsv (qid<TAB>text) or
+    TREC topics (<top><num>...; --topic-field). Raw queries are encoded with --encoder for vector engines;
+    BM25 searches the text.
     """
+    import time
+
+    from ..data.trec import check_tag, run_tag
     from ..engines import engine_for_index, get_engine
     from ..engines.search import run_search, write_outputs
+    from ..progress import SearchProgress
     from .common import load_query_batch
 
     name = engine or engine_for_index(index)
     engine_cls = get_engine(name)
+    search_params = parse_params(params)
     batch = load_query_batch(queries, split, encoder=encoder, model=model, table=table, vectors=vectors, dup=dup,
-                             max_length=query_max_length, need_vectors=engine_cls.query_input == "vector")
-    searcher = engine_cls.load(index)
-    results = run_search(searcher, batch, k=k, threads=threads, warmup=warmup, repeat=repeat, **parse_params(params))
+                             max_length=query_max_length, need_vectors=engine_cls.query_input == "vector",
+                             topic_field=topic_field, batch_size=query_batch_size)
+    tag = check_tag(tag) if tag else run_tag("/".join(
+        [name, *([batch.encoder] if batch.encoder else []), *(f"{key}={value}" for key, value in
+                                                            sorted(search_params.items()))]))
+    searcher = SearchProgress(engine_cls.load(index))
+    started = time.perf_counter()
+    results = run_search(searcher, batch, k=k, threads=threads, warmup=warmup, repeat=repeat, **search_params)
+    seconds = time.perf_counter() - started
     latency_path = latency_path or (run_path.removesuffix(".trec").removesuffix(".run") + ".latency.json")
-    report = write_outputs(results, batch, run_path, latency_path, tag=tag or name)
+    report = write_outputs(results, batch, run_path, latency_path, tag=tag)
     enc, ret, own = report["encode"], report["retrieval"], report["retrieval_engine_clock"]
     spread = report["protocol"]["repeat_p50_ms"]
-    click.echo(f"{run_path}: {len(results)} queries, k={k}, engine {name}; retrieval (call clock, warm-up {warmup}, "
+    click.echo(f"{run_path}: {len(results)} queries in {seconds:.1f} s, k={k}, engine {name}, tag {tag}; "
+               f"retrieval (call clock, warm-up {warmup}, "
                f"median of {repeat}) mean {ret['mean_ms']:.3f} ms p50 {ret['p50_ms']:.3f} p99 {ret['p99_ms']:.3f}"
                + (f" [repeats' p50 {min(spread):.3f}-{max(spread):.3f}]" if repeat > 1 else "")
                + (f"; engine clock p50 {own['p50_ms']:.3f}" if own else "")

@@ -12,7 +12,7 @@ def command():
     """The Li-LSR query lookup table: export it from a checkpoint, inspect it."""
 
 
-@command.command("export")
+@command.command("export", short_help="Export the Li-LSR lookup table of a checkpoint (or an idf table).")
 @click.argument("model")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--init", "init", type=click.Choice(["head", "idf", "untrained"]), default="head", show_default=True,

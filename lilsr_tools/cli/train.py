@@ -42,17 +42,21 @@ def training_options(func):
         click.option("--lambda-q", type=float, default=None, help="Query regularization weight."),
         click.option("--reg-warmup-steps", type=int, default=None,
                      help="Steps over which the lambdas ramp up as (t/T)^2 (default: a third of the steps)."),
-        click.option("--steps", type=int, default=None),
+        click.option("--steps", type=int, default=None,
+                     help="Optimizer steps (default 1200); the learning-rate warm-up (--warmup-steps) and the "
+                          "lambda ramp (--reg-warmup-steps) count within them."),
         click.option("--batch-size", type=int, default=None, help="Queries per micro-batch."),
         click.option("--grad-accum", type=int, default=None, help="Micro-batches per optimizer step."),
         click.option("--lr", type=float, default=None, help="Encoder learning rate."),
         click.option("--head-lr", type=float, default=None, help="Li-LSR head learning rate."),
         click.option("--warmup-steps", type=int, default=None, help="Linear learning-rate warm-up."),
-        click.option("--grad-clip", type=float, default=None),
-        click.option("--seed", type=int, default=None),
+        click.option("--grad-clip", type=float, default=None,
+                     help="Clip the gradient's global L2 norm to this value (default 1.0)."),
+        click.option("--seed", type=int, default=None,
+                     help="Random seed of sampling, negatives and initialisation (default 0)."),
         click.option("--bf16/--no-bf16", default=None, help="bfloat16 autocast (CPU or CUDA)."),
         click.option("--max-length", type=int, default=None, help="Document token limit."),
-        click.option("--query-max-length", type=int, default=None),
+        click.option("--query-max-length", type=int, default=None, help="Query token limit."),
         click.option("--save-every", type=int, default=None, help="Checkpoint every N steps."),
         click.option("--device", default=None, help="cpu or cuda."),
         options.threads,
@@ -75,7 +79,7 @@ def build_config(collection, profile, preset, **values):
 @training_options
 @click.option("--evaluate/--no-evaluate", "run_eval", default=True, show_default=True,
               help="Encode the collection with the trained model and evaluate every query encoder.")
-@click.option("--eval-split", default="test", show_default=True)
+@click.option("--eval-split", default="test", show_default=True, help="Qrels split of the final evaluation.")
 @click.option("--eval-max-length", type=int, default=None, help="Document length for evaluation (default: training's).")
 @options.overwrite
 def train(collection, out, preset, profile, run_eval, eval_split, eval_max_length, overwrite, **values):
@@ -105,7 +109,7 @@ def train(collection, out, preset, profile, run_eval, eval_split, eval_max_lengt
 @click.option("--presets", default="big,medium,small", show_default=True, help="Comma-separated presets to train.")
 @click.option("--lambdas", default=None, help="Or: comma-separated lambda_d values (lambda_q = lambda_d).")
 @training_options
-@click.option("--eval-split", default="test", show_default=True)
+@click.option("--eval-split", default="test", show_default=True, help="Qrels split of the final evaluation.")
 @click.option("--eval-max-length", type=int, default=None, help="Document length for evaluation (default: training's).")
 @options.overwrite
 def sweep(collection, out, presets, lambdas, profile, eval_split, eval_max_length, overwrite, **values):

@@ -66,7 +66,8 @@ def export_command(store, out, fmt, scale, overwrite):
 @command.command("import")
 @click.argument("source", type=click.Path(exists=True))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["anserini", "seismic", "ciff"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["anserini", "seismic", "ciff"]), required=True,
+              help="SOURCE's format: an Anserini JsonVectorCollection folder, a Seismic JSONL file or a CIFF file.")
 @options.model
 @click.option("--scale", type=float, default=None,
               help="CIFF: weights are tf / scale [default: the scale recorded by 'vectors export'].")

@@ -67,13 +67,22 @@ def read_corpus(path: str | Path) -> Iterator[Document]:
         yield Document(doc_id, title, text)
 
 
-def read_queries(path: str | Path, only: set[str] | None = None) -> list[Query]:
-    """Read queries from BEIR ``queries.jsonl`` or ``id<TAB>text`` TSV; ``only`` keeps those ids, in file order."""
+def read_queries(path: str | Path, only: set[str] | None = None, topic_field: str = "title") -> list[Query]:
+    """Read queries from BEIR ``queries.jsonl``, ``id<TAB>text`` TSV (MS MARCO ``queries.tsv``) or TREC
+    topics (``<top>`` or XML; ``topic_field`` picks title, desc or narr); the format is sniffed from the
+    content. ``only`` keeps those ids, in file order."""
+    from .topics import read_trec_topics, read_trec_xml_topics, sniff_format
+
     path = Path(path)
     queries: list[Query] = []
     seen: set[str] = set()
-    if path.suffix == ".tsv":
+    kind = sniff_format(path)
+    if kind == "tsv":
         rows = ((n, qid, text) for n, (qid, text) in _read_tsv_pairs(path))
+    elif kind == "trec":
+        rows = read_trec_topics(path, topic_field)
+    elif kind == "trec-xml":
+        rows = read_trec_xml_topics(path, topic_field)
     else:
         rows = ((n, require_field(obj, "_id", path, n), require_field(obj, "text", path, n, (str,)))
                 for n, obj in read_jsonl(path))
@@ -92,7 +101,7 @@ def _read_tsv_pairs(path: Path) -> Iterator[tuple[int, tuple[str, str]]]:
         raise LilsrError(f"{path}: no such file")
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\n")
+            line = line.rstrip("\r\n")
             if not line:
                 continue
             parts = line.split("\t")
@@ -154,12 +163,18 @@ def cache_dir() -> Path:
     return Path(base) / "datasets"
 
 
+IRDS_PREFIX = "irds:"
+
+
 def resolve_collection(name_or_path: str | Path, download: bool = True) -> Collection:
-    """Find a collection by folder path or by name (``$LILSR_DATA_DIR``, cache, then BEIR download)."""
+    """Find a collection by folder path or by name (``$LILSR_DATA_DIR``, cache, then BEIR download);
+    ``irds:<ir_datasets id>`` exports an ir_datasets dataset into the cache once (see ``from_ir_datasets``)."""
     candidate = Path(name_or_path).expanduser()
     if candidate.is_dir():
         return _checked(Collection(candidate.name, candidate))
     name = str(name_or_path)
+    if name.startswith(IRDS_PREFIX):
+        return _checked(from_ir_datasets(name[len(IRDS_PREFIX):]))
     if "/" in name or name.startswith("."):
         raise LilsrError(f"{name}: no such file or folder")
     for folder in data_dirs():
@@ -199,3 +214,59 @@ def _download_beir(name: str) -> Path:
             f"offline, put the BEIR folder (corpus.jsonl, queries.jsonl, qrels/) at {cache_dir() / name} "
             "or set LILSR_DATA_DIR to the folder holding it") from None
     return target
+
+
+def from_ir_datasets(dataset_id: str, split: str = "test", progress: bool | None = None) -> Collection:
+    """An ir_datasets dataset (``msmarco-passage/trec-dl-2019/judged``, ``beir/scifact/test``, ...) as a BEIR
+    folder in the cache (``<cache>/irds/<id with / as __>``), exported once: documents (title, text),
+    queries (their default text: a TREC topic's title) and qrels as split ``split``. ir_datasets downloads
+    what it lacks, so the first use needs the network (and the ``ir_datasets`` package); later uses,
+    offline included, read the exported folder."""
+    target = cache_dir() / "irds" / dataset_id.replace("/", "__")
+    if (target / "corpus.jsonl").is_file():
+        return Collection(dataset_id, target)
+    try:
+        import ir_datasets
+    except ImportError:
+        raise LilsrError(f"irds:{dataset_id} needs the ir_datasets package (pip install ir_datasets, or the "
+                         "irds extra)") from None
+    import json
+
+    from ..progress import bar
+
+    try:
+        dataset = ir_datasets.load(dataset_id)
+    except KeyError:
+        raise LilsrError(f"irds:{dataset_id}: ir_datasets has no dataset with this id; ids are listed at "
+                         "https://ir-datasets.com") from None
+    missing = [part for part, has in (("documents", dataset.has_docs()), ("queries", dataset.has_queries()))
+               if not has]
+    if missing:
+        raise LilsrError(f"irds:{dataset_id} has no {' or '.join(missing)}; pick an id with documents, queries "
+                         "and qrels (e.g. msmarco-passage/trec-dl-2019/judged)")
+
+    def text_of(item) -> str:
+        text = getattr(item, "text", None)
+        return text if isinstance(text, str) else item.default_text()
+
+    try:
+        with atomic_dir(target, overwrite=True) as tmp:
+            with open(tmp / "corpus.jsonl", "w", encoding="utf-8") as out:
+                for doc in bar(dataset.docs_iter(), total=dataset.docs_count(), desc=f"export {dataset_id}",
+                               unit="doc", progress=progress):
+                    title = getattr(doc, "title", "") or ""
+                    out.write(json.dumps({"_id": doc.doc_id, "title": title if isinstance(title, str) else "",
+                                          "text": text_of(doc)}, ensure_ascii=False) + "\n")
+            with open(tmp / "queries.jsonl", "w", encoding="utf-8") as out:
+                for query in dataset.queries_iter():
+                    out.write(json.dumps({"_id": query.query_id, "text": text_of(query)}, ensure_ascii=False) + "\n")
+            if dataset.has_qrels():
+                (tmp / "qrels").mkdir()
+                with open(tmp / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as out:
+                    out.write("query-id\tcorpus-id\tscore\n")
+                    for qrel in dataset.qrels_iter():
+                        out.write(f"{qrel.query_id}\t{qrel.doc_id}\t{int(qrel.relevance)}\n")
+    except (OSError, ConnectionError) as exc:  # offline, or a download that failed
+        raise LilsrError(f"irds:{dataset_id}: ir_datasets could not provide the data ({exc}); the first use "
+                         f"needs the network, or put a BEIR folder at {target}") from None
+    return Collection(dataset_id, target)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -11,6 +13,27 @@ from ..errors import LilsrError
 
 # {qid: [(docid, score), ...]} in rank order
 Run = dict[str, list[tuple[str, float]]]
+
+TAG_LIMIT = 60
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9._=+:,@-]+")
+
+
+def run_tag(text: str, limit: int = TAG_LIMIT) -> str:
+    """A TREC run tag for ``text`` (a cell id, say): readable, no whitespace, at most ``limit`` characters.
+    Longer texts keep their head and end in ``~`` plus 8 hex digits of a hash of the whole text, so two
+    texts that differ anywhere (``query_cut=10`` vs ``query_cut=20`` at the end) never share a tag."""
+    tag = _TAG_UNSAFE.sub("_", text.replace("/", ".")).strip("_") or "run"
+    if len(tag) <= limit:
+        return tag
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    return f"{tag[:limit - 9]}~{digest}"
+
+
+def check_tag(tag: str) -> str:
+    """A user's ``--tag``: one non-empty word (the run file's last column)."""
+    if not tag or any(c.isspace() for c in tag):
+        raise LilsrError(f"run tag {tag!r} must be one non-empty word without whitespace")
+    return tag
 
 
 def write_run(path: str | Path, qids: Sequence[str], doc_ids: Sequence[Sequence[str]],

@@ -18,15 +18,59 @@ from ..errors import LilsrError
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000")
 
+MEASURE_HELP = ("ir_measures names (nDCG@10, RR@10, R@1000, AP, P@5; graded: R(rel=2)@1000, AP(rel=2), "
+                "nDCG(rel=2)@10) or trec_eval names (ndcg_cut.10, recall.1000, recip_rank, map, P.5)")
 
-def parse_measures(names: Sequence[str]):
-    measures = []
+
+@dataclass(frozen=True)
+class Measure:
+    """A measure as the user named it (``name``, the key of every result) and what computes it.
+
+    ``min_rel``: judgments below it count as non-relevant before ``measure`` sees them; it carries
+    ``nDCG(rel=R)``, which ir_measures does not take: nDCG over judgments of grade R and up, with their grades
+    as gains (for R(rel=R), AP(rel=R), ... ir_measures applies rel itself)."""
+
+    name: str
+    measure: object
+    min_rel: int | None = None
+
+
+def parse_measures(names: Sequence[str]) -> list[Measure]:
+    """ir_measures names, or trec_eval names (``ndcg_cut.10``, ``recall.1000``, ``recip_rank``, ``map``);
+    a trec_eval name with several cut-offs (``P.5,10``) gives one measure per cut-off."""
+    measures: list[Measure] = []
     for name in names:
+        name = str(name).strip()
         try:
-            measures.append(ir_measures.parse_measure(name))
-        except (ValueError, NameError, SyntaxError, TypeError):
-            raise LilsrError(f"unknown measure {name!r}; use ir_measures names such as nDCG@10, RR@10, R@1000, "
-                             "AP, P@5") from None
+            parsed = ir_measures.parse_measure(name)
+        except (ValueError, NameError, SyntaxError, TypeError, AttributeError):
+            parsed = None
+        if parsed is None:
+            try:
+                many = ir_measures.parse_trec_measure(name)
+            except (ValueError, NameError, SyntaxError, TypeError, KeyError, AttributeError):
+                many = []
+            if not many:
+                raise LilsrError(f"unknown measure {name!r}; use {MEASURE_HELP}") from None
+            measures += [Measure(name if len(many) == 1 else str(m), m) for m in many]
+            continue
+        params = dict(getattr(parsed, "params", {}) or {})
+        supported = getattr(parsed, "SUPPORTED_PARAMS", {}) or {}
+        min_rel = None
+        if "rel" in params and "rel" not in supported and "gains" in supported:  # nDCG(rel=R)
+            min_rel = params.pop("rel")
+            if not isinstance(min_rel, int) or min_rel < 1:
+                raise LilsrError(f"measure {name!r}: rel must be a positive integer grade, not {min_rel!r}")
+            parsed = ir_measures.measures.registry[parsed.NAME](**params)
+        unknown = sorted(set(params) - set(supported))
+        if unknown:
+            raise LilsrError(f"measure {name!r}: {parsed.NAME} takes no parameter {', '.join(unknown)}; it takes "
+                             f"{', '.join(sorted(supported)) or 'none'}")
+        try:
+            parsed.validate_params()
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise LilsrError(f"measure {name!r}: {exc}") from None
+        measures.append(Measure(name, parsed, min_rel))
     return measures
 
 
@@ -47,16 +91,23 @@ class Evaluation:
 
 def evaluate(run: Run, qrels: Qrels, measures: Sequence[str] = DEFAULT_MEASURES) -> Evaluation:
     parsed = parse_measures(measures)
-    names = [str(m) for m in parsed]
+    names = list(dict.fromkeys(m.name for m in parsed))
     judged = [qid for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values())]
     in_run = set(run)
     missing = [qid for qid in judged if qid not in in_run or not run[qid]]
-    qrels_rows = [ir_measures.Qrel(qid, docid, rel) for qid in judged for docid, rel in qrels[qid].items()]
     run_rows = [ir_measures.ScoredDoc(qid, docid, score)
                 for qid in judged if qid in in_run for docid, score in run[qid]]
     per_query: dict[str, dict[str, float]] = {qid: {name: 0.0 for name in names} for qid in judged}
-    for metric in ir_measures.iter_calc(parsed, qrels_rows, run_rows):
-        per_query[metric.query_id][str(metric.measure)] = float(metric.value)
+    for min_rel in dict.fromkeys(m.min_rel for m in parsed):
+        group: dict = {}  # one measure may carry several names (nDCG@10 and ndcg_cut.10)
+        for m in parsed:
+            if m.min_rel == min_rel:
+                group.setdefault(m.measure, []).append(m.name)
+        qrels_rows = [ir_measures.Qrel(qid, docid, rel if min_rel is None or rel >= min_rel else 0)
+                      for qid in judged for docid, rel in qrels[qid].items()]
+        for metric in ir_measures.iter_calc(list(group), qrels_rows, run_rows):
+            for name in group[metric.measure]:
+                per_query[metric.query_id][name] = float(metric.value)
     count = len(judged)
     aggregates = {name: (sum(q[name] for q in per_query.values()) / count if count else 0.0) for name in names}
     return Evaluation(aggregates, per_query, count, len(in_run), missing,

@@ -15,11 +15,11 @@ from typing import Iterator
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm import tqdm
 
 from ..atomic import check_can_write, replace_path
 from ..data.collection import Document, read_corpus
 from ..errors import LilsrError
+from ..progress import bar as progress_bar
 from ..vectors.store import SparseVectors, save_vectors
 from .splade import SpladeEncoder
 
@@ -58,8 +58,8 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
     empty_inputs = encoded_now = 0
     shard_files: list[Path] = []
     started = time.perf_counter()
-    with tqdm(total=total, unit="doc", desc=f"encode {corpus_path.parent.name or corpus_path.name}",
-              disable=not progress, smoothing=0.05) as bar:  # closed before an error message is printed
+    with progress_bar(total=total, unit="doc", desc=f"encode {corpus_path.parent.name or corpus_path.name}",
+                      progress=progress, delay=0) as bar:  # closed before an error message is printed
         for number, shard in enumerate(_shards(docs, shard_size)):
             for doc in shard:
                 if doc.id in seen:

@@ -72,29 +72,42 @@ class StaticTableEncoder:
 
 
 class ContextualEncoder:
-    """SPLADE query encoding through the transformer (one query at a time, as an online system would)."""
+    """SPLADE query encoding through the transformer: ``encode`` one query at a time (as an online system
+    would; the latency figures), ``encode_many`` in batches of ``batch_size`` (throughput, offline runs)."""
 
-    def __init__(self, model: str, max_length: int = 128, threads: int | None = None, loaded=None):
+    def __init__(self, model: str, max_length: int = 128, threads: int | None = None, loaded=None,
+                 batch_size: int = 32):
         from .splade import SpladeEncoder
 
-        self._encoder = SpladeEncoder(model, max_length=max_length, batch_size=1, threads=threads, loaded=loaded)
+        if batch_size < 1:
+            raise LilsrError(f"query batch size must be at least 1, got {batch_size}")
+        self._encoder = SpladeEncoder(model, max_length=max_length, batch_size=batch_size, threads=threads,
+                                      loaded=loaded)
         self.name = "contextual"
         self.vocab = self._encoder.vocab
+        self.batch_size = batch_size
 
     def encode(self, text: str) -> dict[str, float]:
         return self._encoder.encode_one(text)
+
+    def encode_many(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """Several queries at once, in batches of similar length (rows in input order)."""
+        matrix = self._encoder.encode(list(texts))
+        vocab = self.vocab
+        return [{vocab[i]: float(w) for i, w in zip(matrix.indices[lo:hi].tolist(), matrix.data[lo:hi].tolist())}
+                for lo, hi in zip(matrix.indptr[:-1].tolist(), matrix.indptr[1:].tolist())]
 
 
 QUERY_ENCODERS = ("table", "contextual", "idf", "binary")
 
 
 def make_query_encoder(kind: str, *, model: str | None = None, table=None, vectors=None, dup: str = "sum",
-                       max_length: int = 128, threads: int | None = None) -> QueryEncoder:
+                       max_length: int = 128, threads: int | None = None, batch_size: int = 32) -> QueryEncoder:
     """Build a query encoder.
 
     - ``table``: needs ``table`` (a folder or a ``QueryTable``); the tokenizer comes from the table folder
       or from ``model``.
-    - ``contextual``: needs ``model``.
+    - ``contextual``: needs ``model``; ``batch_size`` is its batch in ``encode_queries(..., batch_size=...)``.
     - ``idf``: needs ``vectors`` (a document vector store) and ``model`` for the tokenizer (default: the
       model recorded in the store).
     - ``binary``: needs ``model`` (or ``vectors``) for the tokenizer.
@@ -107,7 +120,7 @@ def make_query_encoder(kind: str, *, model: str | None = None, table=None, vecto
     if kind == "contextual":
         if not model:
             raise LilsrError("the contextual encoder needs --model (a checkpoint, preset or hub name)")
-        return ContextualEncoder(model, max_length=max_length, threads=threads)
+        return ContextualEncoder(model, max_length=max_length, threads=threads, batch_size=batch_size)
     if vectors is not None and model is None:
         model = vectors.manifest.get("model")
     if kind == "table":
@@ -148,17 +161,42 @@ class EncodedQueries:
     vectors: list[dict[str, float]]
     encode_ns: np.ndarray
     encoder: str = ""
+    batch_size: int = 1  # > 1: encoded in batches, each query timed as its batch's wall time / batch size
 
     def __len__(self) -> int:
         return len(self.qids)
 
+    @property
+    def empty(self) -> int:
+        """Queries whose vector is empty (no token of the query has a weight): they retrieve nothing."""
+        return sum(not vector for vector in self.vectors)
 
-def encode_queries(encoder: QueryEncoder, qids: Sequence[str], texts: Sequence[str]) -> EncodedQueries:
-    """Encode queries one by one, timing each (a query arrives alone in an online system)."""
+
+def encode_queries(encoder: QueryEncoder, qids: Sequence[str], texts: Sequence[str], *, batch_size: int = 1,
+                   progress: bool | None = None) -> EncodedQueries:
+    """Encode queries, timing each. ``batch_size`` 1 (default): one by one, each query's own time (a query
+    arrives alone in an online system). Larger (contextual encoder only): batches of similar length, each
+    query's time the batch's wall time divided by its size (throughput for offline runs)."""
+    from ..progress import bar
+
+    if batch_size < 1:
+        raise LilsrError(f"query batch size must be at least 1, got {batch_size}")
+    batched = batch_size > 1 and hasattr(encoder, "encode_many")
     vectors, times = [], np.empty(len(texts), dtype=np.int64)
     clock = time.perf_counter_ns
-    for i, text in enumerate(texts):
-        start = clock()
-        vectors.append(encoder.encode(text))
-        times[i] = clock() - start
-    return EncodedQueries(list(qids), vectors, times, getattr(encoder, "name", ""))
+    name = getattr(encoder, "name", "")
+    with bar(total=len(texts), desc=f"encode queries ({name})", unit="query", progress=progress) as progress_bar:
+        if batched:
+            for lo in range(0, len(texts), batch_size):
+                chunk = list(texts[lo:lo + batch_size])
+                start = clock()
+                vectors.extend(encoder.encode_many(chunk))
+                times[lo:lo + len(chunk)] = (clock() - start) // len(chunk)
+                progress_bar.update(len(chunk))
+        else:
+            for i, text in enumerate(texts):
+                start = clock()
+                vectors.append(encoder.encode(text))
+                times[i] = clock() - start
+                progress_bar.update()
+    return EncodedQueries(list(qids), vectors, times, name, batch_size if batched else 1)

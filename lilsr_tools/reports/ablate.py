@@ -225,10 +225,11 @@ def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split:
         queries.to_csv(handle, index=False)
     with atomic_file(out / "context_tokens.csv") as handle:
         tokens.to_csv(handle, index=False)
+    table = describe_table(ws, model)
     blocks = [Block("h1", f"lilsr ablate context: {model.name} on {collection} ({split})"),
               Block("text", "Exact search over the same document vectors; only the query side changes: the "
-                            "Li-LSR table (static, one weight per token) or the model's contextual SPLADE "
-                            "query encoder."),
+                            f"static table ({table}; one weight per token) or the model's contextual SPLADE "
+                            f"query encoder ({ws.checkpoint(model)})."),
               Block("table", summary),
               Block("h2", f"Queries where the static table loses most ({measure})"), Block("table", losses),
               Block("h2", f"Queries where the static table gains most ({measure})"), Block("table", gains),
@@ -242,9 +243,24 @@ def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split:
                                        "fit them all.")]
     write_report(blocks, out, f"lilsr ablate context: {model.name}")
     write_manifest(out, "lilsr.ablate-context", params={"model": vars(model), "collection": collection,
-                                                        "split": split, "measure": measure},
+                                                        "split": split, "measure": measure, "table": table},
                    counts={"queries": len(queries), "tokens": len(tokens)})
-    return {"queries": queries, "losses": losses, "gains": gains, "tokens": tokens, "polysemy": polysemy}
+    return {"queries": queries, "losses": losses, "gains": gains, "tokens": tokens, "polysemy": polysemy,
+            "table": table}
+
+
+def describe_table(ws: Workspace, model: ModelSpec) -> str:
+    """Which table the static side used, in words: given, the checkpoint's trained head, or idf."""
+    path = ws.table(model)
+    try:
+        shown = path.relative_to(ws.root)
+    except ValueError:
+        shown = path
+    source = ws.table_source(model)
+    what = {"given": "the given table", "head": f"the Li-LSR head of {ws.checkpoint(model)}",
+            "idf": f"idf over {model.name}'s document vectors (the checkpoint has no trained Li-LSR head)",
+            "untrained": "an untrained head"}.get(source, f"a '{source}' table")
+    return f"{what}, {shown}"
 
 
 def polysemy_candidates(tokens: pd.DataFrame, top: int = 15, min_queries: int = 3) -> pd.DataFrame:

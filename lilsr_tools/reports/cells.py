@@ -12,6 +12,7 @@ from ..atomic import atomic_file
 from ..engines.search import run_search, write_outputs
 from ..errors import LilsrError
 from ..evaluation.metrics import accuracy_at_k, evaluate
+from ..progress import SearchProgress
 from ..vectors.store import SparseVectors
 from .grid import Cell, Grid, key_of
 from .workspace import Workspace
@@ -75,14 +76,13 @@ def run_cell(ws: Workspace, grid: Grid, cell: Cell, warmup: bool = True) -> dict
 
 
 def _measure(ws: Workspace, grid: Grid, cell: Cell, warmup: bool) -> dict:
-    engine = ws.engine(cell.model, cell.engine)
+    engine = SearchProgress(ws.engine(cell.model, cell.engine), desc=cell.tag, progress=ws.progress, leave=False)
     batch = ws.text_queries if cell.engine.name == "bm25" else ws.queries(cell.model, cell.encoder)
     # JIT compilers (JVM, numba) and caches warm on the same queries before timing
     results = run_search(engine, batch, k=grid.k, threads=grid.threads, warmup=grid.warmup if warmup else 0,
                          repeat=grid.repeat, **cell.search)
     run_path = ws.root / "runs" / f"{cell.slug}.trec"
-    latency = write_outputs(results, batch, run_path, run_path.with_suffix(".latency.json"),
-                            tag=cell.slug[:60])
+    latency = write_outputs(results, batch, run_path, run_path.with_suffix(".latency.json"), tag=cell.tag)
     run = results.as_run()
     first = str(grid.measures[0])
     if ws.docs is None:

@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import atomic_file
+from ..progress import bar as progress_bar
 from ..data.collection import resolve_collection
 from ..manifest import write_manifest
 from ..vectors.store import posting_lengths, posting_stats
@@ -59,9 +60,9 @@ def run_grid(grid: Grid, out: str | Path, progress: bool = True,
         json.dump(grid.as_dict(), handle, indent=1)
     records = []
     cells = grid.cells()
-    with tqdm(cells, desc="cells", unit="cell", disable=not progress) as bar:
+    with progress_bar(cells, desc="cells", unit="cell", progress=progress, delay=0) as bar:
         for cell in bar:
-            bar.set_postfix_str(cell.id[:60])
+            bar.set_postfix_str(cell.tag)
             record = run_cell(ws, grid, cell)
             if record["status"] != "ok":
                 tqdm.write(f"cell {cell.id} failed: {record['error']}")

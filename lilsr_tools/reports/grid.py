@@ -71,8 +71,17 @@ class Cell:
 
     @property
     def slug(self) -> str:
-        """A file-name-safe id."""
-        return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in self.id.replace("/", "__"))
+        """A file-name-safe id (long ids end in a hash of the whole id, so file names stay short and distinct)."""
+        from ..data.trec import run_tag
+
+        return run_tag(self.id.replace("/", "__"), limit=150)
+
+    @property
+    def tag(self) -> str:
+        """The TREC run tag: the id, readable (``/`` as ``.``), unique per cell (see ``data.trec.run_tag``)."""
+        from ..data.trec import run_tag
+
+        return run_tag(self.id)
 
 
 @dataclass

@@ -9,7 +9,41 @@ import pandas as pd
 
 ENGINE_COLORS = {"lucene": "#c44e52", "native": "#4c72b0", "seismic-rs": "#55a868", "exact": "#8172b2",
                  "bm25": "#937860"}
-MARKERS = "osD^vP*Xh<>"
+# engines without a fixed colour take one from this palette, chosen by a hash of their name (stable)
+PALETTE = ["#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd", "#dd8452", "#2f4b7c", "#a05195", "#3a923a"]
+MARKERS = "osD^vP*h<>pdH8"  # "X" is BM25's own
+BM25_VARIANT = "bm25 (text)"
+
+
+def _stable_index(name: str, size: int) -> int:
+    """The same small integer for the same name in every report and every Python process."""
+    import zlib
+
+    return zlib.crc32(name.encode("utf-8")) % size
+
+
+def engine_color(engine: str) -> str:
+    return ENGINE_COLORS.get(engine) or PALETTE[_stable_index(engine, len(PALETTE))]
+
+
+def variant_markers(variants: list[str]) -> dict[str, str]:
+    """A marker per system (model + query encoder) from a hash of its name, so a system keeps its marker in
+    every report (BM25 always "X"). Two systems of one report whose names hash to the same marker cannot
+    both keep it: the later in name order takes the next free one in that report."""
+    markers, used = {}, set()
+    for variant in sorted(variants):
+        if variant == BM25_VARIANT:
+            markers[variant] = "X"
+            continue
+        i = _stable_index(variant, len(MARKERS))
+        candidate = MARKERS[i]
+        for step in range(len(MARKERS)):
+            candidate = MARKERS[(i + step) % len(MARKERS)]
+            if candidate not in used:
+                break
+        markers[variant] = candidate
+        used.add(candidate)
+    return markers
 
 
 def _pyplot():
@@ -22,16 +56,17 @@ def _pyplot():
 
 
 def pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", latency: str = "retrieval_mean_ms") -> Path:
-    """Latency against effectiveness, one colour per engine, one marker per model+encoder."""
+    """Latency against effectiveness, one colour per engine, one marker per model+encoder; the legend sits
+    beside the axes, so it never covers a point."""
     plt = _pyplot()
     ok = frame[frame["status"] == "ok"].copy()
-    ok["variant"] = np.where(ok["engine"] == "bm25", "bm25 (text)", ok["model"] + " · " + ok["encoder"])
-    variants = list(dict.fromkeys(ok["variant"]))
-    fig, ax = plt.subplots(figsize=(8, 5))
+    ok["variant"] = np.where(ok["engine"] == "bm25", BM25_VARIANT, ok["model"] + " · " + ok["encoder"])
+    markers = variant_markers(list(dict.fromkeys(ok["variant"])))
+    fig, ax = plt.subplots(figsize=(9.5, 5))
     for engine, group in ok.groupby("engine", sort=False):
-        color = ENGINE_COLORS.get(engine, "#333333")
+        color = engine_color(engine)
         for _, row in group.iterrows():
-            ax.scatter(row[latency], row[measure], color=color, marker=MARKERS[variants.index(row["variant"]) % len(MARKERS)],
+            ax.scatter(row[latency], row[measure], color=color, marker=markers[row["variant"]],
                        s=60, edgecolor="black", linewidth=0.5, zorder=3)
         frontier = group.sort_values(latency)
         best, xs, ys = -np.inf, [], []
@@ -41,16 +76,16 @@ def pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", latency: st
                 xs.append(row[latency])
                 ys.append(row[measure])
         ax.step(xs, ys, where="post", color=color, alpha=0.5, label=engine)
-    for i, variant in enumerate(variants):
-        ax.scatter([], [], marker=MARKERS[i % len(MARKERS)], color="white", edgecolor="black", label=variant)
+    for variant, marker in markers.items():
+        ax.scatter([], [], marker=marker, color="white", edgecolor="black", label=variant)
     ax.set_xscale("log")
     ax.set_xlabel(f"{latency.replace('_', ' ')} per query (log scale)")
     ax.set_ylabel(measure)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False,
+              title="engine (line, colour) · system (marker)", title_fontsize=7)
     ax.set_title("Latency vs effectiveness (lines: each engine's Pareto frontier)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return out
 
@@ -77,29 +112,38 @@ def posting_lengths(lengths: dict[str, np.ndarray], out: Path) -> Path:
 
 
 def time_split(frame: pd.DataFrame, out: Path) -> Path:
-    """Per cell: mean query-encoding time beside mean retrieval time (log scale: they differ by orders)."""
+    """Per cell: mean query-encoding time beside mean retrieval time (log scale: they differ by orders), and
+    the total in a column of its own. A cell without an encoding step (BM25 searches text) has no encoding
+    bar and says so; the legend sits above the axes, clear of bars and totals."""
     plt = _pyplot()
     ok = frame[frame["status"] == "ok"]
     labels = list(ok["cell"])
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(labels) + 1.2))
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(labels) + 1.6))
     y = np.arange(len(labels))
-    floor = 1e-4  # BM25 has no encoding step; a bar needs a positive length on a log axis
-    encode = np.maximum(ok["encode_mean_ms"].to_numpy(dtype=float), floor)
-    retrieval = np.maximum(ok["retrieval_mean_ms"].to_numpy(dtype=float), floor)
-    ax.barh(y - 0.2, encode, height=0.4, color="#dd8452", label="query encoding")
-    ax.barh(y + 0.2, retrieval, height=0.4, color="#4c72b0", label="retrieval")
-    for yy, value in zip(y, encode + retrieval):
-        ax.text(max(encode.max(), retrieval.max()) * 1.5, yy, f"{value:.2f} ms",
-                va="center", fontsize=7)
+    encode = ok["encode_mean_ms"].fillna(0).to_numpy(dtype=float)
+    retrieval = ok["retrieval_mean_ms"].fillna(0).to_numpy(dtype=float)
+    positive = np.concatenate([encode[encode > 0], retrieval[retrieval > 0]])
+    low = positive.min() / 3 if positive.size else 1e-3
+    high = positive.max() if positive.size else 1.0
+    has_encode = encode > 0
+    ax.barh(y[has_encode] - 0.2, encode[has_encode], height=0.4, color="#dd8452", label="query encoding")
+    ax.barh(y + 0.2, np.maximum(retrieval, low), height=0.4, color="#4c72b0", label="retrieval")
+    for yy in y[~has_encode]:
+        ax.text(low * 1.2, yy - 0.2, "no encoding step", va="center", fontsize=6, color="#666666")
     ax.set_yticks(y, labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlim(right=max(encode.max(), retrieval.max()) * 8)
-    ax.set_xlabel("mean ms per query (log scale); right: total")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlim(low, high * 2)
+    # totals in their own column right of the axes: never under a bar or the legend
+    for yy, total in zip(y, encode + retrieval):
+        ax.annotate(f"{total:.2f} ms", xy=(1.0, yy), xycoords=("axes fraction", "data"), xytext=(6, 0),
+                    textcoords="offset points", va="center", fontsize=7)
+    ax.annotate("total", xy=(1.0, 1.0), xycoords="axes fraction", xytext=(6, 4), textcoords="offset points",
+                va="bottom", fontsize=7, fontweight="bold")
+    ax.set_xlabel("mean ms per query (log scale)")
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2, frameon=False, borderaxespad=0)
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return out
 
@@ -113,7 +157,7 @@ def lines(frame: pd.DataFrame, x: str, ys: list[str], group: str, out: Path, tit
     for i, (ax, y) in enumerate(zip(axes, ys)):
         for name, part in frame.groupby(group, sort=False):
             part = part.sort_values(x)
-            ax.plot(part[x], part[y], marker="o", label=str(name), color=ENGINE_COLORS.get(str(name)))
+            ax.plot(part[x], part[y], marker="o", label=str(name), color=engine_color(str(name)))
         if xlog:
             ax.set_xscale("log")
         if ylog and ylog[i]:

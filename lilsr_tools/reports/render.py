@@ -13,16 +13,25 @@ import pandas as pd
 from ..atomic import atomic_file
 
 CSS = """
-body { font-family: -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 2em auto; max-width: 1200px;
+body { font-family: -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 2em auto; max-width: 1400px;
        color: #222; padding: 0 1em; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; font-size: 0.82em; margin: 0.6em 0; }
-th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+.table-wrap { max-width: 100%; overflow-x: auto; margin: 0.6em 0; }
+table { border-collapse: collapse; font-size: 0.8em; }
+th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: right; }
+td { white-space: nowrap; }
+th { background: #f4f4f4; font-weight: 600; vertical-align: bottom; }
+td:first-child, th:first-child { text-align: left; white-space: normal; min-width: 14em; max-width: 28em;
+                                 overflow-wrap: anywhere; }
 tr:nth-child(even) { background: #fafafa; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .note { color: #555; font-size: 0.9em; } .failed { color: #b00; }
 """
+
+# where long names may break: cell ids at '/', column names at '_' (an HTML table is only as narrow as its
+# longest unbreakable word)
+_BREAK_CELL = ("/",)
+_BREAK_HEAD = ("_", "/", "@")
 
 
 @dataclass
@@ -53,11 +62,18 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def _breakable(text: str, after: tuple[str, ...]) -> str:
+    escaped = html.escape(text)
+    for mark in after:
+        escaped = escaped.replace(html.escape(mark), html.escape(mark) + "<wbr>")
+    return escaped
+
+
 def _html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+    head = "".join(f"<th>{_breakable(str(c), _BREAK_HEAD)}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{_breakable(_fmt(v), _BREAK_CELL)}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def write_report(blocks: list[Block], folder: Path, title: str) -> tuple[Path, Path]:

@@ -32,8 +32,11 @@ def save_encoded_queries(out: str | Path, encoded: EncodedQueries, *, params: di
         lengths = [len(v) for v in encoded.vectors]
         counts = {"queries": len(encoded), "empty_queries": sum(n == 0 for n in lengths),
                   "mean_nnz": float(np.mean(lengths)) if lengths else 0.0}
+        timing = ("per query: its own encode call" if encoded.batch_size == 1 else
+                  f"batches of {encoded.batch_size}: each query gets its batch's wall time / batch size")
         write_manifest(tmp, KIND, params=params, counts=counts, encoder=encoded.encoder,
-                       vocab_digest=vocab_digest, encode_latency=summarize_ns(encoded.encode_ns))
+                       vocab_digest=vocab_digest, encode_latency=summarize_ns(encoded.encode_ns),
+                       encode_batch_size=encoded.batch_size, encode_timing=timing)
     return Path(out)
 
 
@@ -50,5 +53,6 @@ def load_encoded_queries(path: str | Path) -> tuple[EncodedQueries, dict]:
                 raise LilsrError(f"{file}:{number}: token {token!r} has weight {weight!r}; weights must be finite numbers")
         vectors.append(vector)
         times.append(int(obj.get("encode_ns", 0)))
-    encoded = EncodedQueries(qids, vectors, np.asarray(times, dtype=np.int64), manifest.get("encoder", ""))
+    encoded = EncodedQueries(qids, vectors, np.asarray(times, dtype=np.int64), manifest.get("encoder", ""),
+                             int(manifest.get("encode_batch_size") or 1))
     return encoded, manifest

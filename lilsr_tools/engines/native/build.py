@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from tqdm import tqdm
 
 from ...atomic import atomic_dir, check_can_write
 from ...errors import LilsrError
+from ...progress import bar as progress_bar
 from ...manifest import write_manifest
 from ...vectors.store import SparseVectors, load_vectors, vocab_digest
 from ..base import check_known_params
@@ -161,8 +161,8 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
                                    vectors.values, vocab_size, top_comp, top_val, top_n, fixed,
                                    bp.centroid_fraction, bp.min_cluster_size, bp.summary_energy, bp.seed)
 
-    bar = tqdm(total=int(list_ptr[-1]), unit="posting", desc="native index: blocks and summaries",
-               disable=not progress, leave=False)
+    bar = progress_bar(total=int(list_ptr[-1]), unit="posting", desc="native index: blocks and summaries",
+                       progress=progress, leave=False)
     parts = [None] * len(ranges)
     with bar:
         if threads == 1 or len(ranges) == 1:

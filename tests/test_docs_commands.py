@@ -1,0 +1,234 @@
+"""Every documented command runs as written.
+
+The ```bash blocks of README.md and docs/*.md are extracted. Every ``lilsr`` command in any block must name
+a real command, real options and valid choices (checked without running it). Blocks marked cheap, with an
+HTML comment on the line before the block::
+
+    <!-- docs-test: cheap -->
+    <!-- docs-test: cheap; needs out/scifact-splade-tiny out/idf-table -->
+
+run for real, line by line, in a scratch copy of the layout the guides assume (the repository root with
+``../shared/data`` beside it), where ``scifact`` is the small SciFact of the fixtures and the outputs a
+block ``needs`` (made by earlier guides) are put in place first. A marked command that fails fails the test.
+
+Lines are run by a small interpreter, in this process (no Python start-up per command): comments, ``\\``
+continuations, ``export A=B``, ``name=value`` and ``$name``, ``flock FILE`` prefixes, ``lilsr`` /
+``.venv/bin/lilsr`` commands and ``.venv/bin/python benchmarks/...`` scripts. A cheap block with anything
+else fails, so what the guides show stays what users can type.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from lilsr_tools.cli import main
+from lilsr_tools.data import read_queries
+
+REPO = Path(__file__).resolve().parents[1]
+GUIDES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+MARK = re.compile(r"<!--\s*docs-test:\s*cheap\s*(?:;\s*needs\s+(?P<needs>[^>]*?))?\s*-->")
+LILSR = ("lilsr", ".venv/bin/lilsr")
+
+
+@dataclass
+class Block:
+    guide: Path
+    line: int  # of the opening fence
+    text: str
+    cheap: bool
+    needs: tuple[str, ...]
+
+    @property
+    def where(self) -> str:
+        return f"{self.guide.relative_to(REPO)}:{self.line}"
+
+
+def bash_blocks(path: Path) -> list[Block]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i].strip() == "```bash":
+            start = i
+            j = i + 1
+            while j < len(lines) and lines[j].strip() != "```":
+                j += 1
+            k = start - 1
+            while k >= 0 and not lines[k].strip():
+                k -= 1
+            mark = MARK.search(lines[k]) if k >= 0 else None
+            blocks.append(Block(path, start + 1, "\n".join(lines[start + 1:j]), bool(mark),
+                                tuple((mark.group("needs") or "").split()) if mark else ()))
+            i = j
+        i += 1
+    return blocks
+
+
+def command_lines(text: str) -> list[str]:
+    """Logical lines: comments dropped (also after a command), continuations joined."""
+    out, current = [], ""
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not current and line.lstrip().startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        current += line
+        words = shlex.split(current, comments=True)
+        if words:
+            out.append(" ".join(shlex.quote(w) for w in words))
+        current = ""
+    return out
+
+
+ALL_BLOCKS = [block for guide in GUIDES for block in bash_blocks(guide)]
+CHEAP_BLOCKS = [block for block in ALL_BLOCKS if block.cheap]
+
+
+def lilsr_args(words: list[str]) -> list[str] | None:
+    """The arguments of a ``lilsr`` command line (after ``flock FILE`` and ``nice -n N`` prefixes), else None."""
+    while words and words[0] in ("flock", "nice"):
+        words = words[2:] if words[0] == "flock" else words[3:] if words[1:2] == ["-n"] else words[1:]
+    if words and words[0] in LILSR:
+        return words[1:]
+    return None
+
+
+def expand(word: str, env: dict) -> str:
+    """``$NAME`` and ``${NAME}`` from the block's variables, then the environment."""
+    return re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: env.get(m.group(1), os.environ.get(m.group(1), "")), word)
+
+
+def check_parses(args: list[str]) -> None:
+    """Resolve the command and parse its options as click would, without running anything."""
+    ctx = click.Context(main, info_name="lilsr")
+    parser = main.make_parser(ctx)
+    _, rest, _ = parser.parse_args(list(args))
+    cmd: click.Command = main
+    while isinstance(cmd, click.Group):
+        if not rest:
+            raise click.UsageError(f"'{ctx.command_path}' needs a sub-command")
+        _, cmd, rest = cmd.resolve_command(ctx, rest)
+        ctx = click.Context(cmd, info_name=cmd.name, parent=ctx)
+    if any(a in ("-h", "--help") for a in rest):
+        return
+    values, positional, _ = cmd.make_parser(ctx).parse_args(list(rest))
+    for param in cmd.params:
+        value = values.get(param.name)
+        if isinstance(param.type, click.Choice) and value is not None and type(value).__name__ != "Sentinel":
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                param.type.convert(item, param, ctx)
+    if positional:  # arguments are parsed into `values`; what is left over has no place
+        raise click.UsageError(f"unexpected extra argument(s) {' '.join(positional)}")
+    missing = [p.name.upper() for p in cmd.params if isinstance(p, click.Argument) and p.required
+               and (values.get(p.name) is None or type(values.get(p.name)).__name__ == "Sentinel")]
+    if missing:
+        raise click.UsageError(f"missing argument(s) {' '.join(missing)}")
+
+
+def test_guides_have_bash_blocks_and_cheap_ones():
+    assert len(ALL_BLOCKS) > 15 and len(CHEAP_BLOCKS) >= 6
+    assert any(b.guide.name == "README.md" and b.cheap for b in ALL_BLOCKS)  # the quickstart
+
+
+@pytest.mark.parametrize("block", ALL_BLOCKS, ids=lambda b: b.where)
+def test_documented_lilsr_commands_parse(block):
+    for line in command_lines(block.text):
+        args = lilsr_args([expand(w, {"lilsr": ".venv/bin/lilsr"}) for w in shlex.split(line)])
+        if args is None:
+            continue
+        try:
+            check_parses(args)
+        except click.ClickException as exc:
+            pytest.fail(f"{block.where}: `{line}` does not parse: {exc.format_message()}")
+
+
+@pytest.fixture(scope="module")
+def layout(small_corpus, small_vectors, small_table, small_queries, tmp_path_factory):
+    """<tmp>/repo (the working directory of the guides) with docs/ and benchmarks/ linked, and
+    <tmp>/shared/data/scifact: the small SciFact."""
+    from lilsr_tools.vectors.queries import save_encoded_queries
+
+    root = tmp_path_factory.mktemp("guides")
+    data = root / "shared" / "data"
+    data.mkdir(parents=True)
+    (data / "scifact").symlink_to(small_corpus)
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copytree(small_vectors.path, seeds / "scifact-splade-tiny")
+    shutil.copytree(small_table, seeds / "idf-table")
+    save_encoded_queries(seeds / "q-contextual", small_queries, params={"collection": "scifact", "split": "test"})
+    from lilsr_tools.models.query_encoders import encode_queries, make_query_encoder
+
+    queries = [(q.id, q.text) for q in read_queries(small_corpus / "queries.jsonl")]
+    table = make_query_encoder("table", table=small_table)
+    save_encoded_queries(seeds / "q-table", encode_queries(table, [q for q, _ in queries], [t for _, t in queries]),
+                         params={"collection": "scifact", "split": "test"})
+    return root
+
+
+def run_line(line: str, env: dict, cwd: Path, where: str) -> None:
+    words = [expand(w, env) for w in shlex.split(line)]
+    if words[0] == "export":
+        for item in words[1:]:
+            key, _, value = item.partition("=")
+            env[key] = value
+        return
+    if len(words) == 1 and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
+        key, _, value = words[0].partition("=")
+        env[key] = value
+        return
+    args = lilsr_args(list(words))
+    if args is not None:
+        result = CliRunner().invoke(main, args, catch_exceptions=True)
+        if result.exit_code != 0:
+            pytest.fail(f"{where}: `{line}` exited {result.exit_code}:\n{result.output[-3000:]}"
+                        + (f"\n{result.exc_info[1]!r}" if result.exc_info and result.exit_code == 1 else ""))
+        return
+    if words[0] in (".venv/bin/python", "python") and len(words) > 1 and words[1].startswith("benchmarks/"):
+        done = subprocess.run([sys.executable, *words[1:]], cwd=cwd, env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            pytest.fail(f"{where}: `{line}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+        return
+    pytest.fail(f"{where}: `{line}`: the docs test runs lilsr commands, benchmarks and export/VAR=value lines; "
+                "mark this block as not cheap or write it with those")
+
+
+CHEAP_GUIDES = sorted({block.guide for block in CHEAP_BLOCKS}, key=GUIDES.index)
+
+
+@pytest.mark.parametrize("guide", CHEAP_GUIDES, ids=lambda g: str(g.relative_to(REPO)))
+def test_cheap_documented_commands_run(guide, layout, tmp_path, monkeypatch):
+    """A guide's cheap blocks, in order, in one scratch checkout (later blocks use what earlier ones made)."""
+    cwd = tmp_path / "repo"
+    cwd.mkdir()
+    (tmp_path / "shared").symlink_to(layout / "shared")  # ../shared/data beside the checkout
+    for name in ("docs", "benchmarks", "tests"):
+        (cwd / name).symlink_to(REPO / name)
+    monkeypatch.chdir(cwd)
+    env = {"LILSR_DATA_DIR": str(layout / "shared" / "data"), "HF_HUB_OFFLINE": "1", "LILSR_PROGRESS": "0"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for block in (b for b in CHEAP_BLOCKS if b.guide == guide):
+        for need in block.needs:  # made by another guide: put in place unless an earlier block made it
+            seed = layout / "seeds" / Path(need).name
+            assert seed.exists(), f"{block.where}: no seed for {need} (have {sorted(os.listdir(layout / 'seeds'))})"
+            if not (cwd / need).exists():
+                (cwd / need).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(seed, cwd / need)
+        for line in command_lines(block.text):
+            run_line(line, env, cwd, block.where)
+            for key, value in env.items():  # exports apply to the following lines, as in a shell
+                monkeypatch.setenv(key, str((cwd / value).resolve()) if key == "LILSR_DATA_DIR" else value)
