@@ -64,7 +64,7 @@ class ImpactSearcherPath(_AnseriniPath):
     def __init__(self, lucene_dir: str | Path):
         cls = jvm.autoclass("io.anserini.search.SimpleImpactSearcher")
         try:
-            super().__init__(cls(str(lucene_dir)))
+            super().__init__(cls(str(Path(lucene_dir).resolve())))  # the JVM keeps the cwd it started in
         except Exception as exc:
             raise LilsrError(f"{lucene_dir}: Anserini could not open the index ({exc})") from None
 
@@ -98,7 +98,7 @@ class TextSearcherPath(_AnseriniPath):
     def __init__(self, lucene_dir: str | Path, k1: float = 0.9, b: float = 0.4):
         cls = jvm.autoclass("io.anserini.search.SimpleSearcher")
         try:
-            searcher = cls(str(lucene_dir))
+            searcher = cls(str(Path(lucene_dir).resolve()))
         except Exception as exc:
             raise LilsrError(f"{lucene_dir}: Anserini could not open the index ({exc})") from None
         searcher.set_bm25(float(k1), float(b))

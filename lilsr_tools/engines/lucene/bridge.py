@@ -55,9 +55,9 @@ class JavaBridge:
         cls = jvm.autoclass(jvm.BRIDGE_CLASS)
         try:
             if mode == "impact":
-                self._java = cls.openImpact(str(lucene_dir))
+                self._java = cls.openImpact(str(Path(lucene_dir).resolve()))  # the JVM keeps the cwd it started in
             elif mode == "bm25":
-                self._java = cls.openBm25(str(lucene_dir), float(k1), float(b), stemmer)
+                self._java = cls.openBm25(str(Path(lucene_dir).resolve()), float(k1), float(b), stemmer)
             else:
                 raise ValueError(mode)
         except Exception as exc:  # a JavaException: unreadable index, wrong Lucene version, ...
