@@ -7,7 +7,7 @@ import importlib
 import click
 
 # modules defining a click command named ``command``; an engine missing from this checkout is skipped
-INDEX_COMMANDS = ("lilsr_tools.engines.lucene.cli", "lilsr_tools.engines.native.cli")
+INDEX_COMMANDS = ("lilsr_tools.engines.lucene.cli", "lilsr_tools.engines.native.cli", "lilsr_tools.engines.milvus.cli")
 
 
 @click.group("index")

@@ -78,3 +78,20 @@ def import_command(source, out, fmt, model, overwrite):
         params = {"source": source, "format": fmt}
     save_vectors(out, vectors, model=model, params=params, overwrite=overwrite)
     click.echo(f"{out}: {len(vectors)} docs, {vectors.nnz} non-zeros")
+
+
+@command.command("merge")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("parts", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@options.overwrite
+def merge_command(out, parts, overwrite):
+    """Join vector stores PARTS (the shards of 'lilsr encode corpus --shard I/N') into one store at OUT.
+
+    Shards are put in corpus order and must tile the corpus: overlaps, gaps, other models, vocabularies or
+    encoding parameters are refused."""
+    from ..vectors.shards import merge_vectors
+    from ..vectors.store import load_vectors
+
+    merge_vectors(out, parts, overwrite=overwrite)
+    stats = load_vectors(out).stats()
+    click.echo(f"{out}: {stats['docs']} docs, {stats['nnz']} non-zeros from {len(parts)} parts")

@@ -14,6 +14,7 @@ ENGINES = {
     "seismic-rs": "lilsr_tools.engines.seismic_rs:SeismicRsEngine",
     "lucene": "lilsr_tools.engines.lucene:LuceneEngine",
     "bm25": "lilsr_tools.engines.lucene:BM25Engine",
+    "milvus": "lilsr_tools.engines.milvus:MilvusEngine",
 }
 
 # manifest "kind" of an index folder -> the engine that searches it by default
@@ -22,6 +23,7 @@ KIND_TO_ENGINE = {
     "lilsr.native-index": "native",
     "lilsr.lucene-index": "lucene",
     "lilsr.bm25-index": "bm25",
+    "lilsr.milvus-index": "milvus",
 }
 
 
