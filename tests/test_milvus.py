@@ -182,3 +182,20 @@ def test_server_uri_collection_identity_and_overwrite(small_vectors, small_queri
     assert replaced.exit_code == 0, replaced.output
     with pytest.raises(LilsrError, match="holds other vectors .*dimension 40.* rebuild with --overwrite"):
         MilvusEngine.load(tmp_path / "a")
+
+
+def test_compare_grid_with_a_milvus_cell(small_corpus, small_vectors, tmp_path):
+    from lilsr_tools.reports.compare import compare
+    from lilsr_tools.reports.grid import EngineSpec, Grid, ModelSpec
+
+    grid = Grid(collection=str(small_corpus), k=100, encoders=["binary"],
+                models=[ModelSpec("tiny", checkpoint="splade-tiny", vectors=str(small_vectors.path))],
+                engines=[EngineSpec("exact"), EngineSpec("milvus")])
+    result = compare(grid, tmp_path / "cmp", progress=False)
+    cells = result.frame.set_index("cell")
+    assert cells.loc["tiny/binary/milvus", "status"] == "ok", cells.loc["tiny/binary/milvus"].get("error")
+    assert cells.loc["tiny/binary/milvus", "accuracy@10"] >= 0.99
+    assert cells.loc["tiny/binary/milvus", "nDCG@10"] == pytest.approx(cells.loc["tiny/binary/exact", "nDCG@10"],
+                                                                        abs=0.01)
+    assert cells.loc["tiny/binary/milvus", "index_bytes"] > 0
+    assert "tiny/binary/milvus" in (tmp_path / "cmp" / "report.html").read_text()

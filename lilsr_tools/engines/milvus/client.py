@@ -29,9 +29,9 @@ def import_pymilvus():
     except ImportError as exc:
         raise LilsrError(f"the milvus engine needs pymilvus and milvus-lite ({exc}); run `make venv` "
                          "(it installs the 'engines' extra)") from None
-    # pymilvus logs every failed call with a traceback, Milvus Lite logs server-side exceptions: our
-    # errors are one line, so both are kept quiet
-    for name in ("pymilvus", "milvus_lite"):
+    # pymilvus logs every failed call with a traceback, Milvus Lite (and gRPC under it, for calls Lite
+    # does not implement, such as AllocTimestamp) log server-side exceptions: our errors are one line
+    for name in ("pymilvus", "milvus_lite", "grpc._server"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
 
