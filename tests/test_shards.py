@@ -60,12 +60,12 @@ def test_shard_split_is_contiguous_and_covers_every_document():
             parse_shard(bad)
 
 
-@pytest.mark.parametrize("shard", ["3/2", "0/0", "two/4"])
-def test_malformed_shard_exits_2_and_writes_nothing(shard, small_corpus, tmp_path):
+@pytest.mark.parametrize("option", [("--shard", "3/2"), ("--shard", "0/0"), ("--shard", "two/4"),
+                                    ("--device", "cuda:99"), ("--device", "tpu")])
+def test_malformed_shard_or_device_exits_2_and_writes_nothing(option, small_corpus, tmp_path):
     out = tmp_path / "part"
-    result = CliRunner().invoke(main, ["encode", "corpus", str(small_corpus / "corpus.jsonl"), str(out),
-                                       "--shard", shard])
-    assert result.exit_code == 2 and result.output.startswith("lilsr: error: --shard")
+    result = CliRunner().invoke(main, ["encode", "corpus", str(small_corpus / "corpus.jsonl"), str(out), *option])
+    assert result.exit_code == 2 and result.output.startswith(f"lilsr: error: {option[0]}")
     assert result.output.count("\n") == 1 and not list(tmp_path.iterdir())
 
 
