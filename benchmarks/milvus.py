@@ -11,7 +11,7 @@ Two data sets, the same 300 SciFact test queries (contextual splade-tiny, encode
 Per engine: build seconds, bytes on disk, load seconds (Milvus Lite rebuilds its in-memory postings when
 a process opens the database), accuracy@10 against exact, and latency per query on the call clock
 (HELPER_COMMON item 6): one query per call, every query ``--repeats`` times, the fastest kept (interference
-from other jobs only adds time). Milvus is measured twice: one query per search request (``batch=1``, the
+from other jobs only adds time). Milvus is measured twice: one query per search request (``batch_size=1``, the
 latency a user sees) and ``--batch`` queries per request (each query given request time / batch size: a
 throughput figure, reported separately). Milvus runs with drop ratios 0 (all Lite has), so its
 accuracy@10 against exact must be 1 up to ties; the native index runs at two settings (its default and an
@@ -110,10 +110,11 @@ def summarize(times_ns: np.ndarray) -> dict:
     return {"median_ms": float(np.median(ms)), "mean_ms": float(ms.mean()), "p99_ms": float(np.percentile(ms, 99))}
 
 
-def measure(search, repeats: int):
-    """(first run's results, per-query fastest times over ``repeats`` runs); one untimed warm-up first."""
-    search()
-    runs = [search() for _ in range(repeats)]
+def measure(search, qids, queries, repeats: int):
+    """(first run's results, per-query fastest times over ``repeats`` runs of ``search(qids, queries)``);
+    an untimed warm-up on the first 10 queries first (JIT, caches, connections)."""
+    search(qids[:10], queries[:10])
+    runs = [search(qids, queries) for _ in range(repeats)]
     return runs[0], np.min(np.stack([r.retrieval_ns for r in runs]), axis=0)
 
 
@@ -128,7 +129,7 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
     print(f"\n== {name}: {len(vectors):,} docs, {vectors.nnz:,} non-zeros, {len(qids)} queries ==", flush=True)
     base = {"data": name, "docs": len(vectors)}
     exact_engine = ExactEngine(vectors)
-    exact, exact_ns = measure(lambda: exact_engine.batch_search(qids, queries, k=K), repeats)
+    exact, exact_ns = measure(lambda q, v: exact_engine.batch_search(q, v, k=K), qids, queries, repeats)
     truth = exact.as_run()
     rows.append({**base, "engine": "exact", "variant": "scipy csr", "accuracy_at_10": 1.0, **summarize(exact_ns),
                  "clock": "per query, around scoring and top-k",
@@ -147,7 +148,8 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
             common = {"build_s": manifest["build_seconds"], "load_s": engine.load_seconds,
                       "index_bytes": manifest["index_bytes"]}
             for label, size in (("one query per request", 1), (f"{batch} queries per request", batch)):
-                results, times = measure(lambda: engine.batch_search(qids, queries, k=K, batch=size), repeats)
+                results, times = measure(lambda q, v: engine.batch_search(q, v, k=K, batch_size=size), qids, queries,
+                                         repeats)
                 rows.append({**base, "engine": "milvus-lite", "variant": label, "clock": results.info["timing"],
                              "accuracy_at_10": accuracy_at_k(results.as_run(), truth, K), **summarize(times), **common})
                 print(f"milvus-lite {label}: acc@10 {rows[-1]['accuracy_at_10']:.4f}, median "
@@ -165,7 +167,7 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
         engine = NativeEngine.load(folder, in_memory=True)
         engine.warm_up()
         for setting in NATIVE_SETTINGS:
-            results, times = measure(lambda: engine.batch_search(qids, queries, k=K, **setting), repeats)
+            results, times = measure(lambda q, v: engine.batch_search(q, v, k=K, **setting), qids, queries, repeats)
             rows.append({**base, "engine": "native", "variant": f"qc={setting['query_cut']} hf={setting['heap_factor']}",
                          "accuracy_at_10": accuracy_at_k(results.as_run(), truth, K), **summarize(times),
                          "clock": results.info.get("timing", "per query, around the numba call"),
@@ -186,7 +188,7 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
         started = time.perf_counter()
         engine = LuceneEngine.load(folder, quiet=True)
         load_s = time.perf_counter() - started
-        results, times = measure(lambda: engine.batch_search(qids, queries, k=K), repeats)
+        results, times = measure(lambda q, v: engine.batch_search(q, v, k=K), qids, queries, repeats)
         rows.append({**base, "engine": "lucene", "variant": f"impact, scale {manifest['params'].get('scale', '')}",
                      "accuracy_at_10": accuracy_at_k(results.as_run(), truth, K), **summarize(times),
                      "build_s": manifest.get("build_seconds"), "load_s": load_s, "index_bytes": folder_size(folder),
@@ -242,6 +244,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64, help="Queries per Milvus request in the batched run.")
     parser.add_argument("--engines", default="milvus,native,lucene")
+    parser.add_argument("--queries", type=int, default=None,
+                        help="Search only the first N test queries (Milvus Lite is slow on big sets).")
     args = parser.parse_args()
     if args.docs < 1 or args.repeats < 1 or args.batch < 1:
         parser.error("--docs, --repeats and --batch must be at least 1")
@@ -249,6 +253,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     qids, queries = scifact_queries(args.work)
+    if args.queries:
+        qids, queries = qids[:args.queries], queries[:args.queries]
     real = scifact_store(args.work, args.store)
     csv_path, json_path = RESULTS / "milvus.csv", RESULTS / "milvus.json"
     names = ["scifact", "synthetic"] if args.data == "both" else [args.data]

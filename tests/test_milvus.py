@@ -65,8 +65,8 @@ def test_lite_search_equals_exact_top10_one_by_one_and_batched(lite, lite_index,
     agree = np.mean([a == b for a, b in zip(one.doc_ids, exact.doc_ids)])
     assert agree > 0.95  # the rest are ties in a different order
     assert (one.retrieval_ns > 0).all() and one.engine_ns is None
-    assert one.info["batch"] == 1 and "one search request" in one.info["timing"]
-    batched = lite.batch_search(small_queries.qids, small_queries.vectors, k=10, batch=16)
+    assert one.info["batch_size"] == 1 and "one search request" in one.info["timing"]
+    batched = lite.batch_search(small_queries.qids, small_queries.vectors, k=10, batch_size=16)
     assert batched.doc_ids == one.doc_ids and "16 queries per search request" in batched.info["timing"]
     # more threads means batched requests, said so
     assert "batched" in lite.batch_search(small_queries.qids[:3], small_queries.vectors[:3], k=5, threads=2).info["timing"]
@@ -90,8 +90,8 @@ def test_unknown_and_empty_queries_and_parameters(lite, small_queries):
         lite.batch_search(["a"], [query], k=5, drop_ratio_search=0.2)
     with pytest.raises(LilsrError, match="unknown milvus search parameter"):
         lite.batch_search(["a"], [query], k=5, nprobe=3)
-    with pytest.raises(LilsrError, match="batch must be"):
-        lite.batch_search(["a"], [query], k=5, batch=0)
+    with pytest.raises(LilsrError, match="batch_size must be"):
+        lite.batch_search(["a"], [query], k=5, batch_size=0)
     with pytest.raises(LilsrError, match="k must be in"):
         lite.batch_search(["a"], [query], k=20_000)
 

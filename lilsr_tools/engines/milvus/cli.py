@@ -31,7 +31,7 @@ def command(vectors, out, uri, token, db, collection, inverted_index_algo, drop_
     """Load the vector store VECTORS into a Milvus collection (SPARSE_INVERTED_INDEX, metric IP); write
     the index folder OUT.
 
-    Search it with 'lilsr search OUT QUERIES' (-p batch=N sends N queries per request;
+    Search it with 'lilsr search OUT QUERIES' (-p batch_size=N sends N queries per request;
     -p drop_ratio_search=R on a server)."""
     from ...manifest import read_manifest
     from .engine import build_milvus_index

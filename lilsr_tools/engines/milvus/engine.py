@@ -46,7 +46,7 @@ from .client import (COLLECTION_NAME, CONNECT_TIMEOUT_S, LITE_FILE, call, check_
 KIND = "lilsr.milvus-index"
 ALGORITHMS = ("DAAT_MAXSCORE", "DAAT_WAND", "TAAT_NAIVE")
 BUILD_DEFAULTS = {"inverted_index_algo": "auto", "drop_ratio_build": 0.0}
-SEARCH_DEFAULTS = {"drop_ratio_search": 0.0, "batch": 1}
+SEARCH_DEFAULTS = {"drop_ratio_search": 0.0, "batch_size": 1}
 PK, VECTOR = "pk", "vector"
 MAX_TOPK = 16384  # Milvus's limit on results per query
 INSERT_BATCH = 2000
@@ -89,10 +89,10 @@ def search_params(params: dict, lite: bool, threads: int) -> dict:
     drop = _ratio("drop_ratio_search", params.get("drop_ratio_search", 0.0))
     if lite and drop:
         raise LilsrError(f"Milvus Lite accepts only drop_ratio_search=0 (got {drop:g}); use a Milvus server")
-    batch = params.get("batch", SEARCH_DEFAULTS["batch"] if threads <= 1 else 256)
+    batch = params.get("batch_size", SEARCH_DEFAULTS["batch_size"] if threads <= 1 else 256)
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-        raise LilsrError(f"batch must be a whole number >= 1 (queries per search request), not {batch!r}")
-    return {"drop_ratio_search": drop, "batch": int(batch)}
+        raise LilsrError(f"batch_size must be a whole number >= 1 (queries per search request), not {batch!r}")
+    return {"drop_ratio_search": drop, "batch_size": int(batch)}
 
 
 def default_collection(out: Path) -> str:
@@ -328,7 +328,7 @@ def _safe_command() -> str:
 
 # --------------------------------------------------------------------------------------------- engine
 class MilvusEngine:
-    """A Milvus collection searched one query per request (``batch=1``) or in batches."""
+    """A Milvus collection searched one query per request (``batch_size=1``) or in batches."""
 
     name = "milvus"
     query_input = "vector"
@@ -403,8 +403,9 @@ class MilvusEngine:
 
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
-        """Search every query. ``batch=1`` (the default with one thread): one request per query, timed on
-        its own; ``batch=N``: N queries per request, each given the request's wall time / N."""
+        """Search every query. ``batch_size=1`` (the default with one thread): one request per query, timed
+        on its own; ``batch_size=N`` (256 by default with more threads): N queries per request, each given the
+        request's wall time / N."""
         if len(qids) != len(queries):
             raise LilsrError(f"{len(qids)} query ids for {len(queries)} queries")
         if not 1 <= k <= MAX_TOPK:
@@ -413,7 +414,7 @@ class MilvusEngine:
             raise LilsrError("this milvus engine was closed; load the index again")
         chosen = search_params(params, self.lite, threads)
         sent = {"drop_ratio_search": chosen["drop_ratio_search"]} if chosen["drop_ratio_search"] else {}
-        batch, n = chosen["batch"], len(qids)
+        batch, n = chosen["batch_size"], len(qids)
         doc_ids: list[list[str]] = [[] for _ in range(n)]
         scores: list[np.ndarray] = [np.zeros(0, dtype=np.float32) for _ in range(n)]
         times = np.zeros(n, dtype=np.int64)
@@ -436,7 +437,7 @@ class MilvusEngine:
                   "out)" if batch == 1 else
                   f"batched: {batch} queries per search request, each query given the request's wall time / "
                   "its queries (token ids in, doc ids out)")
-        info = {"engine": self.name, "k": k, "threads": threads, "batch": batch,
+        info = {"engine": self.name, "k": k, "threads": threads, "batch_size": batch,
                 "drop_ratio_search": chosen["drop_ratio_search"], "collection": self.collection,
                 "uri": safe_uri(self.uri) if not self.lite else LITE_FILE, "lite": self.lite,
                 "index_params": self.manifest.get("params", {}), "timing": timing}
