@@ -247,10 +247,11 @@ def _fill(client, uri: str, name: str, vectors: SparseVectors, index: dict, iden
     inserted_at = np.concatenate([[0], np.cumsum(live)[boundaries - 1]]) if n else np.zeros(1, dtype=np.int64)
     start_batch = 0
     existing = _identity(client, name, uri)
-    if existing is not None:
+    if existing is not None:  # an earlier run of this build: resume after its last complete batch
+        stored = -1
         if existing == identity:
             call("load_collection", uri, client.load_collection, name)  # a server answers queries when loaded
-        stored = _count(client, uri, name) if existing == identity else -1
+            stored = _count(client, uri, name)
         matches = np.flatnonzero(inserted_at == stored) if stored >= 0 else []
         if len(matches):
             start_batch = int(matches[-1])
