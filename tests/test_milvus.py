@@ -199,3 +199,15 @@ def test_compare_grid_with_a_milvus_cell(small_corpus, small_vectors, tmp_path):
                                                                         abs=0.01)
     assert cells.loc["tiny/binary/milvus", "index_bytes"] > 0
     assert "tiny/binary/milvus" in (tmp_path / "cmp" / "report.html").read_text()
+
+
+def test_credentials_never_reach_messages_or_manifests(monkeypatch):
+    from lilsr_tools.engines.milvus.client import safe_uri
+    from lilsr_tools.engines.milvus.engine import _safe_command
+
+    assert safe_uri("https://root:Milvus@milvus.example.org:443/db1") == "https://milvus.example.org:443/db1"
+    assert safe_uri("http://localhost:19530") == "http://localhost:19530"
+    monkeypatch.setattr("sys.argv", ["lilsr", "index", "milvus", "v", "o", "--token", "root:Milvus", "--uri",
+                                     "https://u:p@h:19530", "--token=abc"])
+    command = _safe_command()
+    assert "Milvus" not in command and "abc" not in command and "u:p" not in command and "https://h:19530" in command
