@@ -20,7 +20,8 @@ accurate one); Lucene scores quantized weights (scale 100), so it is close to ex
 Results: benchmarks/results/milvus.csv, .json (rows plus load average, CPU count, versions) and .png.
 
     .venv/bin/python benchmarks/milvus.py --data scifact
-    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/milvus.py --data synthetic --docs 100000
+    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/milvus.py --data synthetic --docs 100000 --queries 100
+    (or --synthetic STORE: a store made earlier with 'lilsr vectors synth')
 
 Inputs come from $LILSR_DATA_DIR (SciFact); intermediate files (stores, indexes, exact runs) go to --work
 (default benchmarks/work/ in the checkout, git-ignored) and are reused by re-runs.
@@ -75,17 +76,22 @@ def scifact_store(work: Path, given: Path | None) -> SparseVectors:
     return load_vectors(store)
 
 
-def synthetic_store(real: SparseVectors, docs: int, work: Path) -> SparseVectors:
+def synthetic_store(real: SparseVectors, docs: int, work: Path, given: Path | None = None) -> SparseVectors:
+    if given is not None:
+        return load_vectors(given)
     store = work / f"synthetic-{docs // 1000}k"
     if store.is_dir():
         return load_vectors(store)
-    try:  # the toolkit's generator when this checkout has it, else the one of the native benchmark
+    try:  # the toolkit's generator ('lilsr vectors synth') when this checkout has it
         from lilsr_tools.vectors.synth import synthesize
-    except ImportError:
+
+        synthesize(real, store, docs)
+    except ImportError:  # else the one of the native benchmark
         sys.path.insert(0, str(HERE))
         from native_vs_seismic import synthesize
-    result = synthesize(real, docs, store)
-    return result if isinstance(result, SparseVectors) else load_vectors(store)
+
+        synthesize(real, docs, store)
+    return load_vectors(store)
 
 
 def scifact_queries(work: Path):
@@ -240,6 +246,8 @@ def main() -> None:
     parser.add_argument("--data", choices=["scifact", "synthetic", "both"], default="scifact")
     parser.add_argument("--docs", type=int, default=100_000, help="Synthetic documents.")
     parser.add_argument("--store", type=Path, default=None, help="SciFact splade-tiny vector store (else encoded).")
+    parser.add_argument("--synthetic", type=Path, default=None,
+                        help="A synthetic store made earlier ('lilsr vectors synth'); else --docs are synthesized.")
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64, help="Queries per Milvus request in the batched run.")
@@ -261,7 +269,7 @@ def main() -> None:
     rows = [r for r in load_rows(csv_path) if r["data"] not in names]  # keep the other data set's rows
     runs = json.loads(json_path.read_text()).get("runs", {}) if json_path.is_file() else {}
     for name in names:
-        vectors = real if name == "scifact" else synthetic_store(real, args.docs, args.work)
+        vectors = real if name == "scifact" else synthetic_store(real, args.docs, args.work, args.synthetic)
         started, load_before = time.perf_counter(), os.getloadavg()
         run_data(name, vectors, qids, queries, args.work, args.repeats, args.batch, engines, rows)
         runs[name] = {"seconds": round(time.perf_counter() - started, 1), "load_average_before": load_before,
