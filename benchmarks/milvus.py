@@ -226,7 +226,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_yticks(range(len(subset)), labels, fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("median ms/query (call clock, 1 thread; batched: request time / batch)")
-        ax.set_title(f"{data} ({subset[0]['docs']:,} docs), k={K}")
+        ax.set_title(f"{data} ({int(subset[0]['docs']):,} docs), k={K}")
         ax.invert_yaxis()
         ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
@@ -266,10 +266,13 @@ def main() -> None:
     real = scifact_store(args.work, args.store)
     csv_path, json_path = RESULTS / "milvus.csv", RESULTS / "milvus.json"
     names = ["scifact", "synthetic"] if args.data == "both" else [args.data]
-    rows = [r for r in load_rows(csv_path) if r["data"] not in names]  # keep the other data set's rows
+    rows = load_rows(csv_path)  # rows of other data sets are kept
     runs = json.loads(json_path.read_text()).get("runs", {}) if json_path.is_file() else {}
     for name in names:
         vectors = real if name == "scifact" else synthetic_store(real, args.docs, args.work, args.synthetic)
+        if name == "synthetic":  # one label (and index folders) per synthetic store
+            name = args.synthetic.name if args.synthetic else f"synthetic-{len(vectors) // 1000}k"
+        rows = [r for r in rows if r["data"] != name]
         started, load_before = time.perf_counter(), os.getloadavg()
         run_data(name, vectors, qids, queries, args.work, args.repeats, args.batch, engines, rows)
         runs[name] = {"seconds": round(time.perf_counter() - started, 1), "load_average_before": load_before,
