@@ -22,8 +22,14 @@ def command():
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (fast on GPUs and AMX/AVX512-BF16 CPUs only).")
 @click.option("--shard-size", type=int, default=10_000, show_default=True, help="Documents per resumable shard.")
 @click.option("--limit", type=int, default=None, help="Encode only the first N documents.")
+@click.option("--device", default="cpu", show_default=True,
+              help="Torch device for the encoder: cpu, cuda, cuda:1 (one shard per GPU: see docs/scale-out.md).")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Encode only the I-th (1-based) of N contiguous slices of the corpus; join the parts with "
+                   "'lilsr vectors merge' (see docs/scale-out.md).")
 @options.overwrite
-def encode_corpus_command(collection, out, model, max_length, batch_size, threads, bf16, shard_size, limit, overwrite):
+def encode_corpus_command(collection, out, model, max_length, batch_size, threads, bf16, shard_size, limit, device,
+                          shard, overwrite):
     """Encode COLLECTION's corpus into a vector store at OUT.
 
     COLLECTION is a name (scifact, nfcorpus, ...), a BEIR folder, or a corpus file (.jsonl or id<TAB>text .tsv).
@@ -34,17 +40,41 @@ def encode_corpus_command(collection, out, model, max_length, batch_size, thread
     from ..data.collection import resolve_collection
     from ..models.corpus import encode_corpus
     from ..models.splade import SpladeEncoder
+    from ..vectors.shards import parse_shard
 
+    shard = parse_shard(shard) if shard is not None else None
+    check_device(device)
     check_can_write(out, overwrite)
     path = Path(collection)
     corpus = path if path.is_file() else resolve_collection(collection).corpus_path
     encoder = SpladeEncoder(model or "splade-tiny", max_length=max_length, batch_size=batch_size, threads=threads,
-                            bf16=bf16)
-    vectors = encode_corpus(corpus, out, encoder, shard_size=shard_size, overwrite=overwrite, limit=limit)
+                            bf16=bf16, device=device)
+    vectors = encode_corpus(corpus, out, encoder, shard_size=shard_size, overwrite=overwrite, limit=limit,
+                            shard=shard)
     counts = vectors.manifest["counts"]
-    click.echo(f"{out}: {counts['docs']} vectors, mean non-zeros {counts['mean_nnz']:.1f}, "
+    part = vectors.manifest["params"].get("shard")
+    where = f" (shard {part['index']}/{part['count']}: docs {part['start']}-{part['stop'] - 1} of {part['total_docs']})" \
+        if part else ""
+    click.echo(f"{out}{where}: {counts['docs']} vectors, mean non-zeros {counts['mean_nnz']:.1f}, "
                f"{counts['empty_docs']} empty ({counts['empty_input_docs']} empty inputs), "
                f"{counts['docs_per_second'] or 0:.1f} docs/s")
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have before loading anything."""
+    import torch
+
+    from ..errors import LilsrError
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise LilsrError(f"--device {device!r}: expected cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+        raise LilsrError(f"--device {device}: no such CUDA device here ({torch.cuda.device_count()} visible); "
+                         "use --device cpu")
+    if parsed.type not in ("cpu", "cuda"):
+        raise LilsrError(f"--device {device!r}: expected cpu, cuda or cuda:N")
 
 
 @command.command("queries")

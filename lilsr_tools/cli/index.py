@@ -8,7 +8,7 @@ import click
 
 # modules defining a click command named ``command``; an engine missing from this checkout is skipped
 INDEX_COMMANDS = ("lilsr_tools.engines.lucene.cli", "lilsr_tools.engines.native.cli",
-                  "lilsr_tools.engines.pisa.cli")
+                  "lilsr_tools.engines.pisa.cli", "lilsr_tools.engines.milvus.cli")
 
 
 @click.group("index")

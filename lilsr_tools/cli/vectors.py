@@ -174,3 +174,20 @@ def synth_command(source, out, docs, method, seed, mix, pool, keep, noise, valid
     click.echo(f"{out}: {stats['docs']:,} synthetic docs, {stats['nnz']:,} non-zeros (mean {stats['mean_nnz']:.1f}"
                f"/doc), method {method}, seed {seed}; {vectors.manifest['counts'].get('short_docs', 0)} documents "
                f"shorter than their seed")
+
+
+@command.command("merge")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("parts", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@options.overwrite
+def merge_command(out, parts, overwrite):
+    """Join vector stores PARTS (the shards of 'lilsr encode corpus --shard I/N') into one store at OUT.
+
+    Shards are put in corpus order and must tile the corpus: overlaps, gaps, other models, vocabularies or
+    encoding parameters are refused."""
+    from ..vectors.shards import merge_vectors
+    from ..vectors.store import load_vectors
+
+    merge_vectors(out, parts, overwrite=overwrite)
+    stats = load_vectors(out).stats()
+    click.echo(f"{out}: {stats['docs']} docs, {stats['nnz']} non-zeros from {len(parts)} parts")

@@ -51,14 +51,15 @@ def check_id(value, path, number: int, what: str) -> str:
     return value
 
 
-def read_corpus(path: str | Path) -> Iterator[Document]:
-    """Stream documents from a BEIR ``corpus.jsonl`` or an ``id<TAB>text`` TSV file."""
+def read_corpus(path: str | Path, start: int = 0) -> Iterator[Document]:
+    """Stream documents from a BEIR ``corpus.jsonl`` or an ``id<TAB>text`` TSV file, from the ``start``-th
+    (0-based; the ones before are skipped unparsed)."""
     path = Path(path)
     if path.suffix == ".tsv":
-        for number, (doc_id, text) in _read_tsv_pairs(path):
+        for number, (doc_id, text) in _read_tsv_pairs(path, start):
             yield Document(check_id(doc_id, path, number, "document"), "", text)
         return
-    for number, obj in read_jsonl(path):
+    for number, obj in read_jsonl(path, start):
         doc_id = check_id(require_field(obj, "_id", path, number), path, number, "document")
         title = obj.get("title") or ""
         text = obj.get("text") or ""
@@ -96,13 +97,27 @@ def read_queries(path: str | Path, only: set[str] | None = None, topic_field: st
     return queries
 
 
-def _read_tsv_pairs(path: Path) -> Iterator[tuple[int, tuple[str, str]]]:
+def count_documents(path: str | Path) -> int:
+    """Documents in a corpus file without parsing them: its lines that ``read_corpus`` reads."""
+    path = Path(path)
+    if not path.is_file():
+        raise LilsrError(f"{path}: no such file")
+    with open(path, encoding="utf-8") as handle:
+        if path.suffix == ".tsv":
+            return sum(1 for line in handle if line.rstrip("\n"))
+        return sum(1 for line in handle if line.strip())
+
+
+def _read_tsv_pairs(path: Path, start: int = 0) -> Iterator[tuple[int, tuple[str, str]]]:
     if not path.is_file():
         raise LilsrError(f"{path}: no such file")
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line:
+                continue
+            if start:
+                start -= 1
                 continue
             parts = line.split("\t")
             if len(parts) < 2:

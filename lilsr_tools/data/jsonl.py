@@ -9,14 +9,18 @@ from typing import Iterator
 from ..errors import LilsrError
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield ``(line_number, object)`` for each non-blank line; malformed lines raise ``LilsrError``."""
+def read_jsonl(path: str | Path, start: int = 0) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)`` for each non-blank line; malformed lines raise ``LilsrError``.
+    ``start``: skip that many non-blank lines first, without parsing them (one shard of a big file)."""
     path = Path(path)
     if not path.is_file():
         raise LilsrError(f"{path}: no such file")
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
+                continue
+            if start:
+                start -= 1
                 continue
             try:
                 obj = json.loads(line)

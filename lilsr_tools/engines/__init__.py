@@ -15,6 +15,7 @@ ENGINES = {
     "lucene": "lilsr_tools.engines.lucene:LuceneEngine",
     "bm25": "lilsr_tools.engines.lucene:BM25Engine",
     "pisa": "lilsr_tools.engines.pisa:PisaEngine",
+    "milvus": "lilsr_tools.engines.milvus:MilvusEngine",
 }
 
 # manifest "kind" of an index folder -> the engine that searches it by default
@@ -24,6 +25,7 @@ KIND_TO_ENGINE = {
     "lilsr.lucene-index": "lucene",
     "lilsr.bm25-index": "bm25",
     "lilsr.pisa-index": "pisa",
+    "lilsr.milvus-index": "milvus",
 }
 
 

@@ -17,9 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..atomic import check_can_write, replace_path
-from ..data.collection import Document, read_corpus
+from ..data.collection import Document, count_documents, read_corpus
 from ..errors import LilsrError
 from ..progress import bar as progress_bar
+from ..vectors.shards import shard_range
 from ..vectors.store import SparseVectors, save_vectors
 from .splade import SpladeEncoder
 
@@ -41,19 +42,36 @@ def count_lines(path: Path) -> int:
 
 
 def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncoder, *, shard_size: int = 10_000,
-                  overwrite: bool = False, limit: int | None = None, progress: bool = True) -> SparseVectors:
-    """Encode ``corpus_path`` (BEIR JSONL or id<TAB>text TSV) into a vector store at ``out``."""
+                  overwrite: bool = False, limit: int | None = None, progress: bool = True,
+                  shard: tuple[int, int] | None = None) -> SparseVectors:
+    """Encode ``corpus_path`` (BEIR JSONL or id<TAB>text TSV) into a vector store at ``out``.
+
+    ``shard=(I, N)``: only the I-th (1-based) of N contiguous slices of the (first ``limit``) documents,
+    recorded in the manifest as ``params.shard`` for ``lilsr vectors merge``."""
     corpus_path, out = Path(corpus_path), Path(out)
     check_can_write(out, overwrite)
     params = {"corpus": str(corpus_path.resolve()), "model": encoder.model_name, "max_length": encoder.max_length,
               "shard_size": shard_size, "limit": limit, "bf16": encoder.bf16}
+    start, stop = 0, limit
+    if shard is not None:
+        index, count = shard
+        available = count_documents(corpus_path)
+        available = min(available, limit) if limit else available
+        start, stop = shard_range(available, index, count)
+        if start == stop:
+            raise LilsrError(f"shard {index}/{count} of {corpus_path}'s {available} documents is empty; "
+                             f"use at most {available} shards")
+        params["shard"] = {"index": index, "count": count, "start": start, "stop": stop, "total_docs": available}
     work = out.parent / f".{out.name}.shards"
     _prepare_work_dir(work, params)
-    total = count_lines(corpus_path) if corpus_path.suffix != ".tsv" else None
-    total = min(total, limit) if (total is not None and limit) else total
-    docs = read_corpus(corpus_path)
-    if limit:
-        docs = (doc for doc, _ in zip(docs, range(limit)))
+    if shard is not None:
+        total = stop - start
+    else:
+        total = count_lines(corpus_path) if corpus_path.suffix != ".tsv" else None
+        total = min(total, limit) if (total is not None and limit) else total
+    docs = read_corpus(corpus_path, start)
+    if stop is not None:
+        docs = (doc for doc, _ in zip(docs, range(stop - start)))
     seen: set[str] = set()
     empty_inputs = encoded_now = 0
     shard_files: list[Path] = []
