@@ -119,3 +119,16 @@ def seismic_style_grid(query_cuts=(5, 10, 15, 20), heap_factors=(0.7, 0.8, 0.9, 
 def tuning_grid(engine_cls) -> tuple[dict, ...]:
     """An engine's tuning grid (empty for safe engines and engines that declare none)."""
     return tuple(getattr(engine_cls, "tuning_grid", ()) or ())
+
+
+def check_memory_fits(needed: int, what: str, why: str = "") -> None:
+    """Refuse, before any work, a build that would need more memory than the machine has."""
+    import os
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed > 0.9 * total:
+        raise LilsrError(f"{what} needs about {needed / 2**30:.1f} GiB of memory {why}".rstrip()
+                         + f"; this machine has {total / 2**30:.1f} GiB")
