@@ -35,8 +35,7 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # Rust Seismic's search pool, r
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lilsr_tools.engines import ENGINES  # noqa: E402
-from lilsr_tools.reports.ablate import LambdaModel, ablate_lambda  # noqa: E402
+from lilsr_tools.reports.ablate import LambdaModel, ablate_lambda, engines_at_scale  # noqa: E402
 from lilsr_tools.reports.grid import ModelSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -118,24 +117,30 @@ def main() -> None:
     parser.add_argument("--lambda", dest="lambdas", action="append", default=[], help="NAME=LAMBDA_D.")
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--sizes", default="", help="Comma-separated smaller N for the first model.")
-    parser.add_argument("--engines", default=",".join(e for e in ENGINES if e != "bm25"))
+    parser.add_argument("--engines", default="",
+                        help="Comma-separated engines (default: every vector engine whose scale_limit allows N).")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--collection", default="scifact")
     parser.add_argument("--work", type=Path, default=ROOT / "work" / "scale")
     args = parser.parse_args()
     specs = [model_spec(m) for m in args.model]
     lambdas = {name: float(value) for name, _, value in (item.partition("=") for item in args.lambdas)}
-    engines = tuple(e for e in args.engines.split(",") if e)
+    chosen = tuple(e for e in args.engines.split(",") if e)
     RESULTS.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     started = time.perf_counter()
+    skipped: dict[int, dict] = {}
 
     def run(models, docs):
         print(f"\n== {len(models)} model(s) at {docs:,} documents ==", flush=True)
         t0 = time.perf_counter()
+        engines, skip = (chosen, {}) if chosen else engines_at_scale(docs)
+        skipped[docs] = skip
+        for name, why in skip.items():
+            print(f"{name} not run at {docs:,}: {why}", flush=True)
         table = ablate_lambda([LambdaModel(s, lambdas.get(s.name)) for s in models], args.collection,
                               args.work / f"lambda-{docs}", engines=engines, docs=docs, repeat=args.repeat,
-                              tune_split="train", synth={"method": "mix", "seed": 0})
+                              tune_split="train", synth={"method": "mix", "seed": 0}, skipped=skip)
         print(f"{docs:,} documents: {time.perf_counter() - t0:.0f} s", flush=True)
         return table.assign(docs=docs)
 
@@ -154,7 +159,7 @@ def main() -> None:
     sizes.to_csv(stem.parent / f"{stem.name}-sizes.csv", index=False)
     plot(table, sizes, fits, args.docs, stem.with_suffix(".png"))
     summary = {"docs": args.docs, "sizes": sorted(sizes["docs"].unique().tolist()), "models": [vars(s) for s in specs],
-               "engines": list(engines), "repeat": args.repeat, "fits": fits,
+               "engines_not_run": skipped, "repeat": args.repeat, "fits": fits,
                "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                            "load_average_before": load_before, "load_average_after": os.getloadavg()},
                "seconds": round(time.perf_counter() - started, 1)}

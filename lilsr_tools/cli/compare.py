@@ -131,14 +131,21 @@ def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, 
         raise LilsrError("--tune-split applies with --docs")
     if tune_split and tune_split == split:
         raise LilsrError(f"--tune-split {tune_split} is the evaluation split: settings are never chosen on it")
-    if not engines:
-        engines = tuple(e for e in ENGINES if e != "bm25") if docs else ("lucene", "native")
+    skipped = {}
+    if not engines and docs:
+        from ..reports.ablate import engines_at_scale
+
+        engines, skipped = engines_at_scale(docs)
+        for name, why in skipped.items():
+            click.echo(f"lilsr: note: {name} not run ({why}); name it with --engine to run it anyway", err=True)
+    elif not engines:
+        engines = ("lucene", "native")
     elif docs and "bm25" in engines:
         raise LilsrError("--docs grows vectors, not text: bm25 cannot take part; drop --engine bm25")
     table = ablate_lambda([LambdaModel(s, values.get(s.name)) for s in specs], collection, out, split=split,
                           engines=tuple(engines), encoder=encoder, k=k, threads=threads, docs=docs,
                           synth={"method": synth_method, "seed": seed} if docs else None, repeat=repeat,
-                          tune_split=tune_split, accuracy_target=accuracy_target)
+                          tune_split=tune_split, accuracy_target=accuracy_target, skipped=skipped)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     click.echo(f"report: {Path(out) / 'report.html'}")
 

@@ -43,6 +43,9 @@ class Engine(Protocol):
     # Approximate engines: search settings worth trying, roughly from fastest to most accurate, for studies
     # that pick the fastest setting reaching an accuracy target on a dev split. Safe engines: empty.
     tuning_grid: ClassVar[tuple[dict, ...]]
+    # Optional: (documents, reason) above which studies at scale leave the engine out unless asked for it
+    # (a build or search that cannot finish, or fit, on one machine).
+    scale_limit: ClassVar[tuple[int, str] | None]
 
     @classmethod
     def build(cls, source, out: str | Path, *, overwrite: bool = False, **params) -> Path:

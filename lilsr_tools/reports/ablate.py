@@ -12,6 +12,7 @@ import pandas as pd
 from ..atomic import atomic_file
 from ..engines.exact import ExactEngine
 from ..engines.search import run_search
+from ..errors import LilsrError
 from ..evaluation.metrics import evaluate
 from ..manifest import write_manifest
 from . import plots
@@ -48,7 +49,8 @@ def trained_lambda(spec: ModelSpec) -> float | None:
 def ablate_lambda(models: list[LambdaModel], collection: str, out: str | Path, *, split: str = "test",
                   engines: tuple[str, ...] = ("lucene", "native"), encoder: str = "table", k: int = 1000,
                   threads: int = 1, progress: bool = True, docs: int | None = None, synth: dict | None = None,
-                  repeat: int = 1, tune_split: str | None = None, accuracy_target: float = 0.95) -> pd.DataFrame:
+                  repeat: int = 1, tune_split: str | None = None, accuracy_target: float = 0.95,
+                  skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """Each model (one per lambda) through each engine with the same query encoder; one table, one plot.
 
     With ``docs``, each model's vectors of ``collection`` are grown to that many synthetic documents
@@ -147,10 +149,34 @@ def ablate_lambda(models: list[LambdaModel], collection: str, out: str | Path, *
                                              "queries (k=10); the rows above measure it on the evaluation split.")]
     if not failed.empty:
         blocks += [Block("h2", "Failed cells"), Block("table", failed[["cell", "error"]])]
+    if skipped:
+        blocks += [Block("h2", "Engines not run"),
+                   Block("table", pd.DataFrame([{"engine": e, "why": why} for e, why in skipped.items()]))]
     write_report(blocks, out, f"lilsr ablate lambda: {collection}")
-    write_manifest(out, "lilsr.ablate-lambda", params={**grid.as_dict(), "lambdas": lambdas},
+    write_manifest(out, "lilsr.ablate-lambda", params={**grid.as_dict(), "lambdas": lambdas, "skipped": skipped or {}},
                    counts={"models": len(models), "rows": len(table), "failed": len(failed)})
     return table
+
+
+def engines_at_scale(docs: int) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Every vector engine for a study at ``docs`` documents, less those whose ``scale_limit`` (documents,
+    reason) says they cannot build or search that many here: (engines, {skipped engine: reason})."""
+    from ..engines import ENGINES, get_engine
+
+    engines, skipped = [], {}
+    for name in ENGINES:
+        if name == "bm25":
+            continue  # searches text: there is no synthetic text to grow
+        try:
+            limit = getattr(get_engine(name), "scale_limit", None)
+        except LilsrError as exc:
+            skipped[name] = str(exc)
+            continue
+        if limit and docs > limit[0]:
+            skipped[name] = f"above {limit[0]:,} documents: {limit[1]}"
+        else:
+            engines.append(name)
+    return tuple(engines), skipped
 
 
 def search_label(setting: dict) -> str:
