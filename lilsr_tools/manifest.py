@@ -63,12 +63,17 @@ def read_manifest(folder: str | Path, kind: str | None = None) -> dict:
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
-        expected = f"a lilsr {kind} folder" if kind else "a lilsr artefact folder"
+        expected = f"a '{kind}' folder" if kind else "a lilsr artefact folder"
         raise LilsrError(f"{folder} is not {expected}: {MANIFEST} is missing (incomplete or not made by lilsr)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise LilsrError(f"{path}:{exc.lineno}: corrupt manifest ({exc.msg}); rebuild the artefact") from None
+    except UnicodeDecodeError:
+        raise LilsrError(f"{path}: corrupt manifest (not UTF-8); rebuild the artefact") from None
+    if not isinstance(manifest, dict):
+        raise LilsrError(f"{path}: corrupt manifest (a JSON {type(manifest).__name__}, not an object); "
+                         "rebuild the artefact")
     if kind is not None and manifest.get("kind") != kind:
         raise LilsrError(f"{folder} holds a '{manifest.get('kind')}', not a '{kind}'")
     return manifest
@@ -78,6 +83,8 @@ def verify_hashes(folder: str | Path, manifest: dict) -> None:
     """Compare each recorded sha256 with the file on disk (slow for big files: on request only)."""
     folder = Path(folder)
     for name, expected in manifest.get("sha256", {}).items():
+        if not (folder / name).is_file():
+            raise LilsrError(f"{folder / name} is missing (listed in {MANIFEST}); the artefact is incomplete, rebuild it")
         if sha256_file(folder / name) != expected:
             raise LilsrError(f"{folder / name}: checksum differs from {MANIFEST}; the file is corrupt, rebuild it")
 

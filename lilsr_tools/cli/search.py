@@ -39,32 +39,40 @@ def parse_params(values: tuple[str, ...]) -> dict:
 @click.option("--run", "run_path", type=click.Path(dir_okay=False), required=True, help="TREC run file to write.")
 @click.option("--latency", "latency_path", type=click.Path(dir_okay=False), default=None,
               help="Latency JSON to write (default: RUN with .latency.json).")
-@click.option("-k", "--k", "k", type=int, default=1000, show_default=True, help="Results per query.")
-@click.option("--threads", type=int, default=1, show_default=True, help="Search threads (latency: 1).")
+@click.option("-k", "--k", "k", type=options.positive_int("a run holds at least one result per query"), default=1000,
+              show_default=True, help="Results per query.")
+@click.option("--threads", type=options.THREADS, default=1, show_default=True, help="Search threads (latency: 1).")
 @options.split
 @options.model
 @options.query_encoder_options
 @click.option("-p", "--param", "params", multiple=True, help="Engine search parameter key=value (repeatable).")
 @click.option("--tag", default=None, help="Run tag (default: engine name).")
+@options.verify
+@options.overwrite
 def command(index, queries, engine, run_path, latency_path, k, threads, split, model, encoder, table, vectors, dup,
-            query_max_length, params, tag):
+            query_max_length, params, tag, verify, overwrite):
     """Search INDEX with QUERIES and write a TREC run plus per-query latency.
 
     QUERIES is an encoded-queries folder ('lilsr encode queries'), a collection (name or folder; judged
     queries of --split) or a queries file (.jsonl or id<TAB>text .tsv). Raw queries are encoded with
     --encoder for vector engines; BM25 searches the text.
     """
+    from ..atomic import check_outputs
     from ..engines import engine_for_index, get_engine
+    from ..engines.checks import verify_index
     from ..engines.search import run_search, write_outputs
     from .common import load_query_batch
 
+    latency_path = latency_path or (run_path.removesuffix(".trec").removesuffix(".run") + ".latency.json")
+    check_outputs([run_path, latency_path], overwrite)  # before any work: both outputs or neither
+    if verify:
+        verify_index(index)
     name = engine or engine_for_index(index)
     engine_cls = get_engine(name)
     batch = load_query_batch(queries, split, encoder=encoder, model=model, table=table, vectors=vectors, dup=dup,
                              max_length=query_max_length, need_vectors=engine_cls.query_input == "vector")
     searcher = engine_cls.load(index)
     results = run_search(searcher, batch, k=k, threads=threads, **parse_params(params))
-    latency_path = latency_path or (run_path.removesuffix(".trec").removesuffix(".run") + ".latency.json")
     report = write_outputs(results, batch, run_path, latency_path, tag=tag or name)
     enc, ret = report["encode"], report["retrieval"]
     click.echo(f"{run_path}: {len(results)} queries, k={k}, engine {name}; retrieval mean {ret['mean_ms']:.3f} ms "

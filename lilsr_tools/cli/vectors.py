@@ -35,13 +35,16 @@ def info_command(store, verify):
 @click.argument("out", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["anserini", "seismic"]), required=True,
               help="anserini: JsonVectorCollection with integer weights round(w * scale); seismic: JSONL floats.")
-@click.option("--scale", type=float, default=100.0, show_default=True, help="Quantization scale (anserini).")
+@click.option("--scale", type=options.FloatRange(min=0, min_open=True, why="impacts are round(weight x scale)"),
+              default=100.0, show_default=True, help="Quantization scale (anserini).")
 @options.overwrite
 def export_command(store, out, fmt, scale, overwrite):
     """Write STORE as an Anserini JsonVectorCollection folder or a Seismic JSONL file at OUT."""
+    from ..atomic import check_can_write
     from ..vectors.convert import write_json_vector_collection, write_seismic_jsonl
     from ..vectors.store import load_vectors
 
+    check_can_write(out, overwrite)
     vectors = load_vectors(store)
     if fmt == "anserini":
         counts = write_json_vector_collection(vectors, out, scale=scale, overwrite=overwrite)
@@ -62,10 +65,12 @@ def import_command(source, out, fmt, model, overwrite):
     """Read an Anserini JsonVectorCollection folder (from 'vectors export') or a Seismic JSONL file into a store.
 
     Seismic JSONL needs --model for the vocabulary."""
+    from ..atomic import check_can_write
     from ..errors import LilsrError
     from ..vectors.convert import read_json_vector_collection, read_seismic_jsonl
     from ..vectors.store import save_vectors
 
+    check_can_write(out, overwrite)
     if fmt == "anserini":
         vectors, scale = read_json_vector_collection(source)
         params = {"source": source, "format": fmt, "scale": scale}

@@ -19,7 +19,7 @@ from typing import Iterator
 
 from ..atomic import atomic_dir
 from ..errors import LilsrError
-from .jsonl import read_jsonl, require_field
+from .jsonl import read_jsonl, read_lines, require_field
 
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
 _WHITESPACE = re.compile(r"\s")
@@ -52,14 +52,24 @@ def check_id(value, path, number: int, what: str) -> str:
 
 
 def read_corpus(path: str | Path) -> Iterator[Document]:
-    """Stream documents from a BEIR ``corpus.jsonl`` or an ``id<TAB>text`` TSV file."""
+    """Stream documents from a BEIR ``corpus.jsonl`` or an ``id<TAB>text`` TSV file. A duplicate id is an
+    error naming both lines (a store needs unique ids; a run could not tell the two documents apart)."""
     path = Path(path)
+    first: dict[str, int] = {}
+
+    def unique(doc_id: str, number: int) -> str:
+        if doc_id in first:
+            raise LilsrError(f"{path}:{number}: duplicate document id {doc_id!r} (first on line {first[doc_id]}); "
+                             "ids must be unique")
+        first[doc_id] = number
+        return doc_id
+
     if path.suffix == ".tsv":
         for number, (doc_id, text) in _read_tsv_pairs(path):
-            yield Document(check_id(doc_id, path, number, "document"), "", text)
+            yield Document(unique(check_id(doc_id, path, number, "document"), number), "", text)
         return
     for number, obj in read_jsonl(path):
-        doc_id = check_id(require_field(obj, "_id", path, number), path, number, "document")
+        doc_id = unique(check_id(require_field(obj, "_id", path, number), path, number, "document"), number)
         title = obj.get("title") or ""
         text = obj.get("text") or ""
         if not isinstance(title, str) or not isinstance(text, str):
@@ -71,7 +81,7 @@ def read_queries(path: str | Path, only: set[str] | None = None) -> list[Query]:
     """Read queries from BEIR ``queries.jsonl`` or ``id<TAB>text`` TSV; ``only`` keeps those ids, in file order."""
     path = Path(path)
     queries: list[Query] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     if path.suffix == ".tsv":
         rows = ((n, qid, text) for n, (qid, text) in _read_tsv_pairs(path))
     else:
@@ -80,25 +90,21 @@ def read_queries(path: str | Path, only: set[str] | None = None) -> list[Query]:
     for number, qid, text in rows:
         qid = check_id(qid, path, number, "query")
         if qid in seen:
-            raise LilsrError(f"{path}:{number}: duplicate query id {qid!r}")
-        seen.add(qid)
+            raise LilsrError(f"{path}:{number}: duplicate query id {qid!r} (first on line {seen[qid]})")
+        seen[qid] = number
         if only is None or qid in only:
             queries.append(Query(qid, text))
     return queries
 
 
 def _read_tsv_pairs(path: Path) -> Iterator[tuple[int, tuple[str, str]]]:
-    if not path.is_file():
-        raise LilsrError(f"{path}: no such file")
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            parts = line.split("\t")
-            if len(parts) < 2:
-                raise LilsrError(f"{path}:{number}: expected 'id<TAB>text'")
-            yield number, (parts[0], " ".join(parts[1:]))
+    for number, line in read_lines(path):
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            raise LilsrError(f"{path}:{number}: expected 'id<TAB>text'")
+        yield number, (parts[0], " ".join(parts[1:]))
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,20 @@ def parse_measures(names: Sequence[str]):
     measures = []
     for name in names:
         try:
-            measures.append(ir_measures.parse_measure(name))
+            measure = ir_measures.parse_measure(name)
         except (ValueError, NameError, SyntaxError, TypeError):
             raise LilsrError(f"unknown measure {name!r}; use ir_measures names such as nDCG@10, RR@10, R@1000, "
                              "AP, P@5") from None
+        # ir_measures parses parameters a measure does not take (nDCG(rel=2)) and fails later with a KeyError
+        supported = getattr(measure, "SUPPORTED_PARAMS", {})
+        unknown = sorted(set(measure.params) - set(supported))
+        if unknown:
+            raise LilsrError(f"measure {name!r}: {measure.NAME} takes no parameter {', '.join(unknown)}; it takes "
+                             f"{', '.join(p for p in supported if p != 'cutoff') or 'none'} (and @cutoff)")
+        cutoff = measure.params.get("cutoff")
+        if cutoff is not None and (not isinstance(cutoff, int) or cutoff < 1):
+            raise LilsrError(f"measure {name!r}: the cutoff must be a positive integer")
+        measures.append(measure)
     return measures
 
 

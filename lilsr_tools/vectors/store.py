@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..atomic import atomic_dir
+from ..atomic import atomic_dir, fault_point
 from ..errors import LilsrError
 from ..manifest import read_manifest, verify_hashes, write_manifest
 
@@ -111,47 +112,93 @@ class SparseVectors:
         return cls.from_scipy(matrix, vocab, ids)
 
 
-def validate(vectors: SparseVectors, source: str = "vectors") -> None:
-    """Reject what no engine can use: non-finite or negative weights, bad ids, inconsistent arrays."""
-    n = len(vectors.ids)
-    if vectors.indptr.shape != (n + 1,) or vectors.indptr[0] != 0:
-        raise LilsrError(f"{source}: indptr has {vectors.indptr.shape[0]} entries for {n} documents")
-    if np.any(np.diff(vectors.indptr) < 0):
-        raise LilsrError(f"{source}: indptr is not non-decreasing")
-    nnz = int(vectors.indptr[-1])
-    if vectors.indices.shape != (nnz,) or vectors.values.shape != (nnz,):
-        raise LilsrError(f"{source}: indices/values hold {vectors.indices.shape[0]}/{vectors.values.shape[0]} "
-                         f"entries, indptr says {nnz}")
-    if nnz and (vectors.indices.min() < 0 or vectors.indices.max() >= len(vectors.vocab)):
-        raise LilsrError(f"{source}: a component id lies outside the vocabulary of {len(vectors.vocab)} tokens")
-    bad = ~np.isfinite(vectors.values)
-    if bad.any():
-        raise LilsrError(f"{source}: document {_doc_of(vectors, bad)!r} has a NaN or infinite weight; "
-                         "fix the encoder output before storing")
-    negative = vectors.values < 0
-    if negative.any():
-        raise LilsrError(f"{source}: document {_doc_of(vectors, negative)!r} has a negative weight; "
-                         "learned sparse vectors must be non-negative")
+# Entries per step of the structure check: small enough that its few passes over a slice hit the CPU cache.
+_CHECK_CHUNK = 1 << 20
+_ID_PROBLEM = re.compile(r"[^\S\n]|^$", re.MULTILINE)
+
+
+def validate(vectors: SparseVectors, source: str | Path = "vectors") -> None:
+    """Refuse what no engine can use, in vectorised numpy over the whole store (run on every save and load):
+    ``indptr`` starts at 0 and never decreases; ``indices`` lie inside the vocabulary and increase strictly
+    within each row; ``values`` are finite and above 0; ids are unique, non-empty and free of whitespace.
+
+    ``source`` is the store folder (messages then name the array file) or a description of the input."""
+    folder = source if isinstance(source, Path) else None
+    where = (lambda name: folder / f"{name}.npy") if folder is not None else (lambda name: f"{source} ({name})")
+    indptr, indices, values = vectors.indptr, vectors.indices, vectors.values
+    n, vocab_size = len(vectors.ids), len(vectors.vocab)
+    for name, array in (("indptr", indptr), ("indices", indices), ("values", values)):
+        if array.ndim != 1:
+            raise LilsrError(f"{where(name)}: a {array.ndim}-d array, expected 1-d; {_DAMAGED}")
+    if indptr.shape != (n + 1,) or indptr[0] != 0:
+        raise LilsrError(f"{where('indptr')}: {indptr.shape[0]} offsets for {n} documents (or not starting at 0); "
+                         f"{_DAMAGED}")
+    lengths = np.diff(indptr)
+    if lengths.size and lengths.min() < 0:
+        row = int(np.flatnonzero(lengths < 0)[0])
+        raise LilsrError(f"{where('indptr')}: offsets decrease at document {vectors.ids[row]!r}; {_DAMAGED}")
+    nnz = int(indptr[-1])
+    if indices.shape != (nnz,) or values.shape != (nnz,):
+        raise LilsrError(f"{where('indices')}: indices/values hold {indices.shape[0]}/{values.shape[0]} entries, "
+                         f"indptr says {nnz}; {_DAMAGED}")
+    for lo in range(0, nnz, _CHECK_CHUNK):
+        hi = min(nnz, lo + _CHECK_CHUNK)
+        chunk = values[lo:hi]
+        if not (chunk.min() > 0 and chunk.max() < np.inf):  # NaN fails both comparisons
+            j = lo + int(np.flatnonzero(~((chunk > 0) & (chunk < np.inf)))[0])
+            raise LilsrError(f"{where('values')}: document {_doc_at(vectors, j)!r} has weight {float(values[j])!r} for "
+                             f"token id {int(indices[j])}; weights must be finite and above 0 ({_DAMAGED_OR_INPUT})")
+        ids = indices[lo:hi]
+        if ids.min() < 0 or ids.max() >= vocab_size:
+            j = lo + int(np.flatnonzero((ids < 0) | (ids >= vocab_size))[0])
+            raise LilsrError(f"{where('indices')}: document {_doc_at(vectors, j)!r} has token id {int(indices[j])}, "
+                             f"outside the vocabulary of {vocab_size} tokens; {_DAMAGED}")
+        base = max(lo - 1, 0)
+        window = indices[base:hi]
+        not_increasing = np.flatnonzero(window[1:] <= window[:-1]) + base + 1
+        if not_increasing.size:  # allowed only where a new row starts
+            at_row_start = indptr[np.searchsorted(indptr, not_increasing)] == not_increasing
+            if not at_row_start.all():
+                j = int(not_increasing[~at_row_start][0])
+                raise LilsrError(f"{where('indices')}: token ids of document {_doc_at(vectors, j)!r} are not sorted "
+                                 f"and unique (id {int(indices[j])} after {int(indices[j - 1])}); {_DAMAGED}")
+    text = "\n".join(vectors.ids)
+    bad_id = _ID_PROBLEM.search(text) if vectors.ids else None
+    if bad_id:
+        line = text.count("\n", 0, bad_id.start()) + 1
+        raise LilsrError(f"{_ids_file(folder, source)}:{line}: document id {vectors.ids[line - 1]!r} is empty or "
+                         "contains whitespace (TREC runs separate columns by whitespace)")
     if len(set(vectors.ids)) != n:
-        seen: set[str] = set()
-        dup = next(i for i in vectors.ids if i in seen or seen.add(i))
-        raise LilsrError(f"{source}: duplicate document id {dup!r}")
+        first: dict[str, int] = {}
+        for line, doc_id in enumerate(vectors.ids, start=1):
+            if doc_id in first:
+                raise LilsrError(f"{_ids_file(folder, source)}:{line}: duplicate document id {doc_id!r} (first on "
+                                 f"line {first[doc_id]})")
+            first[doc_id] = line
 
 
-def _doc_of(vectors: SparseVectors, mask: np.ndarray) -> str:
-    position = int(np.flatnonzero(mask)[0])
+_DAMAGED = "the store is damaged, re-encode it (or check it with 'lilsr vectors info --verify')"
+_DAMAGED_OR_INPUT = "a damaged store or a bad encoder output; re-encode it"
+
+
+def _ids_file(folder: Path | None, source) -> str:
+    return str(folder / "ids.txt") if folder is not None else str(source)
+
+
+def _doc_at(vectors: SparseVectors, position: int) -> str:
     row = int(np.searchsorted(vectors.indptr, position, side="right") - 1)
-    return vectors.ids[row]
+    return vectors.ids[row] if 0 <= row < len(vectors.ids) else f"#{row}"
 
 
 def save_vectors(path: str | Path, vectors: SparseVectors, *, model: str | None = None,
                  params: dict | None = None, overwrite: bool = False, extra_counts: dict | None = None) -> Path:
     """Validate and write a store atomically. Returns the store path."""
-    validate(vectors, str(path))
+    validate(vectors, f"{path} (being written)")
     path = Path(path)
     with atomic_dir(path, overwrite=overwrite) as tmp:
         for name, dtype in _ARRAYS.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(vectors, name), dtype=dtype))
+        fault_point("vectors:write")
         (tmp / "vocab.json").write_text(json.dumps(vectors.vocab, ensure_ascii=False), encoding="utf-8")
         (tmp / "ids.txt").write_text("".join(f"{i}\n" for i in vectors.ids), encoding="utf-8")
         counts = {**vectors.stats(), **(extra_counts or {})}
@@ -163,7 +210,9 @@ def save_vectors(path: str | Path, vectors: SparseVectors, *, model: str | None 
 
 
 def load_vectors(path: str | Path, mmap: bool = True, verify: bool = False) -> SparseVectors:
-    """Load a store (arrays memory-mapped by default). ``verify`` re-checks every sha256."""
+    """Load a store (arrays memory-mapped by default). Its structure is checked every time (``validate``:
+    a damaged store must never reach an engine, whose compiled loops do not bounds-check); ``verify`` also
+    re-checks every file's sha256 (it reads every byte: slow on big stores)."""
     path = Path(path)
     manifest = read_manifest(path, KIND)
     if verify:
@@ -172,20 +221,55 @@ def load_vectors(path: str | Path, mmap: bool = True, verify: bool = False) -> S
     for name, dtype in _ARRAYS.items():
         file = path / f"{name}.npy"
         try:
-            arrays[name] = np.load(file, mmap_mode="r" if mmap else None)
+            arrays[name] = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except FileNotFoundError:
+            raise LilsrError(f"{file} is missing; the store is incomplete, re-encode it") from None
         except (OSError, ValueError) as exc:
-            raise LilsrError(f"{file}: unreadable array ({exc}); the store is damaged, re-encode it") from None
+            raise LilsrError(f"{file}: unreadable array ({_one_line(exc)}); {_DAMAGED}") from None
         if arrays[name].dtype != dtype:
-            raise LilsrError(f"{file}: dtype {arrays[name].dtype}, expected {np.dtype(dtype)}")
-    vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
-    ids = (path / "ids.txt").read_text(encoding="utf-8").splitlines()
+            raise LilsrError(f"{file}: dtype {arrays[name].dtype}, expected {np.dtype(dtype)}; {_DAMAGED}")
+    vocab = _read_vocab(path / "vocab.json")
+    ids = _read_lines(path / "ids.txt")
     vectors = SparseVectors(arrays["indptr"], arrays["indices"], arrays["values"], vocab, ids, manifest, path)
     counts = manifest.get("counts", {})
-    if counts.get("docs") != len(ids) or counts.get("nnz") != vectors.nnz or len(vectors.indptr) != len(ids) + 1:
-        raise LilsrError(f"{path}: arrays do not match the manifest counts; the store is damaged, re-encode it")
-    if vectors.indices.shape[0] != vectors.nnz or vectors.values.shape[0] != vectors.nnz:
-        raise LilsrError(f"{path}: arrays do not match the manifest counts; the store is damaged, re-encode it")
+    if counts.get("docs") != len(ids) or len(vectors.indptr) != len(ids) + 1:
+        raise LilsrError(f"{path}: ids.txt holds {len(ids)} ids, indptr.npy {len(vectors.indptr) - 1} rows and the "
+                         f"manifest {counts.get('docs')} documents; {_DAMAGED}")
+    if len(vectors.indptr) and counts.get("nnz") != int(vectors.indptr[-1]):
+        raise LilsrError(f"{path}: indptr.npy ends at {int(vectors.indptr[-1])}, the manifest says "
+                         f"{counts.get('nnz')} non-zeros; {_DAMAGED}")
+    if counts.get("vocab_size", len(vocab)) != len(vocab) or (
+            manifest.get("vocab_digest") and manifest["vocab_digest"] != vocab_digest(vocab)):
+        raise LilsrError(f"{path / 'vocab.json'}: not the vocabulary the manifest records; {_DAMAGED}")
+    validate(vectors, path)
     return vectors
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def _read_vocab(file: Path) -> list[str]:
+    try:
+        vocab = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LilsrError(f"{file} is missing; {_DAMAGED}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LilsrError(f"{file}: unreadable vocabulary ({_one_line(exc)}); {_DAMAGED}") from None
+    if not isinstance(vocab, list) or not all(isinstance(token, str) for token in vocab):
+        raise LilsrError(f"{file}: not a JSON list of token strings; {_DAMAGED}")
+    return vocab
+
+
+def _read_lines(file: Path) -> list[str]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LilsrError(f"{file} is missing; {_DAMAGED}") from None
+    except UnicodeDecodeError as exc:
+        line = file.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise LilsrError(f"{file}:{line}: not UTF-8; {_DAMAGED}") from None
+    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n") if text else []
 
 
 def posting_lengths(vectors: SparseVectors) -> np.ndarray:

@@ -123,7 +123,7 @@ class LuceneEngine:
         if searcher not in SEARCHERS:
             raise LilsrError(f"searcher must be one of {', '.join(SEARCHERS)}, not {searcher!r}")
         path = Path(path)
-        lucene_dir, manifest = indexing.index_dir(path, indexing.LUCENE_KIND)
+        lucene_dir, manifest = indexing.index_dir(path, indexing.LUCENE_KIND, heap)
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         jvm.start_jvm(heap)
         opened, note = open_impact_searcher(lucene_dir, searcher, heap, quiet)
