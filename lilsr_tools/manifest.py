@@ -52,7 +52,9 @@ def write_manifest(folder: str | Path, kind: str, *, params: dict | None = None,
         "versions": package_versions(),
         "sha256": {name: sha256_file(folder / name) for name in hash_files},
     }
-    with open(folder / MANIFEST, "w", encoding="utf-8") as handle:
+    from .atomic import atomic_file  # a folder updated in place (training, reports) never shows half a manifest
+
+    with atomic_file(folder / MANIFEST) as handle:
         json.dump(manifest, handle, indent=2, sort_keys=False, default=_json_default)
         handle.write("\n")
     return manifest

@@ -8,6 +8,7 @@ import click
 
 from ..engines import ENGINES
 from ..models.query_encoders import QUERY_ENCODERS
+from . import options
 
 
 def _model_spec(item: str):
@@ -37,8 +38,9 @@ def _model_spec(item: str):
               help="Query encoders (repeatable; default table and contextual).")
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),
               help="Engines with default parameters (repeatable).")
-@click.option("-k", "--k", "k", type=int, default=None, help="Results per query (default 1000).")
-@click.option("--threads", type=int, default=None, help="Search threads (default 1: single-thread latency).")
+@click.option("-k", "--k", "k", type=options.positive_int("a run holds at least one result per query"), default=None,
+              help="Results per query (default 1000).")
+@click.option("--threads", type=options.THREADS, default=None, help="Search threads (default 1: single-thread latency).")
 @click.option("--baseline", default=None, help="Cell id for significance (default bm25, else the first cell).")
 @click.option("--significance", type=click.Choice(["t-test", "randomization"]), default="t-test", show_default=True)
 def compare_command(grid_file, out, collection, split, models, encoders, engines, k, threads, baseline, significance):
@@ -91,8 +93,9 @@ def ablate_command():
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),
               help="Engines (default lucene and native).")
 @click.option("--encoder", default="table", show_default=True, type=click.Choice(QUERY_ENCODERS))
-@click.option("-k", "--k", "k", type=int, default=1000, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("-k", "--k", "k", type=options.positive_int("a run holds at least one result per query"), default=1000,
+              show_default=True)
+@click.option("--threads", type=options.THREADS, default=1, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True)
 def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, k, threads, out):
     """Effectiveness, latency and index size per lambda_d model, on each engine."""
@@ -120,7 +123,8 @@ def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, 
 @click.option("--model", "model", required=True, help="NAME=CHECKPOINT (a trained Li-LSR model) or NAME=VECTOR_STORE.")
 @click.option("--collection", required=True)
 @click.option("--split", default="test", show_default=True)
-@click.option("--top", type=int, default=15, show_default=True, help="Rows per table.")
+@click.option("--top", type=options.positive_int("a table shows at least one row"), default=15, show_default=True,
+              help="Rows per table.")
 @click.option("--out", type=click.Path(file_okay=False), required=True)
 def ablate_context_command(model, collection, split, top, out):
     """Static (table) vs contextual query encoding: per query and per token."""

@@ -1,5 +1,6 @@
 """Checks made once, above the engines, before any search: the same rule for every engine.
 
+- ``check_batch``: called by ``run_search`` for every engine; query weights finite and non-negative, and
 - ``check_query_vocabulary``: query vectors name tokens by string, so queries encoded over another
   vocabulary (another model's table, same size, other tokens) would match the wrong postings or none, and
   every engine would answer without complaint. The vocabulary digest travels from the table or encoder into
@@ -12,6 +13,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from pathlib import Path
 
 from ..errors import LilsrError
@@ -30,6 +33,20 @@ def engine_vocab_digest(engine) -> str | None:
         if isinstance(manifest, dict) and manifest.get("vocab_digest"):
             return manifest["vocab_digest"]
     return None
+
+
+def check_batch(engine, batch) -> None:
+    """What every search checks first, whatever the engine: the query vectors' vocabulary is the index's,
+    and their weights are finite and non-negative (engines drop what they cannot score, silently)."""
+    if getattr(engine, "query_input", "vector") != "vector" or batch.vectors is None:
+        return
+    check_query_vocabulary(engine, batch)
+    source = getattr(batch, "source", None) or "queries"
+    for qid, vector in zip(batch.qids, batch.vectors):
+        for token, weight in vector.items():
+            if not (isinstance(weight, numbers.Real) and not isinstance(weight, bool) and 0 <= weight < math.inf):
+                raise LilsrError(f"{source}: query {qid!r} gives token {token!r} the weight {weight!r}; query weights "
+                                 "must be finite and non-negative")
 
 
 def check_query_vocabulary(engine, batch) -> None:

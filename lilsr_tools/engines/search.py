@@ -14,7 +14,7 @@ from ..data.trec import write_run
 from ..errors import LilsrError
 from ..evaluation.latency import summarize_ns
 from .base import SearchResults
-from .checks import check_query_vocabulary
+from .checks import check_batch
 
 
 @dataclass
@@ -44,7 +44,7 @@ class QueryBatch:
 def run_search(engine, batch: QueryBatch, k: int = 1000, threads: int = 1, **params) -> SearchResults:
     if k < 1:
         raise LilsrError(f"k must be at least 1, got {k}")
-    check_query_vocabulary(engine, batch)
+    check_batch(engine, batch)
     results = engine.batch_search(batch.qids, batch.payload(engine.query_input), k=k, threads=threads, **params)
     if results.qids != batch.qids:
         raise LilsrError(f"engine {engine.name} returned queries out of order")

@@ -1,0 +1,108 @@
+"""What the structure check of a vector store costs on every load, against a search run's start-up.
+
+    flock /tmp/lilsr-cpu.lock nice -n 10 python benchmarks/store_check.py \
+        --from ../artifacts/scifact-splade-tiny --docs 1000000 --store ../scratch/store-1m
+
+makes (once; re-runs reuse it) a synthetic store of ``--docs`` documents with SciFact's term and weight
+distributions (``native_vs_seismic.synthesize``: 1M documents of splade-tiny SciFact give ~250 non-zeros
+each), then measures, warm page cache, median of ``--repeats``:
+
+- ``load_unchecked``: ``load_vectors`` without the structure check (manifest, memory maps, vocab, ids);
+- ``check``: ``validate`` alone (indptr, ids inside the vocabulary and sorted per row, weights finite > 0,
+  doc ids unique and without whitespace), the part every load now adds;
+- ``exact_startup``: what ``lilsr search STORE`` does before its first query: load (checked) and the
+  term-major transpose of the exact engine;
+- ``process_startup``: a fresh ``python`` importing the CLI and the exact engine (what every run pays first);
+- ``sha256``: ``--verify`` (every file hashed), once.
+
+It prints the check's share of the search run's start-up (process + exact start-up) and writes
+``benchmarks/results/store_check.json``. The check only runs where a store is loaded (exact and seismic-rs
+search of a store, index builds, exports); searching a built native or Lucene index does not load the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from lilsr_tools.manifest import package_versions, read_manifest, verify_hashes  # noqa: E402
+from lilsr_tools.vectors import store as store_module  # noqa: E402
+from lilsr_tools.vectors.store import load_vectors, validate  # noqa: E402
+
+
+def timed(fn, repeats: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def load_unchecked(path: Path):
+    saved = store_module.validate
+    store_module.validate = lambda *args, **kwargs: None
+    try:
+        return load_vectors(path)
+    finally:
+        store_module.validate = saved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", type=Path, required=True, help="The store to measure (made with --from if absent).")
+    parser.add_argument("--from", dest="source", type=Path, default=None, help="Real store to synthesize from.")
+    parser.add_argument("--docs", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "store_check.json")
+    args = parser.parse_args()
+    if not (args.store / "manifest.json").is_file():
+        if args.source is None:
+            parser.error(f"{args.store} is not a store; pass --from REAL_STORE to synthesize one")
+        from native_vs_seismic import synthesize
+
+        synthesize(load_vectors(args.source), args.docs, args.store)
+    load_unchecked(args.store)  # warm the page cache: every number below is warm
+    vectors = load_unchecked(args.store)
+    result = {"store": str(args.store), "docs": len(vectors), "nnz": vectors.nnz,
+              "mean_nnz": vectors.nnz / max(len(vectors), 1), "repeats": args.repeats,
+              "load_average": os.getloadavg(), "versions": package_versions()}
+    result["load_unchecked_s"], _ = timed(lambda: load_unchecked(args.store), args.repeats)
+    result["check_s"], result["check_runs_s"] = timed(lambda: validate(vectors, args.store), args.repeats)
+
+    def exact_startup():
+        from lilsr_tools.engines.exact import ExactEngine
+
+        ExactEngine.load(args.store)
+
+    result["exact_startup_s"], _ = timed(exact_startup, args.repeats)
+    command = [sys.executable, "-c", "import lilsr_tools.cli, lilsr_tools.engines.exact"]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    result["process_startup_s"], _ = timed(lambda: subprocess.run(command, check=True, env=env), args.repeats)
+    start = time.perf_counter()
+    verify_hashes(args.store, read_manifest(args.store))
+    result["sha256_s"] = time.perf_counter() - start
+    startup = result["process_startup_s"] + result["exact_startup_s"]
+    result["check_share_of_search_startup"] = result["check_s"] / startup
+    result["check_share_of_load"] = result["check_s"] / (result["load_unchecked_s"] + result["check_s"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"{result['docs']:,} docs, {result['nnz']:,} non-zeros: check {result['check_s']:.3f} s "
+          f"(runs {', '.join(f'{t:.3f}' for t in result['check_runs_s'])}), unchecked load "
+          f"{result['load_unchecked_s']:.3f} s, search start-up {startup:.2f} s (process "
+          f"{result['process_startup_s']:.2f} + exact engine {result['exact_startup_s']:.2f}) -> check = "
+          f"{100 * result['check_share_of_search_startup']:.1f}% of it; sha256 (--verify) {result['sha256_s']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
