@@ -16,7 +16,9 @@ each), then measures, warm page cache, median of ``--repeats``:
 - ``sha256``: ``--verify`` (every file hashed), once.
 
 It prints the check's share of the search run's start-up (process + exact start-up) and writes
-``benchmarks/results/store_check.json``. The check only runs where a store is loaded (exact and seismic-rs
+``benchmarks/results/store_check.json``. With ``--lucene INDEX`` (a ``lilsr index lucene`` folder) it also
+times Lucene's checksum check (``indexing.check_checksums``, run on every load) against the load of the
+engine without it, each in a fresh process. The check only runs where a store is loaded (exact and seismic-rs
 search of a store, index builds, exports); searching a built native or Lucene index does not load the store.
 """
 
@@ -58,6 +60,40 @@ def load_unchecked(path: Path):
         store_module.validate = saved
 
 
+_LUCENE_PROBE = """
+import sys, time
+from pathlib import Path
+from lilsr_tools.engines.lucene import LuceneEngine, indexing, jvm
+index, mode = Path(sys.argv[1]), sys.argv[2]
+jvm.start_jvm()
+check = indexing.check_checksums
+indexing.check_checksums = lambda *a, **k: None
+start = time.perf_counter()
+engine = LuceneEngine.load(index)  # opens the index: Lucene's classes loaded, ids read
+opened = time.perf_counter() - start
+start = time.perf_counter()
+if mode == "check":
+    check(index / indexing.LUCENE_DIR)
+print(opened, time.perf_counter() - start)
+"""
+
+
+def lucene_costs(index: Path, repeats: int, env: dict) -> dict:
+    """Fresh processes: the engine's load without the checksum check, then the check (first call, cold)."""
+    from lilsr_tools.engines.base import folder_bytes
+
+    loads, checks = [], []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", _LUCENE_PROBE, str(index), "check"], check=True, env=env,
+                             capture_output=True, text=True).stdout.split()
+        loads.append(float(out[-2]))
+        checks.append(float(out[-1]))
+    size = folder_bytes(index / "lucene")
+    return {"index": str(index), "lucene_bytes": size, "load_without_check_s": statistics.median(loads),
+            "checksums_s": statistics.median(checks), "checksums_gb_per_s": size / statistics.median(checks) / 1e9,
+            "check_share_of_load": statistics.median(checks) / (statistics.median(loads) + statistics.median(checks))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, required=True, help="The store to measure (made with --from if absent).")
@@ -65,6 +101,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "store_check.json")
+    parser.add_argument("--lucene", type=Path, default=None, help="Also time Lucene's checksums on this index.")
     args = parser.parse_args()
     if not (args.store / "manifest.json").is_file():
         if args.source is None:
@@ -95,6 +132,8 @@ def main() -> None:
     startup = result["process_startup_s"] + result["exact_startup_s"]
     result["check_share_of_search_startup"] = result["check_s"] / startup
     result["check_share_of_load"] = result["check_s"] / (result["load_unchecked_s"] + result["check_s"])
+    if args.lucene:
+        result["lucene"] = lucene_costs(args.lucene, args.repeats, env)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{result['docs']:,} docs, {result['nnz']:,} non-zeros: check {result['check_s']:.3f} s "
@@ -102,6 +141,11 @@ def main() -> None:
           f"{result['load_unchecked_s']:.3f} s, search start-up {startup:.2f} s (process "
           f"{result['process_startup_s']:.2f} + exact engine {result['exact_startup_s']:.2f}) -> check = "
           f"{100 * result['check_share_of_search_startup']:.1f}% of it; sha256 (--verify) {result['sha256_s']:.1f} s")
+    if args.lucene:
+        lucene = result["lucene"]
+        print(f"lucene {lucene['lucene_bytes'] / 1e6:.1f} MB: checksums {lucene['checksums_s']:.3f} s "
+              f"({lucene['checksums_gb_per_s']:.2f} GB/s), engine load without them {lucene['load_without_check_s']:.2f} s "
+              f"-> {100 * lucene['check_share_of_load']:.1f}% of the load")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,20 @@ def read_manifest(folder: str | Path, kind: str | None = None) -> dict:
     return manifest
 
 
+def read_vocab(file: str | Path, fix: str = "rebuild the artefact") -> list[str]:
+    """``vocab.json`` of an artefact: a JSON list of token strings, or a one-line error naming the file."""
+    file = Path(file)
+    try:
+        vocab = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LilsrError(f"{file} is missing; {fix}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise LilsrError(f"{file}: unreadable vocabulary ({' '.join(str(exc).split())[:120]}); {fix}") from None
+    if not isinstance(vocab, list) or not all(isinstance(token, str) for token in vocab):
+        raise LilsrError(f"{file}: not a JSON list of token strings; {fix}")
+    return vocab
+
+
 def verify_hashes(folder: str | Path, manifest: dict) -> None:
     """Compare each recorded sha256 with the file on disk (slow for big files: on request only)."""
     folder = Path(folder)

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from ..atomic import atomic_dir, fault_point
 from ..errors import LilsrError
-from ..manifest import read_manifest, verify_hashes, write_manifest
+from ..manifest import read_manifest, read_vocab, verify_hashes, write_manifest
 
 KIND = "lilsr.vectors"
 _ARRAYS = {"indptr": np.int64, "indices": np.int32, "values": np.float32}
@@ -250,15 +250,7 @@ def _one_line(exc) -> str:
 
 
 def _read_vocab(file: Path) -> list[str]:
-    try:
-        vocab = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LilsrError(f"{file} is missing; {_DAMAGED}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LilsrError(f"{file}: unreadable vocabulary ({_one_line(exc)}); {_DAMAGED}") from None
-    if not isinstance(vocab, list) or not all(isinstance(token, str) for token in vocab):
-        raise LilsrError(f"{file}: not a JSON list of token strings; {_DAMAGED}")
-    return vocab
+    return read_vocab(file, _DAMAGED)
 
 
 def _read_lines(file: Path) -> list[str]:

@@ -10,7 +10,6 @@ an uninterrupted build and no temporary folder left.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal

@@ -903,6 +903,16 @@ def corpus_text_not_a_string(e):
 
 
 @case("corpus")
+def bm25_corpus_duplicate_id(e):
+    def edit(lines):
+        row = json.loads(lines[9])
+        row["_id"] = json.loads(lines[0])["_id"]
+        lines[9] = json.dumps(row)
+    corpus = _corpus_with(e, edit)
+    return Case(["index", "bm25", corpus, e.out()], [f"{corpus}:10", "line 1"], [e.out()])
+
+
+@case("corpus")
 def bm25_corpus_missing(e):
     folder = e.tmp / "no-corpus"
     folder.mkdir()

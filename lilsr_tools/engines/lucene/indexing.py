@@ -211,7 +211,7 @@ def build_bm25_index(collection, out: str | Path, *, threads: int = 1, overwrite
     """Index a BEIR corpus for BM25 as Anserini's ``beir-v1.0.0-*.flat`` regressions do: BeirFlatCollection
     (title and text in ``contents``), DefaultLuceneDocumentGenerator, default English analyzer (Porter
     stemming, stopwords removed), ``-storePositions -storeDocvectors -storeRaw``, one thread by default."""
-    from ...data.collection import resolve_collection
+    from ...data.collection import read_corpus, resolve_collection
 
     out = check_can_write(out, overwrite)
     jvm.java_command("io.anserini.index.IndexCollection")  # Java and the fatjar are there, before any work
@@ -220,6 +220,11 @@ def build_bm25_index(collection, out: str | Path, *, threads: int = 1, overwrite
     corpus = path if path.is_file() else resolve_collection(collection).corpus_path
     if corpus.suffix != ".jsonl":
         raise LilsrError(f"{corpus}: BM25 flat indexing reads BEIR corpus.jsonl ({{'_id', 'title', 'text'}} lines)")
+    # Anserini would index a duplicate id twice and replace bytes that are not UTF-8: read it once first
+    # (UTF-8, JSON, unique ids without whitespace; errors name the line)
+    n_docs = sum(1 for _ in read_corpus(corpus))
+    if not n_docs:
+        raise LilsrError(f"{corpus}: no documents")
     with atomic_dir(out, overwrite=overwrite) as tmp:
         # BeirFlatCollection reads every JSONL file of its input folder (queries.jsonl too), so it gets a folder
         # holding only a link to the corpus (Anserini follows links); the data stays where it is.
