@@ -210,6 +210,38 @@ def test_index_lucene_survives_kill_9(point, tiny, tiny_lucene, tmp_path):
     assert _search(out, tiny.queries) == _search(tiny_lucene, tiny.queries)
 
 
+def test_sigterm_cleans_up_at_once(tiny, tmp_path):
+    """SIGTERM (what a job scheduler sends): the JVM is killed and the temporary folder removed by the process
+    itself, exit status 143, one line on stderr."""
+    out = tmp_path / "lucene"
+    _subreaper(True)
+    process, marker, log = _launch(["index", "lucene", tiny.store, out, "--threads", "1", "--heap", "512m"],
+                                   "lucene:indexing", tmp_path)
+    child = None
+    try:
+        child = int(_wait_for(marker, process, Path(log.name))["child"])
+        os.kill(child, signal.SIGSTOP)  # only its parent's clean-up may end it
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 143
+        deadline = time.monotonic() + 20
+        while not _dead(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _dead(child), "the JVM survived its parent's SIGTERM"
+        assert not out.exists() and not hidden_siblings(out), "SIGTERM left output behind"
+        lines = [line for line in Path(log.name).read_text().splitlines() if line.strip()
+                 and not line.startswith("anserini:")]
+        assert lines[-1].startswith("lilsr: terminated"), lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if child and not _dead(child):
+            os.kill(child, signal.SIGKILL)
+        if child:
+            _reap(child)
+        _subreaper(False)
+        log.close()
+
+
 def test_a_live_owner_keeps_its_temporary_folder(tmp_path):
     """Stale-temporary clean-up removes only what dead processes left: a live writer's folder stays."""
     from lilsr_tools.atomic import remove_stale
