@@ -112,15 +112,20 @@ class SparseVectors:
         return cls.from_scipy(matrix, vocab, ids)
 
 
-# Entries per step of the structure check: small enough that its few passes over a slice hit the CPU cache.
+# Entries per step of the structure check: small enough that its passes over a slice hit the CPU cache.
 _CHECK_CHUNK = 1 << 20
 _ID_PROBLEM = re.compile(r"[^\S\n]|^$", re.MULTILINE)
+_ASCII_SPACE = " \t\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.split() splits on, besides newlines
 
 
 def validate(vectors: SparseVectors, source: str | Path = "vectors") -> None:
     """Refuse what no engine can use, in vectorised numpy over the whole store (run on every save and load):
-    ``indptr`` starts at 0 and never decreases; ``indices`` lie inside the vocabulary and increase strictly
-    within each row; ``values`` are finite and above 0; ids are unique, non-empty and free of whitespace.
+    ``indptr`` starts at 0 and never decreases; ``indices`` increase strictly within each row and lie inside
+    the vocabulary; ``values`` are finite and above 0; ids are unique, non-empty and free of whitespace.
+
+    Two passes over the entries, slice by slice: the weights' min and max, and one comparison of each id
+    with its predecessor (a decrease is allowed only where a row starts; as rows then increase, their first
+    and last ids alone bound the range). About 0.1 s per 100M entries: see docs/reliability.md.
 
     ``source`` is the store folder (messages then name the array file) or a description of the input."""
     folder = source if isinstance(source, Path) else None
@@ -133,6 +138,7 @@ def validate(vectors: SparseVectors, source: str | Path = "vectors") -> None:
     if indptr.shape != (n + 1,) or indptr[0] != 0:
         raise LilsrError(f"{where('indptr')}: {indptr.shape[0]} offsets for {n} documents (or not starting at 0); "
                          f"{_DAMAGED}")
+    indptr = np.asarray(indptr)
     lengths = np.diff(indptr)
     if lengths.size and lengths.min() < 0:
         row = int(np.flatnonzero(lengths < 0)[0])
@@ -141,6 +147,9 @@ def validate(vectors: SparseVectors, source: str | Path = "vectors") -> None:
     if indices.shape != (nnz,) or values.shape != (nnz,):
         raise LilsrError(f"{where('indices')}: indices/values hold {indices.shape[0]}/{values.shape[0]} entries, "
                          f"indptr says {nnz}; {_DAMAGED}")
+    # row starts after the first entry: the only places where an id may be <= its predecessor
+    starts = indptr[1:-1][(lengths[1:] > 0)] if n > 1 else indptr[:0]
+    starts = starts[(starts > 0) & (starts < nnz)]
     for lo in range(0, nnz, _CHECK_CHUNK):
         hi = min(nnz, lo + _CHECK_CHUNK)
         chunk = values[lo:hi]
@@ -148,29 +157,46 @@ def validate(vectors: SparseVectors, source: str | Path = "vectors") -> None:
             j = lo + int(np.flatnonzero(~((chunk > 0) & (chunk < np.inf)))[0])
             raise LilsrError(f"{where('values')}: document {_doc_at(vectors, j)!r} has weight {float(values[j])!r} for "
                              f"token id {int(indices[j])}; weights must be finite and above 0 ({_DAMAGED_OR_INPUT})")
-        ids = indices[lo:hi]
-        if ids.min() < 0 or ids.max() >= vocab_size:
-            j = lo + int(np.flatnonzero((ids < 0) | (ids >= vocab_size))[0])
-            raise LilsrError(f"{where('indices')}: document {_doc_at(vectors, j)!r} has token id {int(indices[j])}, "
-                             f"outside the vocabulary of {vocab_size} tokens; {_DAMAGED}")
         base = max(lo - 1, 0)
         window = indices[base:hi]
-        not_increasing = np.flatnonzero(window[1:] <= window[:-1]) + base + 1
-        if not_increasing.size:  # allowed only where a new row starts
-            at_row_start = indptr[np.searchsorted(indptr, not_increasing)] == not_increasing
-            if not at_row_start.all():
-                j = int(not_increasing[~at_row_start][0])
-                raise LilsrError(f"{where('indices')}: token ids of document {_doc_at(vectors, j)!r} are not sorted "
-                                 f"and unique (id {int(indices[j])} after {int(indices[j - 1])}); {_DAMAGED}")
-    text = "\n".join(vectors.ids)
-    bad_id = _ID_PROBLEM.search(text) if vectors.ids else None
+        drops = np.count_nonzero(window[1:] <= window[:-1])  # positions base+1 .. hi-1
+        a, b = np.searchsorted(starts, [base + 1, hi])
+        here = starts[a:b]
+        if drops != np.count_nonzero(indices[here] <= indices[here - 1]):
+            _check_range(vectors, lo, hi, where)  # the more precise complaint, when it applies
+            not_increasing = np.flatnonzero(window[1:] <= window[:-1]) + base + 1
+            j = int(not_increasing[~np.isin(not_increasing, here)][0])
+            raise LilsrError(f"{where('indices')}: token ids of document {_doc_at(vectors, j)!r} are not sorted "
+                             f"and unique (id {int(indices[j])} after {int(indices[j - 1])}); {_DAMAGED}")
+    if nnz:  # rows increase: their first and last ids bound them
+        live = np.flatnonzero(lengths)
+        first, last = indices[indptr[live]], indices[indptr[live + 1] - 1]
+        if first.min() < 0 or last.max() >= vocab_size:
+            row = int(live[np.flatnonzero((first < 0) | (last >= vocab_size))[0]])
+            _check_range(vectors, int(indptr[row]), int(indptr[row + 1]), where)
+    _check_ids(vectors.ids, folder, source)
+
+
+def _check_range(vectors: SparseVectors, lo: int, hi: int, where) -> None:
+    ids, vocab_size = vectors.indices[lo:hi], len(vectors.vocab)
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        j = lo + int(np.flatnonzero((ids < 0) | (ids >= vocab_size))[0])
+        raise LilsrError(f"{where('indices')}: document {_doc_at(vectors, j)!r} has token id {int(vectors.indices[j])}, "
+                         f"outside the vocabulary of {vocab_size} tokens; {_DAMAGED}")
+
+
+def _check_ids(ids: list[str], folder: Path | None, source) -> None:
+    text = "\n".join(ids)
+    suspicious = ids and (not text.isascii() or any(c in text for c in _ASCII_SPACE) or "\n\n" in text
+                          or text.startswith("\n") or text.endswith("\n") or not text)
+    bad_id = _ID_PROBLEM.search(text) if suspicious else None
     if bad_id:
         line = text.count("\n", 0, bad_id.start()) + 1
-        raise LilsrError(f"{_ids_file(folder, source)}:{line}: document id {vectors.ids[line - 1]!r} is empty or "
+        raise LilsrError(f"{_ids_file(folder, source)}:{line}: document id {ids[line - 1]!r} is empty or "
                          "contains whitespace (TREC runs separate columns by whitespace)")
-    if len(set(vectors.ids)) != n:
+    if len(set(ids)) != len(ids):
         first: dict[str, int] = {}
-        for line, doc_id in enumerate(vectors.ids, start=1):
+        for line, doc_id in enumerate(ids, start=1):
             if doc_id in first:
                 raise LilsrError(f"{_ids_file(folder, source)}:{line}: duplicate document id {doc_id!r} (first on "
                                  f"line {first[doc_id]})")
