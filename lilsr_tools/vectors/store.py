@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -150,22 +152,39 @@ def validate(vectors: SparseVectors, source: str | Path = "vectors") -> None:
     # row starts after the first entry: the only places where an id may be <= its predecessor
     starts = indptr[1:-1][(lengths[1:] > 0)] if n > 1 else indptr[:0]
     starts = starts[(starts > 0) & (starts < nnz)]
-    for lo in range(0, nnz, _CHECK_CHUNK):
+    def problem(lo: int) -> str | None:
+        """What is wrong in entries [lo, lo + chunk), if anything (numpy releases the GIL: slices in parallel)."""
         hi = min(nnz, lo + _CHECK_CHUNK)
         chunk = values[lo:hi]
         if not (chunk.min() > 0 and chunk.max() < np.inf):  # NaN fails both comparisons
-            j = lo + int(np.flatnonzero(~((chunk > 0) & (chunk < np.inf)))[0])
-            raise LilsrError(f"{where('values')}: document {_doc_at(vectors, j)!r} has weight {float(values[j])!r} for "
-                             f"token id {int(indices[j])}; weights must be finite and above 0 ({_DAMAGED_OR_INPUT})")
+            return "values"
         base = max(lo - 1, 0)
         window = indices[base:hi]
         drops = np.count_nonzero(window[1:] <= window[:-1])  # positions base+1 .. hi-1
         a, b = np.searchsorted(starts, [base + 1, hi])
         here = starts[a:b]
-        if drops != np.count_nonzero(indices[here] <= indices[here - 1]):
+        return "indices" if drops != np.count_nonzero(indices[here] <= indices[here - 1]) else None
+
+    slices = range(0, nnz, _CHECK_CHUNK)
+    if len(slices) > 8:
+        with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+            problems = list(pool.map(problem, slices))
+    else:
+        problems = [problem(lo) for lo in slices]
+    for lo, kind in zip(slices, problems):  # the first damaged slice, in order
+        hi = min(nnz, lo + _CHECK_CHUNK)
+        if kind == "values":
+            chunk = values[lo:hi]
+            j = lo + int(np.flatnonzero(~((chunk > 0) & (chunk < np.inf)))[0])
+            raise LilsrError(f"{where('values')}: document {_doc_at(vectors, j)!r} has weight {float(values[j])!r} for "
+                             f"token id {int(indices[j])}; weights must be finite and above 0 ({_DAMAGED_OR_INPUT})")
+        if kind == "indices":
             _check_range(vectors, lo, hi, where)  # the more precise complaint, when it applies
+            base = max(lo - 1, 0)
+            window = indices[base:hi]
+            a, b = np.searchsorted(starts, [base + 1, hi])
             not_increasing = np.flatnonzero(window[1:] <= window[:-1]) + base + 1
-            j = int(not_increasing[~np.isin(not_increasing, here)][0])
+            j = int(not_increasing[~np.isin(not_increasing, starts[a:b])][0])
             raise LilsrError(f"{where('indices')}: token ids of document {_doc_at(vectors, j)!r} are not sorted "
                              f"and unique (id {int(indices[j])} after {int(indices[j - 1])}); {_DAMAGED}")
     if nnz:  # rows increase: their first and last ids bound them
