@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from ..atomic import atomic_dir, fault_point
 from ..errors import LilsrError
-from ..manifest import read_manifest, read_vocab, verify_hashes, write_manifest
+from ..manifest import MANIFEST, read_manifest, read_vocab, verify_hashes, write_manifest
 
 KIND = "lilsr.vectors"
 _ARRAYS = {"indptr": np.int64, "indices": np.int32, "values": np.float32}
@@ -114,20 +114,21 @@ class SparseVectors:
         return cls.from_scipy(matrix, vocab, ids)
 
 
-# Entries per step of the structure check: small enough that its passes over a slice hit the CPU cache.
+# Entries per slice of the structure check: small enough that its passes over a slice hit the CPU cache.
 _CHECK_CHUNK = 1 << 20
 _ID_PROBLEM = re.compile(r"[^\S\n]|^$", re.MULTILINE)
 _ASCII_SPACE = " \t\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.split() splits on, besides newlines
 
 
-def validate(vectors: SparseVectors, source: str | Path = "vectors") -> None:
+def validate(vectors: SparseVectors, source: str | Path = "vectors", check_ids: bool = True) -> None:
     """Refuse what no engine can use, in vectorised numpy over the whole store (run on every save and load):
     ``indptr`` starts at 0 and never decreases; ``indices`` increase strictly within each row and lie inside
-    the vocabulary; ``values`` are finite and above 0; ids are unique, non-empty and free of whitespace.
+    the vocabulary; ``values`` are finite and above 0; with ``check_ids``, document ids are unique, non-empty
+    and free of whitespace (a load skips this when ids.txt still has the sha256 its validated save recorded).
 
-    Two passes over the entries, slice by slice: the weights' min and max, and one comparison of each id
-    with its predecessor (a decrease is allowed only where a row starts; as rows then increase, their first
-    and last ids alone bound the range). About 0.1 s per 100M entries: see docs/reliability.md.
+    Slice by slice, in a few threads (numpy releases the GIL): the weights' min and max, and one comparison
+    of each id with its predecessor, whose decreases must all be row starts; as rows then increase, each
+    row's first and last ids bound it. About 0.1 s per 100M entries: see docs/reliability.md.
 
     ``source`` is the store folder (messages then name the array file) or a description of the input."""
     folder = source if isinstance(source, Path) else None
@@ -149,21 +150,26 @@ def validate(vectors: SparseVectors, source: str | Path = "vectors") -> None:
     if indices.shape != (nnz,) or values.shape != (nnz,):
         raise LilsrError(f"{where('indices')}: indices/values hold {indices.shape[0]}/{values.shape[0]} entries, "
                          f"indptr says {nnz}; {_DAMAGED}")
-    # row starts after the first entry: the only places where an id may be <= its predecessor
-    starts = indptr[1:-1][(lengths[1:] > 0)] if n > 1 else indptr[:0]
-    starts = starts[(starts > 0) & (starts < nnz)]
+    live = lengths > 0
+    firsts, lasts = indptr[:-1][live], indptr[1:][live] - 1  # of the non-empty rows, increasing
+
     def problem(lo: int) -> str | None:
-        """What is wrong in entries [lo, lo + chunk), if anything (numpy releases the GIL: slices in parallel)."""
+        """What is wrong in entries [lo, hi), if anything."""
         hi = min(nnz, lo + _CHECK_CHUNK)
         chunk = values[lo:hi]
         if not (chunk.min() > 0 and chunk.max() < np.inf):  # NaN fails both comparisons
             return "values"
+        a, b = np.searchsorted(firsts, [lo, hi])
+        c, d = np.searchsorted(lasts, [lo, hi])
+        row_firsts, row_lasts = indices[firsts[a:b]], indices[lasts[c:d]]
+        if (b > a and row_firsts.min() < 0) or (d > c and row_lasts.max() >= vocab_size):
+            return "range"
         base = max(lo - 1, 0)
         window = indices[base:hi]
-        drops = np.count_nonzero(window[1:] <= window[:-1])  # positions base+1 .. hi-1
-        a, b = np.searchsorted(starts, [base + 1, hi])
-        here = starts[a:b]
-        return "indices" if drops != np.count_nonzero(indices[here] <= indices[here - 1]) else None
+        drops = np.count_nonzero(window[1:] <= window[:-1])  # at positions base+1 .. hi-1
+        at_row_start = firsts[a:b] > base  # row starts in base+1 .. hi-1 (row 0's start has no predecessor)
+        allowed = np.count_nonzero(row_firsts[at_row_start] <= indices[firsts[a:b][at_row_start] - 1])
+        return "order" if drops != allowed else None
 
     slices = range(0, nnz, _CHECK_CHUNK)
     if len(slices) > 8:
@@ -171,29 +177,24 @@ def validate(vectors: SparseVectors, source: str | Path = "vectors") -> None:
             problems = list(pool.map(problem, slices))
     else:
         problems = [problem(lo) for lo in slices]
-    for lo, kind in zip(slices, problems):  # the first damaged slice, in order
+    for lo, kind in zip(slices, problems):  # report the first damaged slice
+        if kind is None:
+            continue
         hi = min(nnz, lo + _CHECK_CHUNK)
         if kind == "values":
             chunk = values[lo:hi]
             j = lo + int(np.flatnonzero(~((chunk > 0) & (chunk < np.inf)))[0])
             raise LilsrError(f"{where('values')}: document {_doc_at(vectors, j)!r} has weight {float(values[j])!r} for "
                              f"token id {int(indices[j])}; weights must be finite and above 0 ({_DAMAGED_OR_INPUT})")
-        if kind == "indices":
-            _check_range(vectors, lo, hi, where)  # the more precise complaint, when it applies
-            base = max(lo - 1, 0)
-            window = indices[base:hi]
-            a, b = np.searchsorted(starts, [base + 1, hi])
-            not_increasing = np.flatnonzero(window[1:] <= window[:-1]) + base + 1
-            j = int(not_increasing[~np.isin(not_increasing, starts[a:b])][0])
-            raise LilsrError(f"{where('indices')}: token ids of document {_doc_at(vectors, j)!r} are not sorted "
-                             f"and unique (id {int(indices[j])} after {int(indices[j - 1])}); {_DAMAGED}")
-    if nnz:  # rows increase: their first and last ids bound them
-        live = np.flatnonzero(lengths)
-        first, last = indices[indptr[live]], indices[indptr[live + 1] - 1]
-        if first.min() < 0 or last.max() >= vocab_size:
-            row = int(live[np.flatnonzero((first < 0) | (last >= vocab_size))[0]])
-            _check_range(vectors, int(indptr[row]), int(indptr[row + 1]), where)
-    _check_ids(vectors.ids, folder, source)
+        _check_range(vectors, lo, hi, where)  # an id outside the vocabulary: the more precise complaint
+        base = max(lo - 1, 0)
+        window = indices[base:hi]
+        not_increasing = np.flatnonzero(window[1:] <= window[:-1]) + base + 1
+        j = int(not_increasing[~np.isin(not_increasing, firsts)][0])
+        raise LilsrError(f"{where('indices')}: token ids of document {_doc_at(vectors, j)!r} are not sorted "
+                         f"and unique (id {int(indices[j])} after {int(indices[j - 1])}); {_DAMAGED}")
+    if check_ids:
+        _check_ids(vectors.ids, folder, source)
 
 
 def _check_range(vectors: SparseVectors, lo: int, hi: int, where) -> None:
@@ -274,7 +275,7 @@ def load_vectors(path: str | Path, mmap: bool = True, verify: bool = False) -> S
         if arrays[name].dtype != dtype:
             raise LilsrError(f"{file}: dtype {arrays[name].dtype}, expected {np.dtype(dtype)}; {_DAMAGED}")
     vocab = _read_vocab(path / "vocab.json")
-    ids = _read_lines(path / "ids.txt")
+    ids, ids_bytes = _read_lines(path / "ids.txt")
     vectors = SparseVectors(arrays["indptr"], arrays["indices"], arrays["values"], vocab, ids, manifest, path)
     counts = manifest.get("counts", {})
     if counts.get("docs") != len(ids) or len(vectors.indptr) != len(ids) + 1:
@@ -286,7 +287,12 @@ def load_vectors(path: str | Path, mmap: bool = True, verify: bool = False) -> S
     if counts.get("vocab_size", len(vocab)) != len(vocab) or (
             manifest.get("vocab_digest") and manifest["vocab_digest"] != vocab_digest(vocab)):
         raise LilsrError(f"{path / 'vocab.json'}: not the vocabulary the manifest records; {_DAMAGED}")
-    validate(vectors, path)
+    # ids.txt as its validated save wrote it (same sha256, ~10 ms for 1M ids) needs no per-id check (~0.1 s)
+    recorded = manifest.get("sha256", {}).get("ids.txt")
+    ids_sha256 = _sha256(ids_bytes)
+    validate(vectors, path, check_ids=recorded != ids_sha256)
+    if recorded and recorded != ids_sha256:
+        raise LilsrError(f"{path / 'ids.txt'}: checksum differs from {MANIFEST}; {_DAMAGED}")
     return vectors
 
 
@@ -298,15 +304,22 @@ def _read_vocab(file: Path) -> list[str]:
     return read_vocab(file, _DAMAGED)
 
 
-def _read_lines(file: Path) -> list[str]:
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_lines(file: Path) -> tuple[list[str], bytes]:
+    """The lines of a UTF-8 file, and its bytes."""
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise LilsrError(f"{file} is missing; {_DAMAGED}") from None
     except UnicodeDecodeError as exc:
-        line = file.read_bytes().count(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
         raise LilsrError(f"{file}:{line}: not UTF-8; {_DAMAGED}") from None
-    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n") if text else []
+    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n") if text else []
+    return lines, data
 
 
 def posting_lengths(vectors: SparseVectors) -> np.ndarray:
