@@ -155,42 +155,39 @@ def validate(vectors: SparseVectors, source: str | Path = "vectors", check_ids: 
     firsts, lasts = indptr[:-1][live], indptr[1:][live] - 1  # of the non-empty rows, increasing
     scratch = threading.local()  # one comparison buffer per thread: no fresh pages to fault in per slice
 
-    def problem(lo: int) -> str | None:
-        """What is wrong in entries [lo, hi), if anything."""
+    def slice_check(lo: int) -> int:
+        """-1 when a weight in [lo, hi) is not finite and above 0, else the number of positions j in [lo, hi)
+        (j >= 1) whose id is <= its predecessor's."""
         hi = min(nnz, lo + _CHECK_CHUNK)
         chunk = values[lo:hi]
         if not (chunk.min() > 0 and chunk.max() < np.inf):  # NaN fails both comparisons
-            return "values"
-        a, b = np.searchsorted(firsts, [lo, hi])
-        c, d = np.searchsorted(lasts, [lo, hi])
-        row_firsts, row_lasts = indices[firsts[a:b]], indices[lasts[c:d]]
-        if (b > a and row_firsts.min() < 0) or (d > c and row_lasts.max() >= vocab_size):
-            return "range"
+            return -1
         base = max(lo - 1, 0)
         window = indices[base:hi]
         if getattr(scratch, "buffer", None) is None:
             scratch.buffer = np.empty(_CHECK_CHUNK, dtype=bool)
-        below = np.less_equal(window[1:], window[:-1], out=scratch.buffer[:window.size - 1])
-        drops = np.count_nonzero(below)  # at positions base+1 .. hi-1
-        at_row_start = firsts[a:b] > base  # row starts in base+1 .. hi-1 (row 0's start has no predecessor)
-        allowed = np.count_nonzero(row_firsts[at_row_start] <= indices[firsts[a:b][at_row_start] - 1])
-        return "order" if drops != allowed else None
+        return int(np.count_nonzero(np.less_equal(window[1:], window[:-1], out=scratch.buffer[:window.size - 1])))
 
     slices = range(0, nnz, _CHECK_CHUNK)
     if len(slices) > 8:
         with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-            problems = list(pool.map(problem, slices))
+            drops = np.fromiter(pool.map(slice_check, slices), dtype=np.int64, count=len(slices))
     else:
-        problems = [problem(lo) for lo in slices]
-    for lo, kind in zip(slices, problems):  # report the first damaged slice
-        if kind is None:
-            continue
+        drops = np.fromiter(map(slice_check, slices), dtype=np.int64, count=len(slices))
+    if (drops < 0).any():
+        lo = slices[int(np.argmax(drops < 0))]
+        chunk = values[lo:lo + _CHECK_CHUNK]
+        j = lo + int(np.flatnonzero(~((chunk > 0) & (chunk < np.inf)))[0])
+        raise LilsrError(f"{where('values')}: document {_doc_at(vectors, j)!r} has weight {float(values[j])!r} for "
+                         f"token id {int(indices[j])}; weights must be finite and above 0 ({_DAMAGED_OR_INPUT})")
+    # A decrease is allowed only where a row starts, i.e. from one row's last id to the next row's first.
+    # If those account for every decrease, rows increase, and each row's first and last ids bound it.
+    row_firsts, row_lasts = indices[firsts], indices[lasts]
+    at_start = row_firsts[1:] <= row_lasts[:-1]
+    if drops.sum() != np.count_nonzero(at_start):
+        allowed = np.bincount(firsts[1:][at_start] // _CHECK_CHUNK, minlength=len(slices))
+        lo = slices[int(np.flatnonzero(drops != allowed)[0])]
         hi = min(nnz, lo + _CHECK_CHUNK)
-        if kind == "values":
-            chunk = values[lo:hi]
-            j = lo + int(np.flatnonzero(~((chunk > 0) & (chunk < np.inf)))[0])
-            raise LilsrError(f"{where('values')}: document {_doc_at(vectors, j)!r} has weight {float(values[j])!r} for "
-                             f"token id {int(indices[j])}; weights must be finite and above 0 ({_DAMAGED_OR_INPUT})")
         _check_range(vectors, lo, hi, where)  # an id outside the vocabulary: the more precise complaint
         base = max(lo - 1, 0)
         window = indices[base:hi]
@@ -198,6 +195,9 @@ def validate(vectors: SparseVectors, source: str | Path = "vectors", check_ids: 
         j = int(not_increasing[~np.isin(not_increasing, firsts)][0])
         raise LilsrError(f"{where('indices')}: token ids of document {_doc_at(vectors, j)!r} are not sorted "
                          f"and unique (id {int(indices[j])} after {int(indices[j - 1])}); {_DAMAGED}")
+    if nnz and (row_firsts.min() < 0 or row_lasts.max() >= vocab_size):
+        row = int(np.flatnonzero(live)[np.flatnonzero((row_firsts < 0) | (row_lasts >= vocab_size))[0]])
+        _check_range(vectors, int(indptr[row]), int(indptr[row + 1]), where)
     if check_ids:
         _check_ids(vectors.ids, folder, source)
 
