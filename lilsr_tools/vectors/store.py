@@ -129,7 +129,7 @@ def validate(vectors: SparseVectors, source: str | Path = "vectors", check_ids: 
 
     Slice by slice, in a few threads (numpy releases the GIL): the weights' min and max, and one comparison
     of each id with its predecessor, whose decreases must all be row starts; as rows then increase, each
-    row's first and last ids bound it. About 0.1 s per 100M entries: see docs/reliability.md.
+    row's first and last ids bound it. Its cost at 1M documents: docs/reliability.md.
 
     ``source`` is the store folder (messages then name the array file) or a description of the input."""
     folder = source if isinstance(source, Path) else None
