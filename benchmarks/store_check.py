@@ -5,7 +5,7 @@
 
 makes (once; re-runs reuse it) a synthetic store of ``--docs`` documents with SciFact's term and weight
 distributions (``native_vs_seismic.synthesize``: 1M documents of splade-tiny SciFact give ~250 non-zeros
-each), then measures, warm page cache, median of ``--repeats``:
+each), then measures, warm page cache, median of ``--repeats`` (5):
 
 - ``load_unchecked``: ``load_vectors`` without its checks (manifest, memory maps, vocab, ids);
 - ``check``: what the checks add to ``load_vectors`` (checked minus unchecked load, each on a fresh memory
@@ -28,6 +28,7 @@ search of a store, index builds, exports); searching a built native or Lucene in
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -52,6 +53,19 @@ def timed(fn, repeats: int) -> tuple[float, list[float]]:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), times
+
+
+def interleaved(first, second, repeats: int) -> tuple[list[float], list[float]]:
+    """Time ``first`` and ``second`` alternately, ``repeats`` times each, after one untimed run of each."""
+    first(), second()
+    times = ([], [])
+    for _ in range(repeats):
+        for fn, out in ((first, times[0]), (second, times[1])):
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return times
 
 
 def load_unchecked(path: Path):
@@ -95,7 +109,7 @@ def lucene_costs(index: Path, repeats: int, env: dict) -> dict:
         loads.append(float(out[-2]))
         checks.append(float(out[-1]))
     size = folder_bytes(index / "lucene")
-    return {"index": str(index), "lucene_bytes": size, "load_without_check_s": statistics.median(loads),
+    return {"index": os.path.relpath(index, HERE.parent), "lucene_bytes": size, "load_without_check_s": statistics.median(loads),
             "checksums_s": statistics.median(checks), "checksums_gb_per_s": size / statistics.median(checks) / 1e9,
             "check_share_of_load": statistics.median(checks) / (statistics.median(loads) + statistics.median(checks))}
 
@@ -105,7 +119,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, required=True, help="The store to measure (made with --from if absent).")
     parser.add_argument("--from", dest="source", type=Path, default=None, help="Real store to synthesize from.")
     parser.add_argument("--docs", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "store_check.json")
     parser.add_argument("--lucene", type=Path, default=None, help="Also time Lucene's checksums on this index.")
     args = parser.parse_args()
@@ -117,12 +131,15 @@ def main() -> None:
         synthesize(load_vectors(args.source), args.docs, args.store)
     load_unchecked(args.store)  # warm the page cache: every number below is warm
     vectors = load_unchecked(args.store)
-    result = {"store": str(args.store), "docs": len(vectors), "nnz": vectors.nnz,
+    result = {"store": os.path.relpath(args.store, HERE.parent), "docs": len(vectors), "nnz": vectors.nnz,
               "mean_nnz": vectors.nnz / max(len(vectors), 1), "repeats": args.repeats,
               "load_average": os.getloadavg(), "versions": package_versions()}
-    # each load maps the files afresh, as a search run does (page cache warm, mapping new)
-    result["load_unchecked_s"], _ = timed(lambda: load_unchecked(args.store), args.repeats)
-    result["load_checked_s"], result["load_checked_runs_s"] = timed(lambda: load_vectors(args.store), args.repeats)
+    # each load maps the files afresh, as a search run does (page cache warm, mapping new); checked and
+    # unchecked runs alternate, so that drift in the machine's load hits both alike
+    unchecked, checked = interleaved(lambda: load_unchecked(args.store), lambda: load_vectors(args.store),
+                                     args.repeats)
+    result["load_unchecked_s"], result["load_checked_s"] = statistics.median(unchecked), statistics.median(checked)
+    result["load_checked_runs_s"] = checked
     result["check_s"] = max(result["load_checked_s"] - result["load_unchecked_s"], 0.0)
     # the arrays' check on a mapping already touched: its own work, without the first-touch page faults that
     # the exact engine's transpose pays anyway when the check does not
@@ -138,8 +155,9 @@ def main() -> None:
 
         ExactEngine(load_unchecked(args.store))
 
-    result["exact_startup_s"], _ = timed(exact_startup, args.repeats)
-    result["exact_startup_unchecked_s"], _ = timed(exact_startup_unchecked, args.repeats)
+    unchecked, checked = interleaved(exact_startup_unchecked, exact_startup, args.repeats)
+    result["exact_startup_s"], result["exact_startup_unchecked_s"] = statistics.median(checked), statistics.median(unchecked)
+    result["exact_startup_runs_s"], result["exact_startup_unchecked_runs_s"] = checked, unchecked
     # what the checks add to a search run: the first-touch page faults the check pays, the transpose no longer does
     result["check_cost_in_search_s"] = max(result["exact_startup_s"] - result["exact_startup_unchecked_s"], 0.0)
     command = [sys.executable, "-c", "import lilsr_tools.cli, lilsr_tools.engines.exact"]
