@@ -1,14 +1,26 @@
 """Write-then-rename helpers, so that an interrupted write never leaves a loadable artefact.
 
 Every artefact of the toolkit is a folder with a ``manifest.json``; it is built in a hidden sibling
-folder and renamed into place only when complete. Single files (runs, reports) go the same way.
+folder (``.NAME.tmp-PID-XXXXXXXX``) and renamed into place only when complete. Single files (runs, latency
+files, reports) go the same way. A previous version is swapped out in one step (``renameat2`` with
+``RENAME_EXCHANGE`` on Linux), so the final path always holds either the old or the new complete output.
+
+A process killed with SIGKILL cannot clean up after itself: its temporary sibling stays. The next write of
+the same path removes every sibling whose owning process (the PID in its name) is gone.
+
+``check_can_write`` is the one gate for every output a command writes: it refuses an existing output
+without ``--overwrite`` and an unwritable location (a read-only folder, a path under a regular file,
+``/proc``), before any work is done.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -21,22 +33,89 @@ def _sibling(path: Path, tag: str) -> Path:
 
 
 def check_can_write(path: str | Path, overwrite: bool) -> Path:
-    """Refuse to replace an existing output unless asked to."""
+    """Refuse to replace an existing output unless asked to, and refuse a location that cannot be written."""
     path = Path(path)
-    if path.exists() and not overwrite:
+    if (path.exists() or path.is_symlink()) and not overwrite:
         raise LilsrError(f"{path} already exists; pass --overwrite to replace it or choose another path")
+    _check_location(path)
     return path
 
+
+def check_outputs(paths, overwrite: bool) -> list[Path]:
+    """``check_can_write`` for every output of a command at once, before any of them is written."""
+    checked = [check_can_write(path, overwrite) for path in paths if path is not None]
+    names = [p.resolve() for p in checked]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise LilsrError(f"{checked[i]} is given as two different outputs; choose distinct paths")
+    return checked
+
+
+def _check_location(path: Path) -> None:
+    """The nearest existing folder above ``path`` must be a folder we can create files in (tried for real:
+    permission bits say nothing to root, and /proc or a read-only mount refuse what access() allows)."""
+    ancestor = path.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise LilsrError(f"{path}: cannot write there, {ancestor} is a file, not a folder")
+    probe = ancestor / f".lilsr-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise LilsrError(f"{path}: cannot write there ({exc.strerror} in {ancestor}); choose another path") from None
+    os.unlink(probe)
+
+
+# --- stale temporaries --------------------------------------------------------------------------------------
+
+def _stale_pattern(path: Path) -> re.Pattern:
+    return re.compile(rf"\.{re.escape(path.name)}\.(?:tmp|old)-(\d+)-[0-9a-f]{{8}}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale(path: str | Path) -> list[Path]:
+    """Remove the temporary siblings of ``path`` left by processes that no longer run; returns them."""
+    path = Path(path)
+    pattern = _stale_pattern(path)
+    removed = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+# --- atomic writers -----------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes ``path`` when the block finishes without error."""
     path = check_can_write(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path)
     tmp = _sibling(path, "tmp")
     tmp.mkdir()
     try:
         yield tmp
+        fault_point("atomic:rename")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -44,17 +123,44 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
 
 
 def replace_path(src: Path, dst: Path) -> None:
-    """Move ``src`` onto ``dst``, replacing a previous ``dst`` (a file or a folder)."""
-    if dst.exists():
-        old = _sibling(dst, "old")
-        dst.rename(old)
+    """Move ``src`` onto ``dst``, replacing a previous ``dst`` (a file or a folder) in one step where the
+    system allows it, so that ``dst`` is never missing or half-replaced."""
+    src, dst = Path(src), Path(dst)
+    if not (dst.exists() or dst.is_symlink()):
         src.rename(dst)
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
+        return
+    if not src.is_dir() and not dst.is_dir():
+        os.replace(src, dst)
+        return
+    if _exchange(src, dst):  # src now holds the previous version
+        _remove(src)
+        return
+    old = _sibling(dst, "old")
+    dst.rename(old)
+    src.rename(dst)
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
     else:
-        src.rename(dst)
+        path.unlink(missing_ok=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
 @contextlib.contextmanager
@@ -62,6 +168,7 @@ def atomic_file(path: str | Path, mode: str = "w", overwrite: bool = True, encod
     """Open a temporary file that replaces ``path`` when the block finishes without error."""
     path = check_can_write(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path)
     tmp = _sibling(path, "tmp")
     kwargs = {} if "b" in mode else {"encoding": encoding}
     try:
@@ -70,4 +177,21 @@ def atomic_file(path: str | Path, mode: str = "w", overwrite: bool = True, encod
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
+    replace_path(tmp, path)
+
+
+# --- fault injection (tests) --------------------------------------------------------------------------------
+
+def fault_point(name: str, **details) -> None:
+    """A named point where the fault tests stop a real process: when ``$LILSR_FAULT_POINT`` is ``name``, the
+    process writes its PID (and ``details``, e.g. a child's PID) to ``$LILSR_FAULT_MARKER`` and sleeps, for
+    the test to kill it with SIGKILL. Without the variable this is one dictionary look-up."""
+    if os.environ.get("LILSR_FAULT_POINT") != name:
+        return
+    marker = os.environ.get("LILSR_FAULT_MARKER")
+    if marker:
+        text = " ".join([f"pid={os.getpid()}", *(f"{k}={v}" for k, v in details.items())])
+        tmp = Path(marker + ".tmp")
+        tmp.write_text(text + "\n")
+        os.replace(tmp, marker)
+    time.sleep(float(os.environ.get("LILSR_FAULT_SLEEP", "600")))

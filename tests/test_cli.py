@@ -66,8 +66,9 @@ def test_evaluate_reports_judged_queries_missing_from_the_run(small_corpus, tmp_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["vectors", "export", "{store}", "{tmp}/x", "--format", "anserini", "--scale", "0"], "scale must be positive"),
-    (["search", "{store}", "{tmp}/missing-queries", "--run", "{tmp}/r.trec"], "missing-queries: no such file"),
+    (["vectors", "export", "{store}", "{tmp}/x", "--format", "anserini", "--scale", "0"], "'--scale': 0.0 is not in"),
+    (["search", "{store}", "{tmp}/missing-queries", "--run", "{tmp}/new.trec"], "missing-queries: no such file"),
+    (["search", "{store}", "{tmp}/missing-queries", "--run", "{tmp}/r.trec"], "r.trec already exists; pass --overwrite"),
     (["evaluate", "{tmp}/r.trec"], "give exactly one of --qrels FILE or --collection"),
 ])
 def test_bad_arguments_exit_non_zero(small_vectors, tmp_path, args, message):

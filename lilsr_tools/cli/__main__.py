@@ -1,7 +1,5 @@
-"""``python -m lilsr_tools.cli``: the same as the ``lilsr`` command."""
-
-import sys
+"""``python -m lilsr_tools.cli``: the ``lilsr`` command without the console script (tests run it this way)."""
 
 from . import main
 
-sys.exit(main())
+main(prog_name="lilsr")

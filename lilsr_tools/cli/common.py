@@ -12,10 +12,21 @@ def read_query_texts(source: str, split: str | None, topic_field: str = "title")
     (BEIR jsonl, MS MARCO tsv, TREC topics: every query of the file)."""
     from ..data.collection import read_queries, resolve_collection
 
+    from ..manifest import MANIFEST
+
     path = Path(source)
-    queries = read_queries(path, topic_field=topic_field) if path.is_file() else resolve_collection(source).queries(split)
+    if path.is_dir() and not (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file():
+        raise LilsrError(f"{path}: an encoded-queries folder without {MANIFEST} (incomplete or not made by lilsr); "
+                         "re-run 'lilsr encode queries', or pass a collection folder or a queries file")
+    if path.is_file():
+        queries = read_queries(path, topic_field=topic_field)
+        if not queries:
+            raise LilsrError(f"{path}: no queries in the file")
+        return [q.id for q in queries], [q.text for q in queries]
+    collection = resolve_collection(source)
+    queries = collection.queries(split)
     if not queries:
-        raise LilsrError(f"{source}: no queries" + (f" judged in split '{split}'" if split else ""))
+        raise LilsrError(f"{collection.queries_path}: no queries" + (f" judged in split '{split}'" if split else ""))
     return [q.id for q in queries], [q.text for q in queries]
 
 
@@ -43,7 +54,8 @@ def load_query_batch(queries: str, split: str | None, *, encoder=None, model=Non
         from ..vectors.queries import load_encoded_queries
 
         encoded, manifest = load_encoded_queries(path)
-        return QueryBatch(encoded.qids, None, encoded.vectors, encoded.encode_ns, encoded.encoder)
+        return QueryBatch(encoded.qids, None, encoded.vectors, encoded.encode_ns, encoded.encoder,
+                          vocab_digest=manifest.get("vocab_digest"), source=str(path))
     qids, texts = read_query_texts(queries, split, topic_field)
     if not need_vectors:
         return QueryBatch(qids, texts)
@@ -51,4 +63,7 @@ def load_query_batch(queries: str, split: str | None, *, encoder=None, model=Non
         raise LilsrError("raw queries need a query encoder: pass --encoder table|contextual|idf|binary")
     query_encoder = build_query_encoder(encoder, model, table, vectors, dup, max_length, threads, batch_size)
     encoded = encode_queries(query_encoder, qids, texts, batch_size=batch_size)
-    return QueryBatch(qids, texts, encoded.vectors, encoded.encode_ns, query_encoder.name)
+    from ..vectors.store import vocab_digest
+
+    return QueryBatch(qids, texts, encoded.vectors, encoded.encode_ns, query_encoder.name,
+                      vocab_digest=vocab_digest(query_encoder.vocab), source=f"{queries} (--encoder {encoder})")

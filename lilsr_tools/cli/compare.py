@@ -8,6 +8,7 @@ import click
 
 from ..engines import ENGINES
 from ..models.query_encoders import QUERY_ENCODERS
+from . import options
 
 
 def _model_spec(item: str):
@@ -37,8 +38,9 @@ def _model_spec(item: str):
               help="Query encoders (repeatable; default table and contextual).")
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),
               help="Engines with default parameters (repeatable).")
-@click.option("-k", "--k", "k", type=int, default=None, help="Results per query (default 1000).")
-@click.option("--threads", type=int, default=None, help="Search threads (default 1: single-thread latency).")
+@click.option("-k", "--k", "k", type=options.positive_int("a run holds at least one result per query"), default=None,
+              help="Results per query (default 1000).")
+@click.option("--threads", type=options.THREADS, default=None, help="Search threads (default 1: single-thread latency).")
 @click.option("--baseline", default=None, help="Cell id for significance (default bm25, else the first cell).")
 @click.option("--significance", type=click.Choice(["t-test", "randomization"]), default="t-test", show_default=True,
               help="Paired test of each cell's per-query first measure against the baseline.")
@@ -92,9 +94,9 @@ def ablate_command():
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),
               help="Engines (default lucene and native; with --docs every vector engine).")
 @click.option("--encoder", default="table", show_default=True, type=click.Choice(QUERY_ENCODERS))
-@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Results per query (with --docs: both 10 and 1000).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("-k", "--k", "k", type=options.positive_int("a run holds at least one result per query"), default=1000,
+              show_default=True, help="Results per query (with --docs: both 10 and 1000).")
+@click.option("--threads", type=options.THREADS, default=1, show_default=True)
 @click.option("--docs", type=click.IntRange(min=1), default=None,
               help="Grow each model's vectors to N synthetic documents ('lilsr vectors synth') and measure every "
                    "engine there: latency at k=10 and 1000, accuracy@10 against exact, index size, build time "
@@ -154,7 +156,8 @@ def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, 
 @click.option("--model", "model", required=True, help="NAME=CHECKPOINT (a trained Li-LSR model) or NAME=VECTOR_STORE.")
 @click.option("--collection", required=True, help="Collection name or BEIR folder.")
 @click.option("--split", default="test", show_default=True, help="Qrels split.")
-@click.option("--top", type=int, default=15, show_default=True, help="Rows per table.")
+@click.option("--top", type=options.positive_int("a table shows at least one row"), default=15, show_default=True,
+              help="Rows per table.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (re-runs reuse it).")
 def ablate_context_command(model, collection, split, top, out):
     """Static (table) vs contextual query encoding: per query and per token."""

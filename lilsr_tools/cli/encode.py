@@ -16,12 +16,16 @@ def command():
 @click.argument("collection")
 @click.argument("out", type=click.Path(file_okay=False))
 @options.model
-@click.option("--max-length", type=int, default=256, show_default=True, help="Token limit per document.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per forward pass.")
+@click.option("--max-length", type=options.positive_int("a document keeps at least one token"), default=256,
+              show_default=True, help="Token limit per document (at most the model's position limit).")
+@click.option("--batch-size", type=options.positive_int("a batch holds at least one document"), default=32,
+              show_default=True)
 @options.threads
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (fast on GPUs and AMX/AVX512-BF16 CPUs only).")
-@click.option("--shard-size", type=int, default=10_000, show_default=True, help="Documents per resumable shard.")
-@click.option("--limit", type=int, default=None, help="Encode only the first N documents.")
+@click.option("--shard-size", type=options.positive_int("a shard holds at least one document"), default=10_000,
+              show_default=True, help="Documents per resumable shard.")
+@click.option("--limit", type=options.positive_int("leave --limit out to encode every document"), default=None,
+              help="Encode only the first N documents.")
 @click.option("--device", default="cpu", show_default=True,
               help="Torch device for the encoder: cpu, cuda, cuda:1 (one shard per GPU: see docs/scale-out.md).")
 @click.option("--shard", default=None, metavar="I/N",

@@ -39,9 +39,9 @@ def parse_params(values: tuple[str, ...]) -> dict:
 @click.option("--run", "run_path", type=click.Path(dir_okay=False), required=True, help="TREC run file to write.")
 @click.option("--latency", "latency_path", type=click.Path(dir_okay=False), default=None,
               help="Latency JSON to write (default: RUN with .latency.json).")
-@click.option("-k", "--k", "k", type=int, default=1000, show_default=True, help="Results per query.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Search threads (latency: 1).")
+@click.option("-k", "--k", "k", type=options.positive_int("a run holds at least one result per query"), default=1000,
+              show_default=True, help="Results per query.")
+@click.option("--threads", type=options.THREADS, default=1, show_default=True, help="Search threads (latency: 1).")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
               help="Untimed passes over all queries before timing (0: measure cold).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
@@ -54,8 +54,10 @@ def parse_params(values: tuple[str, ...]) -> dict:
 @click.option("--tag", default=None,
               help="Run tag (default: engine, query encoder and -p parameters, e.g. native.table.query_cut=10; "
                    "past 60 characters cut and ended with a hash of the whole).")
+@options.verify
+@options.overwrite
 def command(index, queries, engine, run_path, latency_path, k, threads, warmup, repeat, split, model, encoder, table,
-            vectors, dup, query_max_length, topic_field, query_batch_size, params, tag):
+            vectors, dup, query_max_length, topic_field, query_batch_size, params, tag, verify, overwrite):
     """Search INDEX with QUERIES and write a TREC run plus per-query latency.
 
     QUERIES is an encoded-queries folder ('lilsr encode queries'), a collection (name or folder; judged
@@ -65,12 +67,18 @@ def command(index, queries, engine, run_path, latency_path, k, threads, warmup, 
     """
     import time
 
+    from ..atomic import check_outputs
     from ..data.trec import check_tag, run_tag
     from ..engines import engine_for_index, get_engine
+    from ..engines.checks import verify_index
     from ..engines.search import run_search, write_outputs
     from ..progress import SearchProgress
     from .common import load_query_batch
 
+    latency_path = latency_path or (run_path.removesuffix(".trec").removesuffix(".run") + ".latency.json")
+    check_outputs([run_path, latency_path], overwrite)  # before any work: both outputs or neither
+    if verify:
+        verify_index(index)
     name = engine or engine_for_index(index)
     engine_cls = get_engine(name)
     search_params = parse_params(params)
@@ -84,7 +92,6 @@ def command(index, queries, engine, run_path, latency_path, k, threads, warmup, 
     started = time.perf_counter()
     results = run_search(searcher, batch, k=k, threads=threads, warmup=warmup, repeat=repeat, **search_params)
     seconds = time.perf_counter() - started
-    latency_path = latency_path or (run_path.removesuffix(".trec").removesuffix(".run") + ".latency.json")
     report = write_outputs(results, batch, run_path, latency_path, tag=tag)
     enc, ret, own = report["encode"], report["retrieval"], report["retrieval_engine_clock"]
     spread = report["protocol"]["repeat_p50_ms"]

@@ -20,7 +20,8 @@ def command():
                    "untrained: a fresh head (binary-like table).")
 @click.option("--vectors", type=click.Path(exists=True, file_okay=False), default=None,
               help="Document vector store (for --init idf).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the untrained head.")
+@click.option("--seed", type=options.IntRange(min=0, why="numpy seeds are non-negative"), default=0, show_default=True,
+              help="Seed of the untrained head.")
 @options.overwrite
 def export_command(model, out, init, vectors, seed, overwrite):
     """Compute the table s(x) = log(1 + ReLU(w . E_W(x) + b)) for MODEL's vocabulary and save it at OUT."""
@@ -37,7 +38,8 @@ def export_command(model, out, init, vectors, seed, overwrite):
 
 @command.command("inspect")
 @click.argument("table", type=click.Path(exists=True, file_okay=False))
-@click.option("--top", type=int, default=20, show_default=True, help="How many top and bottom tokens to show.")
+@click.option("--top", type=options.positive_int("show at least one token"), default=20, show_default=True,
+              help="How many top and bottom tokens to show.")
 @click.option("--queries", default=None, help="A collection or queries file: report the table's coverage of it.")
 @options.split
 def inspect_command(table, top, queries, split):

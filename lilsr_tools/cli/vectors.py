@@ -36,20 +36,20 @@ def info_command(store, verify):
 @click.option("--format", "fmt", type=click.Choice(["anserini", "seismic", "ciff"]), required=True,
               help="anserini: JsonVectorCollection with integer weights round(w * scale); seismic: JSONL floats; "
                    "ciff: Common Index File Format v1 (protobuf), tf = round(w * scale).")
-@click.option("--scale", type=float, default=100.0, show_default=True,
-              help="Quantization scale (anserini, ciff).")
+@click.option("--scale", type=options.FloatRange(min=0, min_open=True, why="impacts are round(weight x scale)"),
+              default=100.0, show_default=True, help="Quantization scale (anserini, ciff).")
 @options.overwrite
 def export_command(store, out, fmt, scale, overwrite):
     """Write STORE as an Anserini JsonVectorCollection folder, a Seismic JSONL file or a CIFF file at OUT."""
+    from ..atomic import check_can_write
     from ..vectors.convert import write_json_vector_collection, write_seismic_jsonl
     from ..vectors.store import load_vectors
 
+    check_can_write(out, overwrite)
     vectors = load_vectors(store)
     if fmt == "ciff":
-        from ..atomic import check_can_write
         from ..vectors.ciff import write_ciff
 
-        check_can_write(out, overwrite)
         counts = write_ciff(vectors, out, scale=scale, overwrite=overwrite)
         click.echo(f"{out}: {counts['docs']} docs, {counts['postings_lists']} postings lists, {counts['postings']} "
                    f"postings at scale {scale:g} ({counts['dropped_zero_after_rounding']} weights rounded to zero "

@@ -19,7 +19,7 @@ from typing import Iterator
 
 from ..atomic import atomic_dir
 from ..errors import LilsrError
-from .jsonl import read_jsonl, require_field
+from .jsonl import read_jsonl, read_lines, require_field
 
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
 _WHITESPACE = re.compile(r"\s")
@@ -53,14 +53,24 @@ def check_id(value, path, number: int, what: str) -> str:
 
 def read_corpus(path: str | Path, start: int = 0) -> Iterator[Document]:
     """Stream documents from a BEIR ``corpus.jsonl`` or an ``id<TAB>text`` TSV file, from the ``start``-th
-    (0-based; the ones before are skipped unparsed)."""
+    (0-based; the ones before are skipped unparsed). A duplicate id is an error naming both lines (a store
+    needs unique ids; a run could not tell the two documents apart)."""
     path = Path(path)
+    first: dict[str, int] = {}
+
+    def unique(doc_id: str, number: int) -> str:
+        if doc_id in first:
+            raise LilsrError(f"{path}:{number}: duplicate document id {doc_id!r} (first on line {first[doc_id]}); "
+                             "ids must be unique")
+        first[doc_id] = number
+        return doc_id
+
     if path.suffix == ".tsv":
         for number, (doc_id, text) in _read_tsv_pairs(path, start):
-            yield Document(check_id(doc_id, path, number, "document"), "", text)
+            yield Document(unique(check_id(doc_id, path, number, "document"), number), "", text)
         return
     for number, obj in read_jsonl(path, start):
-        doc_id = check_id(require_field(obj, "_id", path, number), path, number, "document")
+        doc_id = unique(check_id(require_field(obj, "_id", path, number), path, number, "document"), number)
         title = obj.get("title") or ""
         text = obj.get("text") or ""
         if not isinstance(title, str) or not isinstance(text, str):
@@ -76,7 +86,7 @@ def read_queries(path: str | Path, only: set[str] | None = None, topic_field: st
 
     path = Path(path)
     queries: list[Query] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     kind = sniff_format(path)
     if kind == "tsv":
         rows = ((n, qid, text) for n, (qid, text) in _read_tsv_pairs(path))
@@ -90,8 +100,8 @@ def read_queries(path: str | Path, only: set[str] | None = None, topic_field: st
     for number, qid, text in rows:
         qid = check_id(qid, path, number, "query")
         if qid in seen:
-            raise LilsrError(f"{path}:{number}: duplicate query id {qid!r}")
-        seen.add(qid)
+            raise LilsrError(f"{path}:{number}: duplicate query id {qid!r} (first on line {seen[qid]})")
+        seen[qid] = number
         if only is None or qid in only:
             queries.append(Query(qid, text))
     return queries
@@ -100,29 +110,22 @@ def read_queries(path: str | Path, only: set[str] | None = None, topic_field: st
 def count_documents(path: str | Path) -> int:
     """Documents in a corpus file without parsing them: its lines that ``read_corpus`` reads."""
     path = Path(path)
-    if not path.is_file():
-        raise LilsrError(f"{path}: no such file")
-    with open(path, encoding="utf-8") as handle:
-        if path.suffix == ".tsv":
-            return sum(1 for line in handle if line.rstrip("\n"))
-        return sum(1 for line in handle if line.strip())
+    if path.suffix == ".tsv":
+        return sum(1 for _, line in read_lines(path) if line)
+    return sum(1 for _, line in read_lines(path) if line.strip())
 
 
 def _read_tsv_pairs(path: Path, start: int = 0) -> Iterator[tuple[int, tuple[str, str]]]:
-    if not path.is_file():
-        raise LilsrError(f"{path}: no such file")
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            if start:
-                start -= 1
-                continue
-            parts = line.split("\t")
-            if len(parts) < 2:
-                raise LilsrError(f"{path}:{number}: expected 'id<TAB>text'")
-            yield number, (parts[0], " ".join(parts[1:]))
+    for number, line in read_lines(path):
+        if not line:
+            continue
+        if start:
+            start -= 1
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            raise LilsrError(f"{path}:{number}: expected 'id<TAB>text'")
+        yield number, (parts[0], " ".join(parts[1:]))
 
 
 @dataclass(frozen=True)

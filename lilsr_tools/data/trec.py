@@ -10,6 +10,7 @@ from typing import Iterable, Sequence
 
 from ..atomic import atomic_file
 from ..errors import LilsrError
+from .jsonl import read_lines
 
 # {qid: [(docid, score), ...]} in rank order
 Run = dict[str, list[tuple[str, float]]]
@@ -54,20 +55,33 @@ def read_run(path: str | Path) -> Run:
     if not path.is_file():
         raise LilsrError(f"{path}: no such run file")
     run: Run = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise LilsrError(f"{path}:{number}: expected 'qid Q0 docid rank score tag', got {len(parts)} columns")
-            try:
-                score = float(parts[4])
-            except ValueError:
-                raise LilsrError(f"{path}:{number}: score {parts[4]!r} is not a number") from None
-            if math.isnan(score):
-                raise LilsrError(f"{path}:{number}: score is NaN")
-            run.setdefault(parts[0], []).append((parts[2], score))
-    for rows in run.values():
+    for number, line in read_lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 6:
+            raise LilsrError(f"{path}:{number}: expected 'qid Q0 docid rank score tag', got {len(parts)} columns")
+        try:
+            score = float(parts[4])
+        except ValueError:
+            raise LilsrError(f"{path}:{number}: score {parts[4]!r} is not a number") from None
+        if not math.isfinite(score):
+            raise LilsrError(f"{path}:{number}: score is {parts[4]}, not a finite number")
+        run.setdefault(parts[0], []).append((parts[2], score))
+    for qid, rows in run.items():
+        if len({doc for doc, _ in rows}) != len(rows):
+            _duplicate(path, qid)
         rows.sort(key=lambda row: (-row[1], row[0]))
     return run
+
+
+def _duplicate(path: Path, qid: str) -> None:
+    """Name the lines of a document listed twice for ``qid`` (a second pass, on the error path only)."""
+    first: dict[str, int] = {}
+    for number, line in read_lines(path):
+        parts = line.split()
+        if len(parts) == 6 and parts[0] == qid:
+            if parts[2] in first:
+                raise LilsrError(f"{path}:{number}: document {parts[2]!r} appears twice for query {qid!r} "
+                                 f"(first on line {first[parts[2]]})")
+            first[parts[2]] = number

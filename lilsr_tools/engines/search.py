@@ -15,6 +15,7 @@ from ..data.trec import write_run
 from ..errors import LilsrError
 from ..evaluation.latency import summarize_ns
 from .base import SearchResults
+from .checks import check_batch
 
 
 @dataclass
@@ -26,6 +27,8 @@ class QueryBatch:
     vectors: list[dict[str, float]] | None = None
     encode_ns: np.ndarray | None = None
     encoder: str = ""
+    vocab_digest: str | None = None  # of the vocabulary the vectors were encoded over (checks.check_query_vocabulary)
+    source: str | None = None  # where the queries came from, for messages
 
     def payload(self, query_input: str) -> Sequence:
         if query_input == "text":
@@ -54,6 +57,7 @@ def run_search(engine, batch: QueryBatch, k: int = 1000, threads: int = 1, *, wa
         raise LilsrError(f"k must be at least 1, got {k}")
     if warmup < 0 or repeat < 1:
         raise LilsrError(f"warmup must be >= 0 and repeat >= 1 (got {warmup}, {repeat})")
+    check_batch(engine, batch)
     payload = batch.payload(engine.query_input)
     load_before = _load()
     for _ in range(warmup):

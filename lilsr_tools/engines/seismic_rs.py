@@ -32,7 +32,7 @@ import numpy as np
 
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
-from ..manifest import read_manifest, write_manifest
+from ..manifest import read_manifest, read_vocab, write_manifest
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
 from .base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
                    seismic_style_grid)
@@ -208,7 +208,7 @@ class SeismicRsEngine:
             raise LilsrError(f"{path} is a built Seismic index; build parameters ({', '.join(build_params)}) apply "
                              "only when searching a vector store")
         seismic = import_seismic(threads)
-        vocab = json.loads((Path(path) / "vocab.json").read_text(encoding="utf-8"))
+        vocab = read_vocab(Path(path) / "vocab.json", "rebuild the index")
         _, index_cls = _classes(seismic, len(vocab))
         file = Path(path) / INDEX_FILE
         if not file.is_file():

@@ -66,6 +66,9 @@ def parse_measures(names: Sequence[str]) -> list[Measure]:
         if unknown:
             raise LilsrError(f"measure {name!r}: {parsed.NAME} takes no parameter {', '.join(unknown)}; it takes "
                              f"{', '.join(sorted(supported)) or 'none'}")
+        cutoff = params.get("cutoff")
+        if cutoff is not None and (not isinstance(cutoff, int) or cutoff < 1):
+            raise LilsrError(f"measure {name!r}: the cutoff must be a positive integer")
         try:
             parsed.validate_params()
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 import scipy.sparse as sp
 
-from ..atomic import check_can_write, replace_path
+from ..atomic import check_can_write, fault_point, replace_path
 from ..data.collection import Document, count_documents, read_corpus
 from ..errors import LilsrError
 from ..progress import bar as progress_bar
@@ -49,6 +49,10 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
     ``shard=(I, N)``: only the I-th (1-based) of N contiguous slices of the (first ``limit``) documents,
     recorded in the manifest as ``params.shard`` for ``lilsr vectors merge``."""
     corpus_path, out = Path(corpus_path), Path(out)
+    if limit is not None and limit < 1:
+        raise LilsrError(f"limit must be at least 1 document (or None for all), not {limit}")
+    if shard_size < 1:
+        raise LilsrError(f"shard size must be at least 1 document, not {shard_size}")
     check_can_write(out, overwrite)
     params = {"corpus": str(corpus_path.resolve()), "model": encoder.model_name, "max_length": encoder.max_length,
               "shard_size": shard_size, "limit": limit, "bf16": encoder.bf16}
@@ -64,6 +68,7 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
         params["shard"] = {"index": index, "count": count, "start": start, "stop": stop, "total_docs": available}
     work = out.parent / f".{out.name}.shards"
     _prepare_work_dir(work, params)
+    fault_point("encode:start")
     if shard is not None:
         total = stop - start
     else:
@@ -72,30 +77,32 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
     docs = read_corpus(corpus_path, start)
     if stop is not None:
         docs = (doc for doc, _ in zip(docs, range(stop - start)))
-    seen: set[str] = set()
-    empty_inputs = encoded_now = 0
+    n_docs = empty_inputs = encoded_now = 0
     shard_files: list[Path] = []
     started = time.perf_counter()
-    with progress_bar(total=total, unit="doc", desc=f"encode {corpus_path.parent.name or corpus_path.name}",
-                      progress=progress, delay=0) as bar:  # closed before an error message is printed
-        for number, shard in enumerate(_shards(docs, shard_size)):
-            for doc in shard:
-                if doc.id in seen:
-                    raise LilsrError(f"{corpus_path}: duplicate document id {doc.id!r}; ids must be unique")
-                seen.add(doc.id)
-            texts = [doc.contents for doc in shard]
-            empty_inputs += sum(not text.strip() for text in texts)
-            file = work / f"shard-{number:05d}.npz"
-            shard_files.append(file)
-            if file.is_file() and _shard_ids(file) == [doc.id for doc in shard]:
-                bar.update(len(shard))  # finished by an earlier run
-                continue
-            matrix = encoder.encode(texts, progress=bar.update)
-            encoded_now += len(shard)
-            _save_shard(file, matrix, [doc.id for doc in shard])
-            bar.set_postfix(docs_per_s=f"{encoded_now / (time.perf_counter() - started):.1f}")
-    if not seen:
-        raise LilsrError(f"{corpus_path}: no documents")
+    try:
+        with progress_bar(total=total, unit="doc", desc=f"encode {corpus_path.parent.name or corpus_path.name}",
+                          progress=progress, delay=0) as bar:  # closed before an error message is printed
+            for number, part in enumerate(_shards(docs, shard_size)):
+                n_docs += len(part)  # read_corpus refuses duplicate ids, naming both lines
+                texts = [doc.contents for doc in part]
+                empty_inputs += sum(not text.strip() for text in texts)
+                file = work / f"shard-{number:05d}.npz"
+                shard_files.append(file)
+                if file.is_file() and _shard_ids(file) == [doc.id for doc in part]:
+                    bar.update(len(part))  # finished by an earlier run
+                    continue
+                matrix = encoder.encode(texts, progress=bar.update)
+                encoded_now += len(part)
+                _save_shard(file, matrix, [doc.id for doc in part])
+                fault_point("encode:shard")
+                bar.set_postfix(docs_per_s=f"{encoded_now / (time.perf_counter() - started):.1f}")
+        if not n_docs:
+            raise LilsrError(f"{corpus_path}: no documents")
+    except LilsrError:  # bad input: keep finished shards (the fixed corpus resumes from them), else clean up
+        if not any(work.glob("shard-*.npz")):
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     matrices, ids = [], []
     for file in shard_files:
         with np.load(file) as shard:

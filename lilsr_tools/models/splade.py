@@ -91,6 +91,18 @@ def splade_pool(logits: torch.Tensor, attention_mask: torch.Tensor) -> torch.Ten
     return torch.log1p(torch.relu(masked.amax(dim=1)))
 
 
+def check_max_length(model, max_length: int, name: str) -> None:
+    """A token limit the model can take: at least 1 and at most its position embeddings (beyond, BERT-like
+    models fail deep inside torch with an index error)."""
+    from ..errors import LilsrError
+
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not isinstance(max_length, int) or max_length < 1:
+        raise LilsrError(f"max length must be a positive number of tokens, not {max_length!r}")
+    if isinstance(limit, int) and max_length > limit:
+        raise LilsrError(f"max length {max_length} exceeds the {limit} positions of {name}; use at most {limit}")
+
+
 class SpladeEncoder:
     """Encode texts into SPLADE vectors over the model's vocabulary.
 
@@ -106,6 +118,7 @@ class SpladeEncoder:
         self.model, self.tokenizer = loaded if loaded is not None else load_masked_lm(model)
         self.device = torch.device(device)
         self.model.eval().to(self.device)
+        check_max_length(self.model, max_length, self.model_name)
         self.max_length = max_length
         self.batch_size = batch_size
         self.bf16 = bf16

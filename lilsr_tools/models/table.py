@@ -26,7 +26,7 @@ import numpy as np
 
 from ..atomic import atomic_dir
 from ..errors import LilsrError
-from ..manifest import read_manifest, write_manifest
+from ..manifest import read_manifest, read_vocab, write_manifest
 from ..vectors.store import vocab_digest
 
 KIND = "lilsr.table"
@@ -124,7 +124,7 @@ def load_table(path: str | Path) -> QueryTable:
         weights = np.load(path / "table.npy")
     except (OSError, ValueError) as exc:
         raise LilsrError(f"{path / 'table.npy'}: unreadable ({exc}); re-export the table") from None
-    vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+    vocab = read_vocab(path / "vocab.json", "re-export the table")
     if weights.shape != (len(vocab),) or weights.dtype != np.float32:
         raise LilsrError(f"{path}: table.npy has shape {weights.shape} for {len(vocab)} tokens; re-export the table")
     return QueryTable(weights, vocab, manifest, path)

@@ -85,7 +85,7 @@ def pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", latency: st
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False,
               title="engine (line, colour) · system (marker)", title_fontsize=7)
     ax.set_title("Latency vs effectiveness (lines: each engine's Pareto frontier)", fontsize=10)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
+    save_figure(fig, out, bbox_inches="tight")
     plt.close(fig)
     return out
 
@@ -106,7 +106,7 @@ def posting_lengths(lengths: dict[str, np.ndarray], out: Path) -> Path:
     ax.legend(fontsize=7)
     ax.set_title("Posting-list length distribution per model", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 
@@ -143,7 +143,7 @@ def time_split(frame: pd.DataFrame, out: Path) -> Path:
     ax.set_xlabel("mean ms per query (log scale)")
     ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2, frameon=False, borderaxespad=0)
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
+    save_figure(fig, out, bbox_inches="tight")
     plt.close(fig)
     return out
 
@@ -168,6 +168,15 @@ def lines(frame: pd.DataFrame, x: str, ys: list[str], group: str, out: Path, tit
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    save_figure(fig, out)
     plt.close(fig)
     return out
+
+
+def save_figure(fig, out, **options) -> None:
+    """Save through a temporary file (``atomic_file``): an interrupted save leaves no truncated image."""
+    from ..atomic import atomic_file
+
+    out = Path(out)
+    with atomic_file(out, "wb") as handle:
+        fig.savefig(handle, format=out.suffix.lstrip(".") or "png", dpi=110, **options)

@@ -163,8 +163,9 @@ class Workspace:
             encoded = encode_queries(query_encoder, text.qids, text.texts)
             save_encoded_queries(path, encoded, overwrite=True, vocab_digest=vocab_digest(query_encoder.vocab),
                                  params={"model": model.name, "encoder": encoder})
-        encoded, _ = load_encoded_queries(path)
-        batch = QueryBatch(encoded.qids, text.texts, encoded.vectors, encoded.encode_ns, encoder)
+        encoded, manifest = load_encoded_queries(path)
+        batch = QueryBatch(encoded.qids, text.texts, encoded.vectors, encoded.encode_ns, encoder,
+                           vocab_digest=manifest.get("vocab_digest"), source=str(path))
         self._queries[cache_key] = batch
         return batch
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -17,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..atomic import atomic_dir
+from ..data.collection import check_id
 from ..data.jsonl import read_jsonl, require_field
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
@@ -26,20 +28,76 @@ JSON_VECTORS_KIND = "lilsr.json-vector-collection"
 DEFAULT_SCALE = 100.0
 
 
-MAX_IMPACT = int(np.iinfo(np.int32).max)  # Lucene term frequencies, CIFF tf and PISA frequencies are 32-bit
+# Anserini's JsonVectorCollection turns {"token": n} into the token written n times, and Lucene stores n as the
+# term frequency (the impact). So an impact must fit a 32-bit integer, and a document's impacts together must
+# stay a text the child JVM can build and invert: at most MAX_DOC_IMPACT token repetitions (16.8M; SPLADE
+# documents at scale 100 use about 10^4-10^5). Beyond, Java fails with an OutOfMemoryError or wraps around.
+MAX_IMPACT = 2**31 - 1
+MAX_DOC_IMPACT = 2**24
 
 
 def quantize(values: np.ndarray, scale: float) -> np.ndarray:
-    """Integer impacts ``round(w * scale)`` (round half to even, never truncation).
-
-    An impact beyond 32 bits is refused (the cast would wrap it around silently)."""
-    if not scale > 0:
-        raise LilsrError(f"quantization scale must be positive, got {scale}")
+    """Integer impacts ``round(w * scale)`` (round half to even, never truncation); refuses impacts that do
+    not fit a 32-bit integer (``impacts`` names the document and token)."""
+    check_scale(scale)
     scaled = np.rint(np.asarray(values, dtype=np.float64) * scale)
-    if scaled.size and scaled.max() > MAX_IMPACT:
-        raise LilsrError(f"weight {float(np.max(values)):g} x scale {scale:g} exceeds the 32-bit impact limit "
-                         f"{MAX_IMPACT}; choose a smaller scale")
+    if scaled.size and not (np.abs(scaled).max() <= MAX_IMPACT):
+        raise LilsrError(f"a weight times scale {scale:g} overflows a 32-bit integer impact; lower the scale")
     return scaled.astype(np.int32)
+
+
+def check_scale(scale) -> float:
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(scale, (bool, str)) or not (np.isfinite(value) and value > 0):
+        raise LilsrError(f"quantization scale must be a finite number above 0, got {scale!r}")
+    return value
+
+
+def impacts(vectors: SparseVectors, scale: float) -> np.ndarray:
+    """``quantize`` for a store, refusing (and naming the document and token) an impact that overflows a
+    32-bit integer or a document whose impacts add up to more than Anserini can index (``MAX_DOC_IMPACT``)."""
+    check_scale(scale)
+    values = np.asarray(vectors.values)
+    source = vectors.path or "vectors"
+    if values.size and values.max() * np.float64(scale) > MAX_IMPACT:
+        j = int(np.flatnonzero(values * np.float64(scale) > MAX_IMPACT)[0])
+        raise LilsrError(f"{source}: document {_doc_of(vectors, j)!r}, token {vectors.vocab[int(vectors.indices[j])]!r}: "
+                         f"weight {float(values[j]):g} x scale {scale:g} overflows a 32-bit integer impact; lower "
+                         "--scale or fix the vectors")
+    quantized_values = quantize(values, scale)
+    lengths = np.diff(np.asarray(vectors.indptr))
+    rows = np.flatnonzero(lengths)
+    if rows.size:
+        per_doc = np.add.reduceat(quantized_values, np.asarray(vectors.indptr)[rows], dtype=np.int64)
+        if per_doc.max() > MAX_DOC_IMPACT:
+            k = int(np.argmax(per_doc > MAX_DOC_IMPACT))
+            row = int(rows[k])
+            lo, hi = int(vectors.indptr[row]), int(vectors.indptr[row + 1])
+            top = lo + int(np.argmax(quantized_values[lo:hi]))
+            raise LilsrError(f"{source}: document {vectors.ids[row]!r} sums to {int(per_doc[k]):,} impact "
+                             f"units at scale {scale:g} (largest: token {vectors.vocab[int(vectors.indices[top])]!r}, "
+                             f"{int(quantized_values[top]):,}); Anserini writes each token impact times and indexes at "
+                             f"most {MAX_DOC_IMPACT:,} per document: lower --scale")
+    return quantized_values
+
+
+def _doc_of(vectors: SparseVectors, position: int) -> str:
+    return vectors.ids[int(np.searchsorted(vectors.indptr, position, side="right") - 1)]
+
+
+def impact_chunks(vectors: SparseVectors, scale: float, docs_per_chunk: int = 8192):
+    """``impacts`` a batch of documents at a time (bounded memory at any store size), with the same checks:
+    yields (first document, last document + 1, first entry, integer impacts of the batch's entries)."""
+    indptr = np.asarray(vectors.indptr)
+    for first in range(0, len(vectors), docs_per_chunk):
+        last = min(len(vectors), first + docs_per_chunk)
+        lo, hi = int(indptr[first]), int(indptr[last])
+        part = SparseVectors(indptr[first:last + 1] - lo, vectors.indices[lo:hi], vectors.values[lo:hi],
+                             vectors.vocab, vectors.ids[first:last], path=vectors.path)
+        yield first, last, lo, impacts(part, scale)
 
 
 def quantized(vectors: SparseVectors, scale: float) -> SparseVectors:
@@ -74,20 +132,16 @@ def _rows(vectors: SparseVectors, impacts: np.ndarray | None = None) -> Iterator
         yield doc_id, row
 
 
-CHUNK = 1 << 24  # entries quantized at once: memory stays bounded whatever the store's size
-
-
 def impact_counts(vectors: SparseVectors, scale: float) -> tuple[int, int, np.ndarray]:
     """(postings kept, weights that round to zero, posting length per token) of the vectors quantized at
-    ``scale``, streamed in chunks."""
+    ``scale``, streamed a batch of documents at a time, with ``impacts``' checks."""
     lengths = np.zeros(len(vectors.vocab), np.int64)
     kept = dropped = 0
-    for lo in range(0, vectors.nnz, CHUNK):
-        impacts = quantize(vectors.values[lo:lo + CHUNK], scale)
-        live = impacts > 0
+    for _, _, lo, integer in impact_chunks(vectors, scale):
+        live = integer > 0
         kept += int(live.sum())
         dropped += int(live.size - live.sum())
-        lengths += np.bincount(np.asarray(vectors.indices[lo:lo + CHUNK])[live], minlength=len(vectors.vocab))
+        lengths += np.bincount(np.asarray(vectors.indices[lo:lo + integer.size])[live], minlength=len(vectors.vocab))
     return kept, dropped, lengths
 
 
@@ -96,8 +150,8 @@ def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale:
     """Write Anserini ``JsonVectorCollection`` files (integer weights) under ``out/docs/`` plus a manifest.
 
     Returns the counts (documents, postings, weights that rounded to zero and were dropped). Rows are
-    quantized a batch of documents at a time and each line is joined from pre-escaped token keys, so a
-    million documents take seconds per hundred thousand, in bounded memory."""
+    quantized a batch of documents at a time (with ``impacts``' checks) and each line is joined from
+    pre-escaped token keys, so a million documents take seconds per hundred thousand, in bounded memory."""
     import operator
 
     postings, dropped, _ = impact_counts(vectors, scale)
@@ -105,7 +159,6 @@ def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale:
     keys = np.array([json.dumps(token, ensure_ascii=False) + ": " for token in vectors.vocab], dtype=object)
     ids = [json.dumps(doc_id, ensure_ascii=False) for doc_id in vectors.ids]
     indptr = np.asarray(vectors.indptr)
-    batch = 8192
     with atomic_dir(out, overwrite=overwrite) as tmp:
         # The JSONL files go in docs/: Anserini reads every .json/.jsonl file of the folder it is given,
         # and manifest.json must not be taken for a document file.
@@ -114,16 +167,13 @@ def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale:
         handle = None
         with tqdm(total=len(vectors), desc="JsonVectorCollection", unit="doc", leave=False,
                   disable=not progress) as bar:
-            for first in range(0, len(vectors), batch):
-                last = min(len(vectors), first + batch)
-                lo, hi = int(indptr[first]), int(indptr[last])
-                impacts = quantize(vectors.values[lo:hi], scale)
-                tokens = keys[np.asarray(vectors.indices[lo:hi])]
+            for first, last, lo, integer in impact_chunks(vectors, scale):
+                tokens = keys[np.asarray(vectors.indices[lo:lo + integer.size])]
                 lines = []
                 for d in range(first, last):
                     a, b = int(indptr[d]) - lo, int(indptr[d + 1]) - lo
-                    live = impacts[a:b] > 0
-                    row = ", ".join(map(operator.add, tokens[a:b][live], map(str, impacts[a:b][live].tolist())))
+                    live = integer[a:b] > 0
+                    row = ", ".join(map(operator.add, tokens[a:b][live], map(str, integer[a:b][live].tolist())))
                     counts["empty_docs"] += not row
                     lines.append(f'{{"id": {ids[d]}, "contents": "", "vector": {{{row}}}}}\n')
                 for offset, line in enumerate(lines):
@@ -145,22 +195,60 @@ def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale:
 def read_json_vector_collection(path: str | Path, vocab: list[str] | None = None) -> tuple[SparseVectors, float]:
     """Read a JsonVectorCollection folder back into float vectors (impact / scale) and return the scale.
 
-    Files must hold integer weights: Anserini would silently truncate floats, so a float weight here is an
-    error that names the file and line.
-    """
+    Every line is checked (``iter_json_vector_collection``); errors name the file and line."""
     path = Path(path)
-    manifest = read_manifest(path, JSON_VECTORS_KIND)
-    scale = float(manifest["params"]["scale"])
-    vocab = list(vocab if vocab is not None else manifest["vocab"])
+    manifest, scale, vocab = collection_header(path, vocab)
     ids, rows = [], []
-    for file in sorted((path / "docs").glob("*.jsonl")):
-        for number, obj in read_jsonl(file):
-            ids.append(str(require_field(obj, "id", file, number)))
-            vector = require_field(obj, "vector", file, number, (dict,))
-            check_integer_weights(vector, file, number)
-            rows.append({token: weight / scale for token, weight in vector.items()})
+    for _, _, doc_id, vector in iter_json_vector_collection(path, vocab):
+        ids.append(doc_id)
+        rows.append({token: weight / scale for token, weight in vector.items()})
     vectors = SparseVectors.from_dicts(rows, vocab, ids, source=str(path))
     return vectors, scale
+
+
+def collection_header(path: Path, vocab: list[str] | None = None) -> tuple[dict, float, list[str]]:
+    """The manifest, scale and vocabulary of a JsonVectorCollection folder, checked."""
+    manifest = read_manifest(path, JSON_VECTORS_KIND)
+    try:
+        scale = check_scale(manifest["params"]["scale"])
+    except (KeyError, TypeError):
+        raise LilsrError(f"{path / 'manifest.json'}: no quantization scale (params.scale); re-export the "
+                         "collection") from None
+    vocab = vocab if vocab is not None else manifest.get("vocab")
+    if not isinstance(vocab, list) or not vocab or not all(isinstance(t, str) for t in vocab):
+        raise LilsrError(f"{path / 'manifest.json'}: no vocabulary (a list of token strings); re-export the collection")
+    return manifest, scale, list(vocab)
+
+
+def iter_json_vector_collection(path: Path, vocab: list[str]) -> Iterator[tuple[Path, int, str, dict]]:
+    """Yield ``(file, line, id, vector)`` for every document of ``path/docs/*.jsonl``, refusing, with the file
+    and line: a malformed line, a missing or duplicate id (naming the first line), a weight that is not an
+    integer (Anserini would truncate floats silently; strings are not numbers), a negative weight or one
+    above ``MAX_IMPACT``, a token outside ``vocab``; and a folder without documents."""
+    known = set(vocab)
+    first: dict[str, tuple[Path, int]] = {}
+    files = sorted((path / "docs").glob("*.jsonl"))
+    if not files:
+        raise LilsrError(f"{path / 'docs'}: no .jsonl files; write the collection with 'lilsr vectors export'")
+    for file in files:
+        for number, obj in read_jsonl(file):
+            doc_id = check_id(require_field(obj, "id", file, number), file, number, "document")
+            if doc_id in first:
+                seen_file, seen_line = first[doc_id]
+                raise LilsrError(f"{file}:{number}: duplicate document id {doc_id!r} (first at {seen_file}:{seen_line})")
+            first[doc_id] = (file, number)
+            vector = require_field(obj, "vector", file, number, (dict,))
+            check_integer_weights(vector, file, number)
+            for token, weight in vector.items():
+                if weight < 0 or weight > MAX_IMPACT:
+                    raise LilsrError(f"{file}:{number}: token {token!r} has impact {weight}; impacts lie in "
+                                     f"[0, {MAX_IMPACT}]")
+                if token not in known:
+                    raise LilsrError(f"{file}:{number}: token {token!r} is not in the collection's vocabulary "
+                                     f"({len(vocab)} tokens, in {path / 'manifest.json'})")
+            yield file, number, doc_id, vector
+    if not first:
+        raise LilsrError(f"{path / 'docs'}: no documents in {len(files)} .jsonl file(s)")
 
 
 def check_integer_weights(vector: dict, file, number: int) -> None:
@@ -182,8 +270,30 @@ def write_seismic_jsonl(vectors: SparseVectors, out: str | Path, overwrite: bool
 
 
 def read_seismic_jsonl(path: str | Path, vocab: list[str]) -> SparseVectors:
+    """Read Seismic JSONL (``{"id", "vector": {token: float}}`` per line), refusing with the file and line: a
+    duplicate id, a weight that is not a number (a string "1.0" is not), not finite or negative, a token
+    outside ``vocab``; and a file without documents."""
+    path = Path(path)
+    known = set(vocab)
     ids, rows = [], []
+    first: dict[str, int] = {}
     for number, obj in read_jsonl(path):
-        ids.append(str(require_field(obj, "id", path, number)))
-        rows.append(require_field(obj, "vector", path, number, (dict,)))
+        doc_id = check_id(require_field(obj, "id", path, number), path, number, "document")
+        if doc_id in first:
+            raise LilsrError(f"{path}:{number}: duplicate document id {doc_id!r} (first on line {first[doc_id]})")
+        first[doc_id] = number
+        vector = require_field(obj, "vector", path, number, (dict,))
+        for token, weight in vector.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                raise LilsrError(f"{path}:{number}: token {token!r} has weight {weight!r}, not a number")
+            if not math.isfinite(weight) or weight < 0:
+                raise LilsrError(f"{path}:{number}: token {token!r} has weight {weight!r}; weights must be finite "
+                                 "and non-negative")
+            if token not in known:
+                raise LilsrError(f"{path}:{number}: token {token!r} is not in the vocabulary of the model "
+                                 f"({len(vocab)} tokens); import with the --model the vectors were made with")
+        ids.append(doc_id)
+        rows.append(vector)
+    if not ids:
+        raise LilsrError(f"{path}: no documents")
     return SparseVectors.from_dicts(rows, vocab, ids, source=str(path))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_dir
+from ..data.collection import check_id
 from ..data.jsonl import read_jsonl, require_field
 from ..errors import LilsrError
 from ..evaluation.latency import summarize_ns
@@ -45,14 +46,28 @@ def load_encoded_queries(path: str | Path) -> tuple[EncodedQueries, dict]:
     manifest = read_manifest(path, KIND)
     file = path / "queries.jsonl"
     qids, vectors, times = [], [], []
+    first: dict[str, int] = {}
     for number, obj in read_jsonl(file):
-        qids.append(str(require_field(obj, "qid", file, number)))
+        qid = check_id(require_field(obj, "qid", file, number), file, number, "query")
+        if qid in first:
+            raise LilsrError(f"{file}:{number}: duplicate query id {qid!r} (first on line {first[qid]})")
+        first[qid] = number
         vector = require_field(obj, "vector", file, number, (dict,))
         for token, weight in vector.items():
-            if not isinstance(weight, (int, float)) or not math.isfinite(weight):
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise LilsrError(f"{file}:{number}: token {token!r} has weight {weight!r}; weights must be finite numbers")
+            if weight < 0:
+                # engines drop what they cannot score: a negative weight would vanish without a word
+                raise LilsrError(f"{file}:{number}: token {token!r} has a negative weight {weight!r}; learned sparse "
+                                 "query weights are non-negative")
+        encode_ns = obj.get("encode_ns", 0)
+        if isinstance(encode_ns, bool) or not isinstance(encode_ns, int) or encode_ns < 0:
+            raise LilsrError(f"{file}:{number}: encode_ns {encode_ns!r} is not a non-negative integer")
+        qids.append(qid)
         vectors.append(vector)
-        times.append(int(obj.get("encode_ns", 0)))
+        times.append(encode_ns)
+    if not qids:
+        raise LilsrError(f"{file}: no queries")
     encoded = EncodedQueries(qids, vectors, np.asarray(times, dtype=np.int64), manifest.get("encoder", ""),
                              int(manifest.get("encode_batch_size") or 1))
     return encoded, manifest

@@ -58,7 +58,7 @@ class BM25Engine:
         if searcher not in SEARCHERS:
             raise LilsrError(f"searcher must be one of {', '.join(SEARCHERS)}, not {searcher!r}")
         path = Path(path)
-        lucene_dir, manifest = indexing.index_dir(path, indexing.BM25_KIND)
+        lucene_dir, manifest = indexing.index_dir(path, indexing.BM25_KIND, heap)
         jvm.start_jvm(heap)
         opened, note = _open(lucene_dir, searcher, k1, b, heap, quiet)
         return cls(path, manifest, lucene_dir, opened, k1, b, searcher, heap, note)

@@ -13,10 +13,11 @@ heap_option = click.option("--heap", default=None,
 @click.command("lucene")
 @click.argument("vectors", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--scale", type=float, default=None,
+@click.option("--scale", type=options.FloatRange(min=0, min_open=True, why="impacts are round(weight x scale)"),
+              default=None,
               help="Quantization scale: impacts are round(w * scale) [default: 100 for a vector store; a "
                    "JsonVectorCollection keeps its recorded scale].")
-@click.option("--threads", type=int, default=2, show_default=True, help="Anserini indexing threads.")
+@click.option("--threads", type=options.THREADS, default=2, show_default=True, help="Anserini indexing threads.")
 @click.option("--optimize/--no-optimize", default=True, show_default=True,
               help="Merge the index into one segment (Anserini -optimize).")
 @heap_option
@@ -44,7 +45,7 @@ def lucene_command(vectors, out, scale, threads, optimize, heap, overwrite):
 @click.command("bm25")
 @click.argument("collection")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--threads", type=int, default=1, show_default=True,
+@click.option("--threads", type=options.THREADS, default=1, show_default=True,
               help="Anserini indexing threads (1, as Anserini's regressions, keeps doc order stable).")
 @heap_option
 @options.overwrite

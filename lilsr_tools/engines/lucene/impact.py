@@ -17,7 +17,6 @@ slower at k=1000, and what the Anserini path always does).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import LilsrError
+from ...manifest import read_vocab
 from ...vectors.convert import DEFAULT_SCALE
 from ..base import SearchResults
 from . import indexing, jvm
@@ -124,8 +124,8 @@ class LuceneEngine:
         if searcher not in SEARCHERS:
             raise LilsrError(f"searcher must be one of {', '.join(SEARCHERS)}, not {searcher!r}")
         path = Path(path)
-        lucene_dir, manifest = indexing.index_dir(path, indexing.LUCENE_KIND)
-        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+        lucene_dir, manifest = indexing.index_dir(path, indexing.LUCENE_KIND, heap)
+        vocab = read_vocab(path / "vocab.json", "rebuild the index")
         jvm.start_jvm(heap)
         opened, note = open_impact_searcher(lucene_dir, searcher, heap, quiet)
         engine = cls(path, manifest, lucene_dir, vocab, opened, note)

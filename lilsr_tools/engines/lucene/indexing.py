@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ...atomic import atomic_dir, check_can_write
-from ...data.jsonl import read_jsonl, require_field
+from ...atomic import atomic_dir, check_can_write, fault_point
 from ...errors import LilsrError
 from ...manifest import MANIFEST, read_manifest, write_manifest
-from ...vectors.convert import (JSON_VECTORS_KIND, check_integer_weights, impact_counts,
-                                write_json_vector_collection)
+from ...vectors.convert import (JSON_VECTORS_KIND, MAX_DOC_IMPACT, collection_header, impact_counts,
+                                iter_json_vector_collection, write_json_vector_collection)
 from ...vectors.store import KIND as VECTORS_KIND
 from ...vectors.store import SparseVectors, load_vectors, posting_stats, vocab_digest
 from ..base import folder_bytes
@@ -46,14 +45,15 @@ def run_index_collection(args: list[str], heap: str | None = None, echo=None) ->
     """Run ``io.anserini.index.IndexCollection`` with ``args``; return its final counters.
 
     Its log is relayed line by line to ``echo`` (stderr by default) as progress. A non-zero exit or any
-    indexing error raises ``LilsrError`` with the last log lines; Ctrl-C stops the child JVM too."""
+    indexing error raises ``LilsrError`` with the last log lines. The child JVM dies with us on every path
+    (an error, Ctrl-C, SIGTERM, and kill -9 through its parent-death signal: ``jvm.child_process``)."""
     echo = echo or (lambda line: print(line, file=sys.stderr))
     command = jvm.java_command("io.anserini.index.IndexCollection", *args, heap=heap)
     counters: dict[str, int] = {}
     tail: list[str] = []
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               encoding="utf-8", errors="replace")
-    try:
+    with jvm.child_process(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           encoding="utf-8", errors="replace") as process:
+        fault_point("lucene:indexing", child=process.pid)
         for line in process.stdout:
             line = line.rstrip()
             if line.startswith("WARNING: ") or "MMapDirectory" in line:
@@ -68,10 +68,6 @@ def run_index_collection(args: list[str], heap: str | None = None, echo=None) ->
             elif " ERROR " in line or "Exception" in line:
                 echo("anserini: " + line)
         code = process.wait()
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
     if code != 0:
         raise LilsrError(f"Anserini IndexCollection failed (exit {code}): " + " | ".join(tail[-5:]))
     if "indexed" not in counters:
@@ -89,8 +85,8 @@ def lucene_posting_stats(index_dir: Path, heap: str | None = None) -> dict | Non
         return None
     java = jvm.find_java()
     classpath = f"{jvm.fatjar()}{':' if sys.platform != 'win32' else ';'}{jvm.BRIDGE_CLASSES}"
-    result = subprocess.run([str(java.executable), *jvm.jvm_options(java, heap), "-cp", classpath,
-                             jvm.BRIDGE_CLASS, "stats", str(index_dir)], capture_output=True, text=True)
+    result = jvm.run_child([str(java.executable), *jvm.jvm_options(java, heap), "-cp", classpath,
+                            jvm.BRIDGE_CLASS, "stats", str(index_dir)])
     if result.returncode != 0:
         raise LilsrError(f"reading posting statistics of {index_dir} failed: {result.stderr.strip()[-300:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -109,30 +105,27 @@ def _check_tokens(vocab, used: np.ndarray, where) -> None:
 
 
 def _read_collection(path: Path) -> tuple[dict, list[str], dict[str, int], int]:
-    """Validate a JsonVectorCollection folder line by line (integer weights only) before Anserini sees it.
+    """Validate a JsonVectorCollection folder line by line before Anserini sees it (integer impacts within
+    range, known tokens, unique ids: ``convert.iter_json_vector_collection``; plus no whitespace in tokens).
 
     Returns its manifest, its vocabulary, the posting length of every token, and the number of documents."""
-    manifest = read_manifest(path, JSON_VECTORS_KIND)
-    vocab = manifest.get("vocab") or []
+    manifest, _, vocab = collection_header(path)
     lengths: Counter = Counter()
     docs = 0
-    files = sorted((path / "docs").glob("*.jsonl"))
-    if not files:
-        raise LilsrError(f"{path}/docs: no .jsonl files; write the collection with 'lilsr vectors export'")
-    for file in files:
-        for number, obj in read_jsonl(file):
-            require_field(obj, "id", file, number)
-            vector = require_field(obj, "vector", file, number, (dict,))
-            check_integer_weights(vector, file, number)
-            for token, weight in vector.items():
-                if weight < 0:
-                    raise LilsrError(f"{file}:{number}: token {token!r} has a negative weight {weight}")
-                if weight > 0:
-                    if _WHITESPACE.search(token) or not token:
-                        raise LilsrError(f"{file}:{number}: token {token!r} is empty or contains whitespace, "
-                                         "which Anserini's pre-tokenized indexing would split")
-                    lengths[token] += 1
-            docs += 1
+    for file, number, _, vector in iter_json_vector_collection(path, vocab):
+        total = 0
+        for token, weight in vector.items():
+            if weight > 0:
+                if _WHITESPACE.search(token) or not token:
+                    raise LilsrError(f"{file}:{number}: token {token!r} is empty or contains whitespace, "
+                                     "which Anserini's pre-tokenized indexing would split")
+                lengths[token] += 1
+                total += weight
+        if total > MAX_DOC_IMPACT:
+            raise LilsrError(f"{file}:{number}: the impacts of this document add up to {total:,}; Anserini writes "
+                             f"each token impact times and indexes at most {MAX_DOC_IMPACT:,} per document: "
+                             "re-export at a lower scale")
+        docs += 1
     return manifest, vocab, dict(lengths), docs
 
 
@@ -159,10 +152,12 @@ def build_impact_index(source: str | Path | SparseVectors, out: str | Path, *, s
         if isinstance(source, SparseVectors):
             vectors = source
             scale = float(scale if scale is not None else 100.0)
-            _, _, lengths = impact_counts(vectors, scale)  # streamed: bounded memory at any size
+            # streamed, bounded memory at any size; refuses impacts that overflow, naming document and token
+            _, _, lengths = impact_counts(vectors, scale)
             _check_tokens(vectors.vocab, np.flatnonzero(lengths), vectors.path or "vectors")
             collection = tmp / "collection"
             counts = write_json_vector_collection(vectors, collection, scale=scale, overwrite=False)
+            fault_point("lucene:collection")
             input_dir = collection / "docs"
             vocab = list(vectors.vocab)
             source_desc = {"source": str(vectors.path) if vectors.path else None, "source_kind": VECTORS_KIND,
@@ -188,6 +183,7 @@ def build_impact_index(source: str | Path | SparseVectors, out: str | Path, *, s
             import shutil
 
             shutil.rmtree(collection)  # the quantized JSON is an intermediate; the index holds the same integers
+        fault_point("lucene:write")
         (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
         postings = posting_stats(np.asarray(lengths))
         lucene_stats = lucene_posting_stats(tmp / LUCENE_DIR, heap)
@@ -215,7 +211,7 @@ def build_bm25_index(collection, out: str | Path, *, threads: int = 1, overwrite
     """Index a BEIR corpus for BM25 as Anserini's ``beir-v1.0.0-*.flat`` regressions do: BeirFlatCollection
     (title and text in ``contents``), DefaultLuceneDocumentGenerator, default English analyzer (Porter
     stemming, stopwords removed), ``-storePositions -storeDocvectors -storeRaw``, one thread by default."""
-    from ...data.collection import resolve_collection
+    from ...data.collection import read_corpus, resolve_collection
 
     out = check_can_write(out, overwrite)
     jvm.java_command("io.anserini.index.IndexCollection")  # Java and the fatjar are there, before any work
@@ -224,6 +220,11 @@ def build_bm25_index(collection, out: str | Path, *, threads: int = 1, overwrite
     corpus = path if path.is_file() else resolve_collection(collection).corpus_path
     if corpus.suffix != ".jsonl":
         raise LilsrError(f"{corpus}: BM25 flat indexing reads BEIR corpus.jsonl ({{'_id', 'title', 'text'}} lines)")
+    # Anserini would index a duplicate id twice and replace bytes that are not UTF-8: read it once first
+    # (UTF-8, JSON, unique ids without whitespace; errors name the line)
+    n_docs = sum(1 for _ in read_corpus(corpus))
+    if not n_docs:
+        raise LilsrError(f"{corpus}: no documents")
     with atomic_dir(out, overwrite=overwrite) as tmp:
         # BeirFlatCollection reads every JSONL file of its input folder (queries.jsonl too), so it gets a folder
         # holding only a link to the corpus (Anserini follows links); the data stays where it is.
@@ -247,11 +248,71 @@ def build_bm25_index(collection, out: str | Path, *, threads: int = 1, overwrite
     return out
 
 
-def index_dir(path: str | Path, kind: str) -> tuple[Path, dict]:
-    """The Lucene folder and the manifest of an index folder of ``kind``."""
+def index_dir(path: str | Path, kind: str, heap: str | None = None) -> tuple[Path, dict]:
+    """The Lucene folder and the manifest of an index folder of ``kind``, checked before any search: the
+    manifest, a commit point, and Lucene's checksum of every file (``check_checksums``; starts the JVM)."""
     path = Path(path)
     manifest = read_manifest(path, kind)
     lucene = path / LUCENE_DIR
-    if not (lucene / "segments_1").exists() and not any(lucene.glob("segments_*")):
+    if not lucene.is_dir() or not any(lucene.glob("segments_*")):
         raise LilsrError(f"{path}: no Lucene index under {LUCENE_DIR}/ ({MANIFEST} is there); rebuild the index")
+    check_checksums(lucene, heap)
     return lucene, manifest
+
+
+_PATH = re.compile(r'path="([^"]+)"')
+_RESOURCE = re.compile(r"resource=([^\s()]+)")
+_NO_FILE = re.compile(r"(?:NoSuchFileException|FileNotFoundException): (\S+)")
+_DETAIL = re.compile(r"(?:Exception|Error): (.*?)(?: \(resource=| at [a-z]+\.|$)")
+
+
+def _corrupt(lucene: Path, exc: Exception, what: str) -> LilsrError:
+    """One line from a Java exception about a damaged index: the file it names, and Lucene's reason."""
+    message = " ".join(str(exc).split()).removeprefix("JVM exception occurred: ")
+    found = _PATH.search(message) or _RESOURCE.search(message) or _NO_FILE.search(message)
+    detail = _DETAIL.search(message)
+    reason = (detail.group(1) if detail else message)[:200].rstrip(" :")
+    return LilsrError(f"{found.group(1) if found else lucene}: {what} ({reason}); the index is damaged, rebuild it "
+                      "('lilsr index ... --overwrite')")
+
+
+def check_checksums(lucene: str | Path, heap: str | None = None) -> None:
+    """Lucene's own integrity check of every file, in the in-process JVM: opening the index reads the commit
+    (``segments_N``) and each segment's small files through their checksums, and ``checkIntegrity`` verifies
+    the CRC32 footer of every other file (postings, terms, stored fields, doc values). A flipped byte
+    anywhere becomes one error naming the file, before any query runs."""
+    lucene = Path(lucene)
+    jvm.start_jvm(heap)
+    file_cls = jvm.autoclass("java.io.File")
+    fs_directory = jvm.autoclass("org.apache.lucene.store.FSDirectory")
+    directory_reader = jvm.autoclass("org.apache.lucene.index.DirectoryReader")
+    directory = reader = None
+    try:
+        directory = fs_directory.open(file_cls(str(lucene)).toPath())
+        reader = directory_reader.open(directory)
+        leaves = reader.leaves()
+        for i in range(leaves.size()):
+            leaves.get(i).reader().checkIntegrity()
+    except Exception as exc:  # jnius.JavaException: CorruptIndexException, EOFException, NoSuchFileException...
+        raise _corrupt(lucene, exc, "Lucene's checksums or structure do not hold") from None
+    finally:
+        for handle in (reader, directory):
+            if handle is not None:
+                try:
+                    handle.close()
+                except Exception:  # noqa: BLE001 - closing a reader of a corrupt index may fail too
+                    pass
+
+
+def check_index(lucene: str | Path, heap: str | None = None) -> None:
+    """Lucene's CheckIndex (``--verify``): every checksum plus a walk of every segment's postings, in a child
+    JVM. A problem becomes one error with CheckIndex's verdict."""
+    lucene = Path(lucene)
+    command = jvm.java_command("org.apache.lucene.index.CheckIndex", str(lucene), heap=heap)
+    result = jvm.run_child(command)
+    if result.returncode != 0:
+        lines = [line.strip() for line in (result.stdout + "\n" + result.stderr).splitlines() if line.strip()]
+        verdict = [line for line in lines if ("ERROR" in line or "broken segments" in line)
+                   and "-exorcise" not in line]
+        raise LilsrError(f"{lucene}: Lucene's CheckIndex found problems ({' | '.join((verdict or lines)[-3:])[:400]}); "
+                         "rebuild the index")

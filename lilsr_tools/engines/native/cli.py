@@ -10,22 +10,24 @@ from ...cli import options
 @click.command("native")
 @click.argument("vectors", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--n-postings", type=int, default=3500, show_default=True,
+@click.option("--n-postings", type=options.positive_int("the average list keeps at least one posting"), default=3500, show_default=True,
               help="Global pruning budget: n_postings x vocabulary size postings are kept (average list length).")
-@click.option("--max-fraction", type=float, default=1.5, show_default=True,
+@click.option("--max-fraction", type=options.FloatRange(min=0, min_open=True, why="a list keeps some postings"), default=1.5, show_default=True,
               help="Per-list cap: at most max_fraction x n_postings postings per list.")
 @click.option("--blocks", default="clustering", show_default=True,
               help="Blocking: 'clustering' (Seismic's one-shot random k-means) or 'fixed:N' (N consecutive "
                    "postings of the weight-sorted list).")
-@click.option("--centroid-fraction", type=float, default=0.1, show_default=True,
+@click.option("--centroid-fraction", type=options.FloatRange(min=0, max=1, min_open=True, why="a share of the postings"),
+              default=0.1, show_default=True,
               help="Clustering: centroids per list as a fraction of its postings.")
-@click.option("--min-cluster-size", type=int, default=2, show_default=True,
+@click.option("--min-cluster-size", type=options.IntRange(min=0, why="a number of documents"), default=2, show_default=True,
               help="Clustering: clusters of at most this many docs are dissolved and their docs re-assigned.")
-@click.option("--doc-cut", type=int, default=15, show_default=True,
+@click.option("--doc-cut", type=options.positive_int("a document joins by at least one component"), default=15, show_default=True,
               help="Clustering: docs join a centroid by the dot product on their top doc_cut components.")
-@click.option("--summary-energy", type=float, default=0.4, show_default=True,
+@click.option("--summary-energy", type=options.FloatRange(min=0, max=1, min_open=True, why="a share of the L1 mass"),
+              default=0.4, show_default=True,
               help="Block summaries keep their largest components up to this share of the L1 mass.")
-@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the centroid sampling.")
+@click.option("--seed", type=options.IntRange(min=0, why="numpy seeds are non-negative"), default=42, show_default=True, help="Seed of the centroid sampling.")
 @options.threads
 @options.overwrite
 def command(vectors, out, n_postings, max_fraction, blocks, centroid_fraction, min_cluster_size, doc_cut,

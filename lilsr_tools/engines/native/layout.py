@@ -168,7 +168,7 @@ def load_arrays(path: str | Path, verify: bool = False, in_memory: bool = False
     try:
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         ids = (path / "ids.txt").read_text(encoding="utf-8").splitlines()
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
         raise LilsrError(f"{path}: unreadable vocab.json or ids.txt ({exc}); rebuild the index") from None
     if len(vocab) != index.vocab_size or len(ids) != index.n_docs:
         raise LilsrError(f"{path}: vocab.json/ids.txt hold {len(vocab)}/{len(ids)} entries, the arrays "
