@@ -14,6 +14,8 @@ ENGINES = {
     "seismic-rs": "lilsr_tools.engines.seismic_rs:SeismicRsEngine",
     "lucene": "lilsr_tools.engines.lucene:LuceneEngine",
     "bm25": "lilsr_tools.engines.lucene:BM25Engine",
+    "bmp": "lilsr_tools.engines.bmp:BmpEngine",
+    "kannolo": "lilsr_tools.engines.kannolo:KannoloEngine",
 }
 
 # manifest "kind" of an index folder -> the engine that searches it by default
@@ -22,6 +24,9 @@ KIND_TO_ENGINE = {
     "lilsr.native-index": "native",
     "lilsr.lucene-index": "lucene",
     "lilsr.bm25-index": "bm25",
+    "lilsr.seismic-rs-index": "seismic-rs",
+    "lilsr.bmp-index": "bmp",
+    "lilsr.kannolo-index": "kannolo",
 }
 
 
