@@ -43,10 +43,18 @@ def call_rust(what: str, fn, *args, **kwargs):
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as exc:  # noqa: B036 - pyo3's PanicException derives from BaseException
-        if type(exc).__name__ == "PanicException" or isinstance(exc, (ValueError, TypeError, OSError)):
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise LilsrError(f"{what} failed: {first}") from None
+        if is_rust_error(exc):
+            raise rust_error(what, exc) from None
         raise
+
+
+def is_rust_error(exc: BaseException) -> bool:
+    return type(exc).__name__ == "PanicException" or isinstance(exc, (ValueError, TypeError, OSError))
+
+
+def rust_error(what: str, exc: BaseException) -> LilsrError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return LilsrError(f"{what} failed: {first}")
 
 
 def check_query_vocab(unknown: int, total: int, where) -> None:
