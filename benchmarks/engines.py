@@ -4,8 +4,9 @@
 - approximate engines (native, seismic-rs, bmp, kannolo): a sweep of their search settings at k=10, and the
   fastest setting reaching accuracy@10 >= 0.95 and >= 0.99 against exact search;
 - every engine: build seconds, index bytes and the peak RSS of the build (each build runs in a child
-  process; its peak is the largest of the child's own ru_maxrss, its children's (an Anserini JVM) and the
-  summed RSS of the child's process tree sampled from /proc every 0.1 s);
+  process; its peak is the larger of the child's own high-water mark (VmHWM) and the summed RSS of its
+  process tree, an Anserini JVM included, sampled from /proc every 0.1 s; ru_maxrss is not used: Linux
+  carries the parent's RSS at fork into it);
 - an engine registered by someone else (milvus, ...) runs with its defaults at k=10 and k=1000; an
   engine this script knows but that is not registered (pisa, before it lands) is skipped with a note; bm25
   searches text, not these vectors, and is skipped.
@@ -174,7 +175,8 @@ def build_in_child(engine: str, source: Path, out: Path, params: dict, threads: 
         raise RuntimeError(f"building {engine} failed (exit {code})")
     facts = json.loads(result.read_text())
     result.unlink()
-    facts["peak_rss_bytes"] = max(peak, facts.pop("self_maxrss_bytes"), facts.pop("children_maxrss_bytes"))
+    facts["sampled_tree_rss_bytes"] = peak
+    facts["peak_rss_bytes"] = max(peak, facts["self_hwm_bytes"])
     return facts
 
 
@@ -189,10 +191,11 @@ def build_child_main(engine: str, source: str, out: str, params: str, result: st
     started = time.perf_counter()
     cls.build(source, out, overwrite=True, **kwargs)
     seconds = time.perf_counter() - started
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork into a child's ru_maxrss across exec
+    hwm = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux; inflated the same way
     Path(result).write_text(json.dumps({"seconds": seconds, "index_bytes": folder_bytes(out),
-                                        "self_maxrss_bytes": own, "children_maxrss_bytes": kids}))
+                                        "self_hwm_bytes": hwm, "children_maxrss_bytes": kids}))
 
 
 def index_for(engine: str, plan: Plan, store: Path, work: Path, threads: int, rebuild: bool) -> tuple[Path, dict]:

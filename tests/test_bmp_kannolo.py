@@ -178,3 +178,21 @@ def test_native_search_returns_k_results_whenever_k_documents_match(small_vector
             results = engine.batch_search(small_queries.qids, small_queries.vectors, k=k, query_cut=1,
                                           heap_factor=0.7)
             assert [len(ids) for ids in results.doc_ids] == [min(k, m) for m in matching]
+
+
+def test_compare_grid_cells_by_engine_name(small_corpus, small_vectors, tmp_path):
+    from lilsr_tools.reports.compare import compare
+    from lilsr_tools.reports.grid import grid_from_dict
+
+    grid = grid_from_dict({"collection": str(small_corpus), "k": 10, "encoders": ["binary"],
+                           "models": [{"name": "tiny", "checkpoint": "splade-tiny",
+                                       "vectors": str(small_vectors.path)}],
+                           "engines": {"bmp": {"search": [{"alpha": 1.0}, {"alpha": 0.8}]},
+                                       "kannolo": {"build": {"m": 8, "ef_construction": 40}},
+                                       "seismic-rs": {}}})
+    result = compare(grid, tmp_path / "cmp", progress=False)
+    frame = result.frame.set_index("cell")
+    assert list(frame.index) == ["tiny/binary/bmp/alpha=1.0", "tiny/binary/bmp/alpha=0.8",
+                                 "tiny/binary/kannolo/ef_construction=40/m=8", "tiny/binary/seismic-rs"]
+    assert (frame["status"] == "ok").all(), frame.get("error")
+    assert (frame["accuracy@10"] > 0.5).all() and (frame["nDCG@10"] > 0).all()
