@@ -65,7 +65,7 @@ def seismic_rs_command(vectors, out, n_postings, centroid_fraction, min_cluster_
 @vectors_argument
 @out_argument
 @click.option("--scale", type=float, default=None, callback=_positive("scale", 1e-9),
-              help="Impacts are round(w * scale), at most 255 [default: 255 / the largest weight].")
+              help="Impacts are round(w * scale), at most 255 [default: 127 / the largest weight].")
 @click.option("--bsize", type=int, default=32, show_default=True, callback=_positive("bsize", 1, 256),
               help="Documents per block (consecutive in store order).")
 @click.option("--compress-range/--no-compress-range", default=False, show_default=True,
