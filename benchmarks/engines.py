@@ -207,6 +207,7 @@ def index_for(engine: str, plan: Plan, store: Path, work: Path, threads: int, re
         return store, {"seconds": 0.0, "index_bytes": folder_bytes(store), "peak_rss_bytes": None}
     from lilsr_tools.manifest import read_manifest
 
+    # keyed by the store, not the query set: runs with other queries of the same collection reuse the builds
     out = work / "indexes" / f"{engine}-{key_of([read_manifest(store).get('sha256'), plan.build, threads])}"
     facts_file = out.parent / f"{out.name}.facts.json"
     if not rebuild and facts_file.is_file() and (out / "manifest.json").is_file():
@@ -258,7 +259,7 @@ def run_engine(name: str, plan: Plan, store: Path, qids, queries, truth, args, r
     from lilsr_tools.engines import get_engine
     from lilsr_tools.evaluation.metrics import accuracy_at_k
 
-    path, facts = index_for(name, plan, store, args.work_dir, args.build_threads, args.rebuild)
+    path, facts = index_for(name, plan, store, args.work_root, args.build_threads, args.rebuild)
     summary = {"kind": plan.kind, "build": {"params": plan.build, "threads": args.build_threads, **facts},
                "index": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)}
     load = os.getloadavg()[0]
@@ -380,7 +381,7 @@ def main(argv=None) -> None:
     from lilsr_tools.vectors.queries import load_encoded_queries
     from lilsr_tools.vectors.store import load_vectors
 
-    work_root = (REPO / args.work).resolve()
+    work_root = args.work_root = (REPO / args.work).resolve()
     if args.vectors:
         store, queries_path = Path(args.vectors).resolve(), Path(args.queries).resolve()
         args.name = args.name or store.name
