@@ -151,11 +151,13 @@ def test_saved_indexes_are_searched_by_their_own_engine(bmp_index, kannolo_index
                            "holds a 'lilsr.bmp-index', not a 'lilsr.kannolo-index'"),
                           (["search", str(kannolo_index), str(queries_dir), "-p", "efs=3", "--run", bad_run],
                            "unknown kannolo search parameter"),
-                          (["index", "bmp", str(small_vectors.path), str(bmp_index)], "already exists")):
+                          (["index", "bmp", str(small_vectors.path), str(bmp_index)], "already exists"),
+                          (["index", "kannolo", str(small_vectors.path), str(tmp_path / "k"), "--m", "1"],
+                           "--m must be between 2 and 512, got 1")):
         result = runner.invoke(main, args)
         assert result.exit_code == 2 and result.output.startswith("lilsr: error:") and message in result.output
         assert len(result.output.strip().splitlines()) == 1
-    assert not (tmp_path / "x.trec").exists()
+    assert not (tmp_path / "x.trec").exists() and not (tmp_path / "k").exists()
 
 
 def test_queries_from_another_vocabulary_are_refused(bmp_index, kannolo_index):

@@ -166,8 +166,9 @@ def sentinel_weights(bound: int, top: float) -> list[tuple[str, float]]:
     """Query weights for the sentinel terms (impacts 1, 32, 255) whose levels sum to ``bound``, the upper
     bound the sentinel block must have; ``top`` is the query's largest weight (it stays the largest)."""
     assert 1 <= bound <= QUERY_LEVELS * (1 + 32 + 255)
-    high, rest = divmod(bound, 255)
-    middle, low = divmod(rest, 32)
+    high = min(bound // 255, QUERY_LEVELS)  # levels above 32 would make a sentinel the heaviest query term
+    middle = min((bound - 255 * high) // 32, QUERY_LEVELS)
+    low = bound - 255 * high - 32 * middle
     scale = np.float32(QUERY_LEVELS) / np.float32(top)
     out = []
     for (token, _), level in zip(SENTINEL_TERMS, (low, middle, high)):

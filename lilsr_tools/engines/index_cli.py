@@ -12,11 +12,13 @@ out_argument = click.argument("out", type=click.Path(file_okay=False))
 
 
 def _positive(name: str, low, high=None):
-    """A click callback refusing values outside [low, high]."""
+    """A click callback refusing values outside [low, high] (one ``lilsr: error:`` line, exit 2)."""
     def check(ctx, param, value):
         if value is not None and (value < low or (high is not None and value > high)):
-            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise click.BadParameter(f"must be {bound}, got {value}", param_hint=f"--{name}")
+            from ..errors import LilsrError
+
+            bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            raise LilsrError(f"--{name} must be {bound}, got {value:g}")
         return value
     return check
 
