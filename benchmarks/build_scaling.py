@@ -62,7 +62,8 @@ def main(argv=None) -> None:
             out = work / f"{engine}-{n}"
             facts = build_in_child(engine, store, out, params.get(engine, {}), args.threads)
             row = {"engine": engine, "docs": n, "nnz": nnz, "threads": args.threads,
-                   "seconds": round(facts["seconds"], 2), "ms_per_doc": round(1e3 * facts["seconds"] / n, 3),
+                   "seconds": round(facts["seconds"], 2), "cpu_seconds": round(facts["cpu_seconds"], 2),
+                   "ms_per_doc": round(1e3 * facts["seconds"] / n, 3),
                    "peak_rss_mib": round(facts["peak_rss_bytes"] / 2**20, 1),
                    "index_mib": round(facts["index_bytes"] / 2**20, 1), "load_1m": round(os.getloadavg()[0], 2)}
             rows.append(row)
@@ -72,17 +73,22 @@ def main(argv=None) -> None:
             shutil.rmtree(out, ignore_errors=True)
     summary = {"source": args.vectors, "threads": args.threads, "params": params, "fits": {}}
     for engine in args.engines:
-        points = [(r["docs"], r["seconds"]) for r in rows if r["engine"] == engine]
+        points = [(r["docs"], r["seconds"], r["cpu_seconds"]) for r in rows if r["engine"] == engine]
         if len(points) >= 2:
-            x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
-            b, log_a = np.polyfit(x, y, 1)
+            x = np.log([p[0] for p in points])
+            b, log_a = np.polyfit(x, np.log([p[1] for p in points]), 1)
             at = float(np.exp(log_a) * args.extrapolate ** b)
+            cpu_b, cpu_log_a = np.polyfit(x, np.log([p[2] for p in points]), 1)
+            cpu_at = float(np.exp(cpu_log_a) * args.extrapolate ** cpu_b)
             rss = [(r["docs"], r["peak_rss_mib"]) for r in rows if r["engine"] == engine]
             rss_b, rss_a = np.polyfit([p[0] for p in rss], [p[1] for p in rss], 1)
             summary["fits"][engine] = {"exponent": round(float(b), 3), f"seconds_at_{args.extrapolate}": round(at),
+                                       "cpu_exponent": round(float(cpu_b), 3),
+                                       f"cpu_seconds_at_{args.extrapolate}": round(cpu_at),
                                        f"peak_rss_mib_at_{args.extrapolate}": round(float(rss_a + rss_b *
                                                                                           args.extrapolate))}
-            print(f"{engine}: seconds ~ docs^{b:.2f}; at {args.extrapolate:,} docs ~ {at:,.0f} s ({at / 3600:.2f} h), "
+            print(f"{engine}: seconds ~ docs^{b:.2f}; at {args.extrapolate:,} docs ~ {at:,.0f} s ({at / 3600:.2f} h; "
+                  f"CPU ~ docs^{cpu_b:.2f}, {cpu_at:,.0f} CPU s), "
                   f"peak RSS ~ {summary['fits'][engine][f'peak_rss_mib_at_{args.extrapolate}']:,} MiB (linear)",
                   flush=True)
     out = (REPO / args.out).resolve()

@@ -188,13 +188,17 @@ def build_child_main(engine: str, source: str, out: str, params: str, result: st
     kwargs = json.loads(params)
     if "threads" in inspect.signature(cls.build).parameters:
         kwargs["threads"] = int(threads)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     cls.build(source, out, overwrite=True, **kwargs)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+    kid = resource.getrusage(resource.RUSAGE_CHILDREN)  # an Anserini JVM's CPU time
+    cpu_seconds += kid.ru_utime + kid.ru_stime
     # VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork into a child's ru_maxrss across exec
     hwm = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux; inflated the same way
-    Path(result).write_text(json.dumps({"seconds": seconds, "index_bytes": folder_bytes(out),
+    Path(result).write_text(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "index_bytes": folder_bytes(out),
                                         "self_hwm_bytes": hwm, "children_maxrss_bytes": kids}))
 
 
