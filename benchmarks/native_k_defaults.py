@@ -44,6 +44,8 @@ def parse_args(argv=None):
     parser.add_argument("--test-queries", required=True, help="encoded test queries, for R@1000 only")
     parser.add_argument("--collection", default="scifact", help="collection whose test qrels score R@1000")
     parser.add_argument("--before", default=None, help="a checkout with the old native code, for the 'before' row")
+    parser.add_argument("--query-cuts", type=int, nargs="+", default=list(QUERY_CUTS))
+    parser.add_argument("--heap-factors", type=float, nargs="+", default=list(HEAP_FACTORS))
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", default="benchmarks/work/native-k", help="relative to the checkout")
@@ -98,8 +100,8 @@ def main(argv=None) -> None:
     rows, chosen = [], {}
     for k in KS:
         truth = exact.batch_search(dev.qids, dev.vectors, k=k).as_run()
-        for query_cut in QUERY_CUTS:
-            for heap_factor in HEAP_FACTORS:
+        for query_cut in args.query_cuts:
+            for heap_factor in args.heap_factors:
                 params = {"query_cut": query_cut, "heap_factor": heap_factor}
                 results, ms = median_ms(engine, dev.qids, dev.vectors, k, params, args.repeats)
                 accuracy = accuracy_at_k(results.as_run(), truth, k)

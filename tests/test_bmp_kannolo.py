@@ -198,3 +198,12 @@ def test_compare_grid_cells_by_engine_name(small_corpus, small_vectors, tmp_path
                                  "tiny/binary/kannolo/ef_construction=40/m=8", "tiny/binary/seismic-rs"]
     assert (frame["status"] == "ok").all(), frame.get("error")
     assert (frame["accuracy@10"] > 0.5).all() and (frame["nDCG@10"] > 0).all()
+
+
+def test_native_defaults_depend_on_k():
+    from lilsr_tools.engines.native.engine import K_DEFAULTS, defaults_for_k, search_params
+
+    assert defaults_for_k(10)["query_cut"] == 10 and defaults_for_k(1000)["query_cut"] == 20
+    assert [defaults_for_k(k)["heap_factor"] for k in (1, 10, 11, 100, 101, 10_000)] == [0.7, 0.7, 1.0, 1.0, 0.9, 0.9]
+    assert K_DEFAULTS[-1][0] is None  # an open last band: every k has defaults
+    assert search_params({"query_cut": 3}, 1000) == {**defaults_for_k(1000), "query_cut": 3}

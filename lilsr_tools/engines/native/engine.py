@@ -18,12 +18,12 @@ from .search_kernels import batch_search
 # search parameters (Seismic's names) and their defaults; query_cut and heap_factor depend on k (below)
 SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.7, "sorted": True, "block_order": "global", "prefetch": True}
 BLOCK_ORDERS = ("global", "lists")
-# (largest k, defaults): more results need more of the query's lists and less pruning. Chosen on SciFact's
-# train queries (never its test split) as the fastest setting whose accuracy@k against exact search is at
-# least 0.95 (docs/native.md, "Defaults per k").
+# (largest k, defaults): more results need more of the query's lists. Chosen on SciFact's train queries
+# (table encoder; never the test split) as the fastest setting whose accuracy@k against exact search is at
+# least 0.95 (benchmarks/native_k_defaults.py; docs/native.md, "Defaults per k").
 K_DEFAULTS = ((10, {"query_cut": 10, "heap_factor": 0.7}),
-              (100, {"query_cut": 10, "heap_factor": 0.7}),
-              (None, {"query_cut": 10, "heap_factor": 0.7}))
+              (100, {"query_cut": 20, "heap_factor": 1.0}),
+              (None, {"query_cut": 20, "heap_factor": 0.9}))
 
 
 def defaults_for_k(k: int) -> dict:
