@@ -339,6 +339,10 @@ def plot(rows: list[dict], name: str, out: Path) -> None:
     for target in TARGETS:
         ax.axhline(target, color="grey", lw=0.6, ls=":")
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("median latency per query, ms (call clock, one thread, k=10)")
     ax.set_ylabel("accuracy@10 against exact search")
     ax.set_title(f"{name}: every engine on the same vectors")
@@ -370,7 +374,10 @@ def parse_args(argv=None):
                                                                             "checkout (git-ignored)")
     parser.add_argument("--out", default=str(RESULTS.relative_to(REPO)), help="results folder")
     parser.add_argument("--rebuild", action="store_true", help="rebuild indexes found in --work")
+    parser.add_argument("--replot", metavar="CSV", default=None, help="only redraw the plot of a results CSV")
     args = parser.parse_args(argv)
+    if args.replot:
+        return args
     if (args.vectors is None) != (args.queries is None):
         parser.error("--vectors and --queries go together")
     if args.repeats < 1 or args.build_threads < 1:
@@ -380,6 +387,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.replot:
+        with open(args.replot) as handle:
+            rows = [{**row, "k": int(row["k"]), "median_ms": float(row["median_ms"]),
+                     "accuracy_at_10": float(row["accuracy_at_10"])} for row in csv.DictReader(handle)]
+        plot(rows, rows[0]["collection"], Path(args.replot).with_suffix(".png"))
+        return
     from lilsr_tools.engines import ENGINES, get_engine
     from lilsr_tools.errors import LilsrError
     from lilsr_tools.vectors.queries import load_encoded_queries
