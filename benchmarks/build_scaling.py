@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engines import build_in_child  # noqa: E402
+from engines import build_in_child, portable  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -71,7 +71,7 @@ def main(argv=None) -> None:
             import shutil
 
             shutil.rmtree(out, ignore_errors=True)
-    summary = {"source": args.vectors, "threads": args.threads, "params": params, "fits": {}}
+    summary = {"source": portable(args.vectors), "threads": args.threads, "params": params, "fits": {}}
     for engine in args.engines:
         points = [(r["docs"], r["seconds"], r["cpu_seconds"]) for r in rows if r["engine"] == engine]
         if len(points) >= 2:

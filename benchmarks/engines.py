@@ -255,6 +255,13 @@ def exact_truth(store, qids, queries, work: Path, k: int):
     return read_run(path)
 
 
+def portable(path: Path) -> str:
+    """A path for the results files: relative to the checkout when inside it, else the folder's name (results
+    are committed; one machine's absolute paths are not)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else path.name
+
+
 def setting_label(params: dict) -> str:
     return " ".join(f"{key}={value}" for key, value in params.items()) or "defaults"
 
@@ -265,7 +272,7 @@ def run_engine(name: str, plan: Plan, store: Path, qids, queries, truth, args, r
 
     path, facts = index_for(name, plan, store, args.work_root, args.build_threads, args.rebuild)
     summary = {"kind": plan.kind, "build": {"params": plan.build, "threads": args.build_threads, **facts},
-               "index": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)}
+               "index": portable(path)}
     load = os.getloadavg()[0]
     engine = get_engine(name).load(path)
     searches = plan.small if (args.sweep == "small" and plan.small) else plan.searches
@@ -417,7 +424,8 @@ def main(argv=None) -> None:
 
     names = list(args.engines or dict.fromkeys([*PLANS, *ENGINES]))
     rows: list[dict] = []
-    summary = {"collection": args.name, "store": str(store), "queries": str(queries_path), "n_queries": len(qids),
+    summary = {"collection": args.name, "store": portable(store), "queries": portable(queries_path),
+               "n_queries": len(qids),
                "repeats": args.repeats, "warmup_passes": 1, "sweep": args.sweep, "threads": 1,
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                            "processor": platform.processor()},
