@@ -94,7 +94,7 @@ def main(argv=None) -> None:
     exact = ExactEngine(vectors)
     dev, _ = load_encoded_queries(args.dev_queries)
     test, _ = load_encoded_queries(args.test_queries)
-    print(f"{len(vectors):,} docs; {len(dev)} dev queries ({args.dev_queries}), {len(test)} test queries; "
+    print(f"{len(vectors):,} docs; {len(dev)} dev queries ({Path(args.dev_queries).name}), {len(test)} test queries; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
 
     rows, chosen = [], {}
@@ -115,7 +115,8 @@ def main(argv=None) -> None:
 
     # test split: R@1000 and result counts at k=1000, before and after
     qrels = resolve_collection(args.collection).qrels("test")
-    report = {"dev_queries": args.dev_queries, "test_queries": args.test_queries, "target": args.target,
+    report = {"dev_queries": Path(args.dev_queries).name, "test_queries": Path(args.test_queries).name,
+              "target": args.target,
               "current_k_defaults": [[k, v] for k, v in K_DEFAULTS], "chosen": chosen, "test": {}}
 
     def score(name, run):
