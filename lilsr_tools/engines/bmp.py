@@ -57,7 +57,7 @@ from ..manifest import read_manifest, write_manifest
 from ..vectors.convert import quantize
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, posting_stats, vocab_digest
 from .base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
-from .packages import call_rust, check_query_vocab, import_package, is_rust_error, package_version, rust_error
+from .packages import call_rust, check_query_vocab, import_package, package_version
 
 KIND = "lilsr.bmp-index"
 INDEX_FILE = "index.bmp"
@@ -327,15 +327,14 @@ class BmpEngine:
         for i, (ids, weights) in enumerate(prepared):
             if ids.size == 0:
                 continue  # BMP panics on a query with no term in the index
+            start = time.perf_counter_ns()  # our conversion (levels, threshold, sentinel) is in the clock
             levels = bmp_levels(weights)
-            over += int(np.dot(levels, self.term_max[ids])) > SCORE_LIMIT
             top = float(weights.max())
-            seeded = self.threshold(ids, levels, k)
-            start = time.perf_counter_ns()
             query = dict(zip(tokens[ids].tolist(), weights.tolist()))
-            found, raw, again = self._search(query, top, seeded, k, alpha)
+            found, raw, again = self._search(query, top, self.threshold(ids, levels, k), k, alpha)
             times[i] = time.perf_counter_ns() - start
             requeried += again
+            over += int(np.dot(levels, self.term_max[ids])) > SCORE_LIMIT
             doc_ids[i] = found
             scores[i] = np.asarray(raw, np.float32) / np.float32(self.scale * QUERY_LEVELS / top)
         info = {"engine": self.name, "k": k, "threads": 1, "requested_threads": threads, **p, "scale": self.scale,
@@ -348,14 +347,8 @@ class BmpEngine:
         the levels that put the sentinel block last among the candidates; a short result from a seeded
         threshold is searched again from 0."""
         search = self.searcher.search
-        try:
-            found, raw = search({**query, **dict(sentinel_weights(seeded + 1, top))}, k, alpha, 1.0)
-        except (KeyboardInterrupt, SystemExit, GeneratorExit):
-            raise
-        except BaseException as exc:  # noqa: B036 - pyo3's PanicException derives from BaseException
-            if not is_rust_error(exc):
-                raise
-            raise rust_error("bmp search", exc) from None
+        found, raw = call_rust("bmp search", search, {**query, **dict(sentinel_weights(seeded + 1, top))}, k,
+                               alpha, 1.0)
         if len(found) >= k or not seeded:
             return found, raw, False
         found, raw = call_rust("bmp search", search, {**query, **dict(sentinel_weights(1, top))}, 1001, alpha, 1.0)
