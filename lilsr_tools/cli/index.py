@@ -8,12 +8,12 @@ import click
 
 # modules defining a click command named ``command``; an engine missing from this checkout is skipped
 INDEX_COMMANDS = ("lilsr_tools.engines.lucene.cli", "lilsr_tools.engines.native.cli",
-                  "lilsr_tools.engines.pisa.cli", "lilsr_tools.engines.milvus.cli")
+                  "lilsr_tools.engines.pisa.cli", "lilsr_tools.engines.milvus.cli", "lilsr_tools.engines.index_cli")
 
 
 @click.group("index")
 def command():
-    """Build an index from a vector store (lucene, native, pisa) or from raw text (bm25)."""
+    """Build an index from a vector store (one command per engine) or from raw text (bm25)."""
 
 
 for _module_name in INDEX_COMMANDS:

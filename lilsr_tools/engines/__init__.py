@@ -16,6 +16,8 @@ ENGINES = {
     "bm25": "lilsr_tools.engines.lucene:BM25Engine",
     "pisa": "lilsr_tools.engines.pisa:PisaEngine",
     "milvus": "lilsr_tools.engines.milvus:MilvusEngine",
+    "bmp": "lilsr_tools.engines.bmp:BmpEngine",
+    "kannolo": "lilsr_tools.engines.kannolo:KannoloEngine",
 }
 
 # manifest "kind" of an index folder -> the engine that searches it by default
@@ -26,6 +28,9 @@ KIND_TO_ENGINE = {
     "lilsr.bm25-index": "bm25",
     "lilsr.pisa-index": "pisa",
     "lilsr.milvus-index": "milvus",
+    "lilsr.seismic-rs-index": "seismic-rs",
+    "lilsr.bmp-index": "bmp",
+    "lilsr.kannolo-index": "kannolo",
 }
 
 

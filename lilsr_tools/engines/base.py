@@ -114,7 +114,7 @@ def bool_param(name: str, value) -> bool:
     raise LilsrError(f"parameter {name} must be true or false, not {value!r}")
 
 
-def seismic_style_grid(query_cuts=(5, 10, 15, 20), heap_factors=(0.7, 0.8, 0.9, 1.0)) -> tuple[dict, ...]:
+def seismic_style_grid(query_cuts=(5, 10, 20, 40), heap_factors=(0.6, 0.7, 0.8, 0.9, 1.0)) -> tuple[dict, ...]:
     """query_cut x heap_factor: the tuning grid of the Seismic-style engines (native, seismic-rs)."""
     return tuple({"query_cut": qc, "heap_factor": hf} for qc in query_cuts for hf in heap_factors)
 

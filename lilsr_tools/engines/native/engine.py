@@ -17,15 +17,29 @@ from .layout import IndexArrays, load_arrays
 from .lowlevel import ticks_per_ns
 from .search_kernels import batch_search, search_single
 
-# search parameters (Seismic's names) and their defaults
+# search parameters (Seismic's names) and their defaults; query_cut and heap_factor depend on k (below)
 SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.7, "sorted": True, "block_order": "global", "prefetch": True}
 BLOCK_ORDERS = ("global", "lists")
+# (largest k, defaults): more results need more of the query's lists. Chosen on SciFact's train queries
+# (table encoder; never the test split) as the fastest setting whose accuracy@k against exact search is at
+# least 0.95 (benchmarks/native_k_defaults.py; docs/native.md, "Defaults per k").
+K_DEFAULTS = ((10, {"query_cut": 10, "heap_factor": 0.7}),
+              (100, {"query_cut": 20, "heap_factor": 1.0}),
+              (None, {"query_cut": 20, "heap_factor": 0.9}))
 
 
-def search_params(params: dict) -> dict:
-    """Validated search parameters with defaults filled in."""
+def defaults_for_k(k: int) -> dict:
+    """The default search parameters at k results per query."""
+    for largest, values in K_DEFAULTS:
+        if largest is None or k <= largest:
+            return {**SEARCH_DEFAULTS, **values}
+    raise AssertionError("K_DEFAULTS ends with an open band")
+
+
+def search_params(params: dict, k: int = 10) -> dict:
+    """Validated search parameters, the defaults for ``k`` filled in."""
     check_known_params(params, SEARCH_DEFAULTS, "native search")
-    merged = {**SEARCH_DEFAULTS, **params}
+    merged = {**defaults_for_k(k), **params}
     try:
         query_cut = int(merged["query_cut"])
         heap_factor = float(merged["heap_factor"])
@@ -58,6 +72,9 @@ class NativeEngine:
         self._ticks_per_ns = None
         self._seen = self._q_dense = self._acc = self._heap = None
         self._stamp = 0
+        # static pruning kept every posting: the lists reach every match, so no query needs the forward scan
+        counts = manifest.get("counts", {})
+        self._lists_complete = bool(counts.get("postings", -1) == counts.get("nnz", -2))
 
     @classmethod
     def build(cls, source, out, *, overwrite: bool = False, threads: int | None = None, progress: bool = True,
@@ -88,9 +105,9 @@ class NativeEngine:
 
     def search_arrays(self, q_ptr, q_comp, q_val, k: int = 1000, threads: int = 1, **params):
         """The kernel call: (doc indices [queries, k] padded with -1, scores, counts, retrieval ns)."""
-        p = search_params(params)
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
+        p = search_params(params, k)
         a = self.arrays
         k = min(k, max(a.n_docs, 1))
         threads = max(1, min(threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
@@ -102,7 +119,7 @@ class NativeEngine:
         docs, scores, counts, ticks = batch_search(
             q_ptr, q_comp, q_val, k, p["query_cut"], np.float32(p["heap_factor"]), p["sorted"],
             p["block_order"] == "global", p["prefetch"],
-            n_chunks, max(self._max_blocks, 1), *a.kernel_args())
+            n_chunks, max(self._max_blocks, 1), self._lists_complete, *a.kernel_args())
         retrieval_ns = np.rint(ticks / self._ticks_per_ns).astype(np.int64)
         return docs, scores, counts, retrieval_ns
 
@@ -115,9 +132,9 @@ class NativeEngine:
         time is its own compute time on its thread (engine clock only)."""
         if len(qids) != len(queries):
             raise LilsrError(f"{len(qids)} query ids for {len(queries)} queries")
-        p = search_params(params)
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
+        p = search_params(params, k)
         if self._ticks_per_ns is None:
             self._ticks_per_ns = ticks_per_ns()
         info = {"engine": self.name, "k": k, "threads": threads, **p}
@@ -167,7 +184,8 @@ class NativeEngine:
             [(comp, val)], missing = queries_to_ids([query], token_ids)
             order = np.argsort(comp, kind="stable")  # the kernel wants components ascending
             n, ticks = search_single(comp[order], val[order], k, p["query_cut"], np.float32(p["heap_factor"]),
-                                     p["sorted"], p["block_order"] == "global", p["prefetch"], *args,
+                                     p["sorted"], p["block_order"] == "global", p["prefetch"],
+                                     self._lists_complete, *args,
                                      self._q_dense, self._seen, self._next_stamp(), heap_s, heap_d, acc_code,
                                      acc_weight, summary, out_docs, out_scores)
             found = [ids[d] for d in out_docs[:n]]

@@ -234,7 +234,7 @@ def _heapify(keys, order, m):
 
 
 @njit(cache=True, nogil=True)
-def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch,
+def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
                fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                small_off, small_block, large_off, large_block,
@@ -245,13 +245,19 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
     Block order: Seismic's (list by list in decreasing term weight; the first list's blocks by decreasing
     summary score when ``sort_first``, the others in stored order) or, with ``global_order``, the blocks of
     all ``query_cut`` lists together by decreasing summary score, which raises the k-th score sooner and
-    stops at the first block below the threshold."""
+    stops at the first block below the threshold.
+
+    Fewer than k results after that (the ``query_cut`` lists hold fewer than k documents) and the query
+    goes on: the lists of its other terms, heaviest first, then (unless ``lists_complete``: static pruning
+    dropped nothing) every document not seen yet, from the forward index. So a query gets k results whenever
+    k documents score above zero."""
     nq = q_comp.size
     if nq == 0:
         return 0
     for i in range(nq):
         q_dense[q_comp[i]] = q_val[i] * F16_SCALE
-    terms = np.argsort(-q_val, kind="mergesort")[:query_cut]  # heaviest first; ties: lower component
+    by_weight = np.argsort(-q_val, kind="mergesort")  # heaviest first; ties: lower component
+    terms = by_weight[:query_cut]
     n = 0
     if global_order:
         total = 0
@@ -303,6 +309,29 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
                     continue
                 n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, block_ptr, postings, q_dense, seen,
                                  stamp, heap_s, heap_d)
+    if n < k:  # no block was skipped so far (skipping needs a full heap): widen to the other terms' lists
+        for rank in range(query_cut, by_weight.size):
+            t = q_comp[by_weight[rank]]
+            b0 = list_block_ptr[t]
+            n_blocks = list_block_ptr[t + 1] - b0
+            if n_blocks == 0:
+                continue
+            _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, list_comp_ptr,
+                            list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off,
+                            small_block, large_off, large_block, acc_code, acc_weight, summary, 0)
+            for b in range(n_blocks):
+                if n == k and summary[b] < heap_factor * heap_s[0]:
+                    continue
+                n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, block_ptr, postings, q_dense, seen,
+                                 stamp, heap_s, heap_d)
+    if n < k and not lists_complete:  # postings pruned away may still hold matches: scan the rest
+        for d in range(fwd_ptr.size - 1):
+            if seen[d] == stamp:
+                continue
+            seen[d] = stamp
+            s = _dot(q_dense, fwd, fwd_ptr[d], fwd_ptr[d + 1])
+            if s > 0.0:
+                n = _push(heap_s, heap_d, n, k, s, d)
     for i in range(nq):
         q_dense[q_comp[i]] = 0.0
     return n
@@ -324,7 +353,7 @@ def _drain_sorted(heap_s, heap_d, n, out_docs, out_scores):
 
 @njit(cache=True, parallel=True)
 def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, n_chunks,
-                 max_blocks,
+                 max_blocks, lists_complete,
                  fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                  list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                  small_off, small_block, large_off, large_block):
@@ -352,7 +381,7 @@ def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, gl
             start = cycle_counter()
             lo, hi = q_ptr[qi], q_ptr[qi + 1]
             n = search_one(q_comp[lo:hi], q_val[lo:hi], k, query_cut, heap_factor, sort_first, global_order,
-                           use_prefetch,
+                           use_prefetch, lists_complete,
                            fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min,
                            block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr,
                            sum_comp, sum_code, small_off, small_block, large_off, large_block,
@@ -364,7 +393,7 @@ def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, gl
 
 
 @njit(cache=True, nogil=True)
-def search_single(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch,
+def search_single(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
                   fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                   list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                   small_off, small_block, large_off, large_block,
@@ -372,7 +401,7 @@ def search_single(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_o
     """One query per call, on scratch arrays the caller keeps between calls (so no call pays for zeroing a
     per-document array): results best first in ``out_*[:n]``; returns (n, cycle-counter ticks)."""
     start = cycle_counter()
-    n = search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch,
+    n = search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
                    fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                    list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                    small_off, small_block, large_off, large_block,

@@ -1,0 +1,250 @@
+"""kANNolo (the Seismic authors' graph indexes, the ``kannolo`` package) behind the engine protocol: a sparse
+HNSW graph under the dot product.
+
+Build parameters (kANNolo's names): ``m`` (neighbours per node), ``ef_construction`` (candidate list while
+building), ``variant`` (how the documents' weights are stored: ``plain``, kANNolo's blocked encoder of
+half-precision floats; ``u16``/``u8``, fixed point; ``packing8``, kANNolo's packed 8-bit encoder) and
+``graph_type`` (``standard``; ``permuted`` reorders nodes for locality; ``compressed`` also compresses the
+graph; all give the same results). Search: ``ef_search`` (candidate list; kANNolo uses at least k) and
+``early_exit_threshold`` (off by default).
+
+Fixed-point variants clip large weights silently (measured on 0.15.1: ``u8`` keeps 6 fractional bits and
+saturates at 3.98, ``u16`` 13 bits and saturates at 8.0); a store with larger weights is refused for them.
+A query vector stays float. Results holding no positive score (kANNolo pads with filler ids) are dropped.
+
+The index folder holds kANNolo's own file, the vocabulary and the document ids (kANNolo numbers documents
+0..n-1 in store order). Timing: with one thread, ``retrieval_ns`` is the call clock around each ``search``
+call (one query, including its conversion to kANNolo's arrays and of the results back); with more, one
+``batch_search`` call whose wall time x threads / queries is given to every query. kANNolo exposes no
+internal time (``engine_ns`` is None).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..atomic import atomic_dir, check_can_write
+from ..errors import LilsrError
+from ..manifest import read_manifest, write_manifest
+from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
+from .base import SearchResults, check_known_params, folder_bytes, queries_to_ids
+from .packages import call_rust, check_query_vocab, import_package, package_version
+
+KIND = "lilsr.kannolo-index"
+INDEX_FILE = "index.kannolo"
+# variant -> (kANNolo class, largest weight it stores without clipping, or None)
+VARIANTS = {"plain": ("SparsePlainHNSW", None), "u16": ("SparseFixedU16HNSW", 7.9998),
+            "u8": ("SparseFixedU8HNSW", 3.984), "packing8": ("SparseDotPacking8HNSW", 3.984)}
+GRAPH_TYPES = ("standard", "permuted", "compressed")
+BUILD_DEFAULTS = {"m": 32, "ef_construction": 200, "variant": "plain", "graph_type": "standard"}
+SEARCH_DEFAULTS = {"ef_search": 100, "early_exit_threshold": None}
+TIMING_ONE = ("call clock: per query, around one kannolo search call, including the query's conversion to "
+              "kANNolo's arrays and of the results back; kANNolo exposes no internal time")
+TIMING_BATCH = "one kannolo batch_search call: its wall time x threads / queries for every query"
+
+
+def import_kannolo(threads: int | None = None):
+    return import_package("kannolo", "kannolo", "kannolo", threads)
+
+
+def build_params(params: dict) -> dict:
+    check_known_params(params, BUILD_DEFAULTS, "kannolo build")
+    merged = {**BUILD_DEFAULTS, **params}
+    try:
+        m, ef = int(merged["m"]), int(merged["ef_construction"])
+    except (TypeError, ValueError):
+        raise LilsrError(f"kannolo build: m and ef_construction must be integers (got {params})") from None
+    if not (2 <= m <= 512 and 1 <= ef <= 100_000):
+        raise LilsrError(f"kannolo build: m must be in 2..512 and ef_construction in 1..100000 (got {m}, {ef})")
+    if merged["variant"] not in VARIANTS:
+        raise LilsrError(f"kannolo build: variant must be one of {', '.join(VARIANTS)}, not {merged['variant']!r}")
+    if merged["graph_type"] not in GRAPH_TYPES:
+        raise LilsrError(f"kannolo build: graph_type must be one of {', '.join(GRAPH_TYPES)}, "
+                         f"not {merged['graph_type']!r}")
+    if merged["graph_type"] == "compressed" and m > 128:
+        raise LilsrError("kannolo build: graph_type compressed needs m <= 128")
+    return {"m": m, "ef_construction": ef, "variant": merged["variant"], "graph_type": merged["graph_type"]}
+
+
+def search_params(params: dict, k: int) -> dict:
+    check_known_params(params, SEARCH_DEFAULTS, "kannolo search")
+    merged = {**SEARCH_DEFAULTS, **params}
+    try:
+        ef = int(merged["ef_search"])
+        early = None if merged["early_exit_threshold"] in (None, "none") else float(merged["early_exit_threshold"])
+    except (TypeError, ValueError):
+        raise LilsrError(f"kannolo search: ef_search must be an integer and early_exit_threshold a number "
+                         f"(got {params})") from None
+    if ef < 1 or (early is not None and not early > 0):
+        raise LilsrError(f"kannolo search: ef_search must be >= 1 and early_exit_threshold > 0 (got {ef}, {early})")
+    return {"ef_search": ef, "early_exit_threshold": early}
+
+
+def _index_class(kannolo, variant: str):
+    return getattr(kannolo, VARIANTS[variant][0])
+
+
+class KannoloEngine:
+    """A kANNolo sparse HNSW index folder."""
+
+    name = "kannolo"
+    query_input = "vector"
+    tuning_grid = tuple({"ef_search": ef} for ef in (20, 40, 80, 160, 320, 640))
+    # studies at scale leave it out above this many documents unless asked for (docs/kannolo.md)
+    scale_limit = (50_000, "kANNolo's HNSW build takes 15 ms a document at 100k documents on 2 cores (25 "
+                           "minutes), 6-10 hours extrapolated to 1M")
+
+    def __init__(self, path: Path, manifest: dict, vocab: list[str], ids: list[str], index, threads: int | None):
+        self.path = path
+        self.manifest = manifest
+        self.vocab = vocab
+        self.ids = ids
+        self.index = index
+        self.threads = threads
+        self._token_ids = {token: i for i, token in enumerate(vocab)}
+
+    # --------------------------------------------------------------------------------- build and load
+    @classmethod
+    def build(cls, source, out, *, overwrite: bool = False, threads: int | None = None, **params) -> Path:
+        """Write a ``lilsr.kannolo-index`` folder from a vector store (``params``: m, ef_construction,
+        variant, graph_type). ``threads`` sizes kANNolo's Rayon pool (first import only)."""
+        p = build_params(params)
+        out = check_can_write(out, overwrite)
+        kannolo = import_kannolo(threads)
+        started = time.perf_counter()
+        if not isinstance(source, SparseVectors):
+            kind = read_manifest(source).get("kind")
+            if kind != VECTORS_KIND:
+                raise LilsrError(f"{source} holds a '{kind}'; the kannolo engine indexes a vector store "
+                                 "('lilsr encode corpus')")
+            source = load_vectors(source)
+        vectors = source
+        where = vectors.path or "vectors"
+        indptr = np.asarray(vectors.indptr, np.int64)
+        indices = np.asarray(vectors.indices, np.int32)
+        values = np.asarray(vectors.values, np.float32)
+        if len(vectors) == 0:
+            raise LilsrError(f"{where}: no documents to index")
+        # kANNolo aborts the process (not an exception) on components out of order within a document
+        rising = np.diff(indices) > 0
+        starts = indptr[1:-1]
+        rising[starts[(starts > 0) & (starts < indptr[-1])] - 1] = True  # across documents they may fall
+        if not rising.all():
+            raise LilsrError(f"{where}: components are not strictly ascending within a document; "
+                             "re-save the store (lilsr vectors) before indexing with kannolo")
+        limit = VARIANTS[p["variant"]][1]
+        top = float(values.max()) if values.size else 0.0
+        if limit is not None and top > limit:
+            raise LilsrError(f"{where}: largest weight {top:.4g} is above what kannolo variant {p['variant']} "
+                             f"stores ({limit:g}; larger weights are clipped); use variant plain or u16")
+        index_cls = _index_class(kannolo, p["variant"])
+        with atomic_dir(out, overwrite=overwrite) as tmp:
+            index = call_rust("kannolo build", index_cls.build_from_arrays, indices, values, indptr, m=p["m"],
+                              ef_construction=p["ef_construction"], graph_type=p["graph_type"])
+            build_seconds = time.perf_counter() - started
+            call_rust("kannolo save", index.save, str(tmp / INDEX_FILE))
+            if not (tmp / INDEX_FILE).is_file():
+                raise LilsrError(f"kannolo did not write {INDEX_FILE}")
+            space = index.space_usage_bytes() if hasattr(index, "space_usage_bytes") else None
+            del index
+            (tmp / "vocab.json").write_text(json.dumps(list(vectors.vocab), ensure_ascii=False), "utf-8")
+            (tmp / "ids.json").write_text(json.dumps(list(vectors.ids), ensure_ascii=False), "utf-8")
+            lengths = np.diff(indptr)
+            counts = {"docs": len(vectors), "nnz": int(indptr[-1]), "empty_docs": int((lengths == 0).sum()),
+                      "max_weight": top}
+            write_manifest(tmp, KIND, params=p, counts=counts, vocab_digest=vocab_digest(vectors.vocab),
+                           source=str(vectors.path) if vectors.path else None, model=vectors.manifest.get("model"),
+                           engine_version={"kannolo": package_version("kannolo")}, threads=threads,
+                           build_seconds=round(build_seconds, 3), space_usage_bytes=space,
+                           index_bytes=folder_bytes(tmp), hash_files=["vocab.json", "ids.json"])
+        return Path(out)
+
+    @classmethod
+    def load(cls, path, threads: int | None = None, **options) -> "KannoloEngine":
+        check_known_params(options, (), "kannolo load")
+        path = Path(path)
+        manifest = read_manifest(path)
+        if manifest.get("kind") != KIND:
+            raise LilsrError(f"{path} holds a '{manifest.get('kind')}', not a '{KIND}'; build one with "
+                             "'lilsr index kannolo' or pick the engine that made it (--engine)")
+        for name in (INDEX_FILE, "vocab.json", "ids.json"):
+            if not (path / name).is_file():
+                raise LilsrError(f"{path / name} is missing; rebuild the index")
+        p = manifest.get("params", {})
+        if p.get("variant") not in VARIANTS or p.get("graph_type") not in GRAPH_TYPES:
+            raise LilsrError(f"{path}: manifest names an unknown kannolo variant or graph type; rebuild the index")
+        kannolo = import_kannolo(threads)
+        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+        ids = json.loads((path / "ids.json").read_text(encoding="utf-8"))
+        index = call_rust(f"loading the kannolo index {path / INDEX_FILE}", _index_class(kannolo, p["variant"]).load,
+                          str(path / INDEX_FILE), graph_type=p["graph_type"])
+        return cls(path, manifest, vocab, ids, index, threads)
+
+    # ---------------------------------------------------------------------------------------- search
+    def prepare(self, queries: Sequence[dict]):
+        """Per query: (int32 components ascending, float32 weights); plus the unknown-token count."""
+        mapped, unknown = queries_to_ids(queries, self._token_ids)
+        check_query_vocab(unknown, sum(len(q) for q in queries), self.path)
+        prepared = []
+        for ids, weights in mapped:
+            order = np.argsort(ids, kind="stable")
+            prepared.append((np.ascontiguousarray(ids[order], np.int32), np.ascontiguousarray(weights[order])))
+        return prepared, unknown
+
+    def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
+                     **params) -> SearchResults:
+        if len(qids) != len(queries):
+            raise LilsrError(f"{len(qids)} query ids for {len(queries)} queries")
+        if k < 1:
+            raise LilsrError(f"k must be at least 1, got {k}")
+        p = search_params(params, k)
+        prepared, unknown = self.prepare(queries)
+        n = len(qids)
+        times = np.zeros(n, np.int64)
+        rows: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.float32), np.zeros(0, np.int64))] * n
+        live = [i for i, (components, _) in enumerate(prepared) if components.size]
+        ef, early = p["ef_search"], p["early_exit_threshold"]
+        if threads <= 1:
+            search = self.index.search
+            for i in live:
+                components, weights = prepared[i]
+                start = time.perf_counter_ns()
+                scores, found = call_rust("kannolo search", search, components, weights, k, ef_search=ef,
+                                          early_exit_threshold=early)
+                keep = (found >= 0) & (scores > 0)
+                rows[i] = (scores[keep], found[keep])
+                times[i] = time.perf_counter_ns() - start
+            timing = TIMING_ONE
+        elif live:
+            comps = np.concatenate([prepared[i][0] for i in live])
+            weights = np.concatenate([prepared[i][1] for i in live])
+            offsets = np.zeros(len(live) + 1, np.int64)
+            offsets[1:] = np.cumsum([prepared[i][0].size for i in live])
+            start = time.perf_counter_ns()
+            scores, found = call_rust("kannolo batch_search", self.index.batch_search, comps, weights, offsets, k,
+                                      ef_search=ef, early_exit_threshold=early, num_threads=threads)
+            wall = time.perf_counter_ns() - start
+            scores, found = scores.reshape(len(live), k), found.reshape(len(live), k)
+            for row, i in enumerate(live):
+                keep = (found[row] >= 0) & (scores[row] > 0)
+                rows[i] = (scores[row][keep], found[row][keep])
+            times[live] = wall * threads // len(live)
+            timing = TIMING_BATCH
+        else:
+            timing = "no query had a known token"
+        ids = self.ids
+        doc_ids = [[ids[d] for d in found.tolist()] for _, found in rows]
+        score_rows = [np.asarray(scores, np.float32) for scores, _ in rows]
+        info = {"engine": self.name, "k": k, "threads": threads, **p, "build_params": self.manifest.get("params"),
+                "timing": timing}
+        return SearchResults(list(qids), doc_ids, score_rows, times, unknown, info)
+
+    def index_stats(self) -> dict:
+        return {**self.manifest.get("counts", {}), "params": self.manifest.get("params"),
+                "build_seconds": self.manifest.get("build_seconds"),
+                "space_usage_bytes": self.manifest.get("space_usage_bytes"), "index_bytes": folder_bytes(self.path)}
