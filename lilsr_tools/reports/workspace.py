@@ -28,8 +28,11 @@ def _slug(text: str) -> str:
 
 
 class Workspace:
-    def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True):
+    def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True,
+                 artifacts: str | Path | None = None):
         self.root = Path(root)
+        # another workspace's artifacts (vectors, indexes) can be shared, e.g. to search a second split
+        self.artifacts = Path(artifacts) if artifacts is not None else self.root / "artifacts"
         self.collection = collection
         self.split = split
         self.progress = progress
@@ -38,7 +41,7 @@ class Workspace:
         self._engines: dict[str, object] = {}
 
     def path(self, kind: str, name: str, key_payload) -> Path:
-        return self.root / "artifacts" / kind / f"{_slug(name)}-{key_of(key_payload)}"
+        return self.artifacts / kind / f"{_slug(name)}-{key_of(key_payload)}"
 
     # -- queries -------------------------------------------------------------------------------------
     @cached_property
