@@ -173,7 +173,8 @@ def test_ablate_compression_end_to_end(split_corpus, small_vectors, tmp_path, mo
     for setting in ("top_k=16", "bits=8", "energy=0.2"):
         assert table.loc[(setting, "native"), "size_ratio"] < 1.0
     assert table.loc[("top_k=16", "exact"), "accuracy@10"] < 1.0  # pruning changes the exact top 10
-    assert table.loc[("bits=8", "exact"), "index_bytes"] == table.loc[("none", "exact"), "index_bytes"]
+    # exact keeps the float32 store (bits=8 changes only its values): the same bytes, up to the manifest
+    assert abs(table.loc[("bits=8", "exact"), "index_bytes"] - table.loc[("none", "exact"), "index_bytes"]) < 2000
     assert (out / "compression-dev.csv").is_file() and (out / "select-dev" / "cells").is_dir()
     recommended = pd.read_csv(out / "recommended.csv")
     assert sorted(recommended["engine"]) == ["exact", "native"]
