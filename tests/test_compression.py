@@ -1,5 +1,5 @@
 """Document-side compression: store pruning, the native index's 8-bit values and --doc-top-k, the
-compression ablation (cells, selection on a held-out split, report) and its bad input."""
+compression ablation (cells, settings chosen on a held-out split, report) and its bad input."""
 
 import json
 import shutil
@@ -125,7 +125,7 @@ def test_settings_parse_and_apply_only_where_an_engine_has_the_parameter():
             parse_setting(bad)
 
 
-def test_recommendation_is_chosen_on_the_selection_split_and_reported_on_the_other():
+def test_recommendation_is_chosen_on_the_tuning_split_and_reported_on_the_other():
     def frame(deltas):
         return pd.DataFrame([{"model": "big", "engine": "native", "setting": s, "status": "ok", "index_bytes": b,
                               "index_MB": b / 1e6, "size_ratio": b / 100, "nDCG@10": 0.7 + d / 100,
@@ -133,15 +133,15 @@ def test_recommendation_is_chosen_on_the_selection_split_and_reported_on_the_oth
                               "latency_ratio": 1.0} for (s, b), d in zip([("none", 100), ("top_k=64", 40),
                                                                           ("top_k=32", 20)], deltas)])
 
-    select, report = frame([0.0, -0.4, -3.0]), frame([0.0, -2.0, -0.1])
-    chosen = recommend(select, report, 0.5).iloc[0]
-    assert chosen["setting"] == "top_k=64" and chosen["selection_delta_points"] == -0.4
+    tuned, report = frame([0.0, -0.4, -3.0]), frame([0.0, -2.0, -0.1])
+    chosen = recommend(tuned, report, 0.5).iloc[0]
+    assert chosen["setting"] == "top_k=64" and chosen["tuning_delta_points"] == -0.4
     assert chosen["delta_nDCG@10_points"] == -2.0 and chosen["halves_bytes"]  # reported as measured, not hidden
 
 
 @pytest.fixture(scope="module")
 def split_corpus(small_corpus, tmp_path_factory):
-    """The small corpus with its judged queries split in two: 'dev' (selection) and 'test' (report)."""
+    """The small corpus with its judged queries split in two: 'dev' (tuning) and 'test' (report)."""
     out = tmp_path_factory.mktemp("scifact-dev-test")
     for name in ("corpus.jsonl", "queries.jsonl"):
         (out / name).symlink_to(small_corpus / name)
@@ -158,7 +158,7 @@ def split_corpus(small_corpus, tmp_path_factory):
 def test_ablate_compression_end_to_end(split_corpus, small_vectors, tmp_path, monkeypatch):
     out = tmp_path / "cmp"
     args = ["ablate", "compression", "--model", f"tiny={small_vectors.path}", "--collection", str(split_corpus),
-            "--select-split", "dev", "--engine", "exact", "--engine", "native", "--top-k", "16", "--mass", "",
+            "--tune-split", "dev", "--engine", "exact", "--engine", "native", "--top-k", "16", "--mass", "",
             "--postings", "", "--scale", "", "--value-bits", "8", "--summary-energy", "0.2", "-k", "100",
             "--out", str(out)]
     result = CliRunner().invoke(main, args)
@@ -175,7 +175,7 @@ def test_ablate_compression_end_to_end(split_corpus, small_vectors, tmp_path, mo
     assert table.loc[("top_k=16", "exact"), "accuracy@10"] < 1.0  # pruning changes the exact top 10
     # exact keeps the float32 store (bits=8 changes only its values): the same bytes, up to the manifest
     assert abs(table.loc[("bits=8", "exact"), "index_bytes"] - table.loc[("none", "exact"), "index_bytes"]) < 2000
-    assert (out / "compression-dev.csv").is_file() and (out / "select-dev" / "cells").is_dir()
+    assert (out / "compression-dev.csv").is_file() and (out / "tune-dev" / "cells").is_dir()
     recommended = pd.read_csv(out / "recommended.csv")
     assert sorted(recommended["engine"]) == ["exact", "native"]
     report = (out / "report.md").read_text()
@@ -201,3 +201,20 @@ def test_ablate_compression_refuses_bad_grids_before_writing(small_corpus, small
                                        "--collection", str(small_corpus), flag, value, "--out", str(out)])
     assert result.exit_code == 2 and not out.exists()
     assert len(result.output.strip().splitlines()) == 1 and result.output.startswith(f"lilsr: error: {flag}")
+
+
+def test_a_qrels_file_can_be_the_tuning_split_but_never_the_evaluation_queries(split_corpus, small_vectors,
+                                                                              tmp_path):
+    from lilsr_tools.data import resolve_collection
+    from lilsr_tools.reports.compression import tune_collection
+
+    held_out = tmp_path / "dev_qrels.tsv"
+    held_out.write_text((split_corpus / "qrels" / "dev.tsv").read_text())
+    coll, name = tune_collection(resolve_collection(str(split_corpus)), str(held_out), tmp_path / "out")
+    assert name == "dev_qrels" and set(coll.qrels(name)) == set(resolve_collection(str(split_corpus)).qrels("dev"))
+    assert len(coll.queries(name)) == len(coll.qrels(name))
+    out = tmp_path / "never"
+    leaky = CliRunner().invoke(main, ["ablate", "compression", "--model", f"tiny={small_vectors.path}",
+                                      "--collection", str(split_corpus), "--tune-split",
+                                      str(split_corpus / "qrels" / "test.tsv"), "--out", str(out)])
+    assert leaky.exit_code == 2 and "shares" in leaky.output and not out.exists()

@@ -153,8 +153,9 @@ def _grid_values(option: str, kind: str, text: str) -> tuple[str, ...]:
               help="NAME=CHECKPOINT or NAME=VECTOR_STORE (repeatable).")
 @click.option("--collection", required=True)
 @click.option("--split", default="test", show_default=True, help="Split the report's numbers come from.")
-@click.option("--select-split", default=None,
-              help="Split on which the recommended settings are chosen (e.g. train; never the report split).")
+@click.option("--tune-split", default=None,
+              help="Where the recommended settings are chosen: a split (e.g. train) or a qrels file (e.g. a training "
+                   "run's held-out dev_qrels.tsv); never the --split queries.")
 @click.option("--engine", "engines", multiple=True, type=click.Choice([e for e in ENGINES if e != "bm25"]),
               help="Engines (repeatable; default exact, native, lucene).")
 @click.option("--top-k", "top_k", default="16,32,64,128", show_default=True,
@@ -176,7 +177,7 @@ def _grid_values(option: str, kind: str, text: str) -> tuple[str, ...]:
 @click.option("-k", "--k", "k", type=int, default=1000, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True)
-def ablate_compression_command(models, collection, split, select_split, engines, top_k, mass, postings, scale,
+def ablate_compression_command(models, collection, split, tune_split, engines, top_k, mass, postings, scale,
                                value_bits, energy, also, max_loss, encoder, k, threads, out):
     """Document-side compressions (term pruning, value quantization, posting pruning) of each model, through
     each engine: index bytes, effectiveness, accuracy and latency per cell; one table and a Pareto plot."""
@@ -192,7 +193,7 @@ def ablate_compression_command(models, collection, split, select_split, engines,
     if k < 1 or threads < 1:
         raise LilsrError("-k and --threads must be at least 1")
     specs = [_model_spec(m) for m in models]
-    tables = ablate_compression(specs, collection, out, split=split, select_split=select_split, settings=settings,
+    tables = ablate_compression(specs, collection, out, split=split, tune_split=tune_split, settings=settings,
                                 engines=tuple(engines) or ("exact", "native", "lucene"), encoder=encoder, k=k,
                                 threads=threads, max_loss=max_loss)
     recommended = tables["recommended"]

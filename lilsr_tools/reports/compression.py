@@ -13,9 +13,10 @@ uncompressed baseline. Steps:
   do not apply.
 
 Per cell: index bytes and bytes per posting, nDCG@10, R@1000, accuracy@10 against the *uncompressed*
-exact run, p50 latency. With ``select_split`` the same indexes are also searched on a second split and
-the recommended setting per model and engine (the smallest index within ``max_loss`` points of nDCG@10
-of the uncompressed one) is chosen there, never on the split it is reported on.
+exact run, p50 latency. With ``tune_split`` (a split of the collection, or a qrels file such as a training
+run's held-out ``dev_qrels.tsv``) the same indexes are also searched on those queries and the recommended
+setting per model and engine (the smallest index within ``max_loss`` points of nDCG@10 of the uncompressed
+one) is chosen there, never on the split it is reported on (the two must share no query).
 """
 
 from __future__ import annotations
@@ -199,10 +200,10 @@ def plan_cells(ws: Workspace, models: list[ModelSpec], settings: list[tuple[Step
 # -- the study -------------------------------------------------------------------------------------
 
 def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path, *, split: str = "test",
-                       select_split: str | None = None, settings: list[tuple[Step, ...]] | None = None,
+                       tune_split: str | None = None, settings: list[tuple[Step, ...]] | None = None,
                        engines: tuple[str, ...] = DEFAULT_ENGINES, encoder: str = "table", k: int = 1000,
                        threads: int = 1, max_loss: float = 0.5, progress: bool = True) -> dict[str, pd.DataFrame]:
-    """Run every cell on ``split`` (and ``select_split``), write compression.csv, recommended.csv, the
+    """Run every cell on ``split`` (and on ``tune_split``), write compression.csv, recommended.csv, the
     report and the Pareto plot; returns the tables."""
     unknown = [e for e in engines if e not in ENGINES or e == "bm25"]
     if unknown:
@@ -212,24 +213,31 @@ def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path
         raise LilsrError("give at least one --model")
     if len({m.name for m in models}) != len(models):
         raise LilsrError("model names must be unique")
-    if select_split == split:
-        raise LilsrError(f"--select-split {select_split} is the report split; choose settings on another split")
+    if tune_split == split:
+        raise LilsrError(f"--tune-split {tune_split} is the evaluation split: settings are never chosen on it")
     settings = default_settings() if settings is None else settings
     if () not in settings:
         settings = [(), *settings]  # every delta and ratio is against the uncompressed index
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     coll = resolve_collection(collection)
+    if tune_split:
+        shared = set(coll.qrels(split)) & set(tuning_qrels(coll, tune_split))
+        if shared:
+            raise LilsrError(f"--tune-split {tune_split} shares {len(shared)} queries with the '{split}' split (e.g. "
+                             f"{sorted(shared)[0]}); settings are never chosen on the queries they are reported on")
+    out.mkdir(parents=True, exist_ok=True)
+    if tune_split:
+        tune_coll, tune_name = tune_collection(coll, tune_split, out)
     ws = Workspace(out, coll, split, progress=progress)
+    models = [resolved(ws, m) for m in models]  # encoded once, here; every later step reads the store
     grid = Grid(collection=collection, split=split, k=k, threads=threads, models=list(models), encoders=[encoder],
                 engines=[EngineSpec(e) for e in engines], measures=list(MEASURES))
     splits = [(split, ws, grid)]
-    if select_split:
-        select_ws = Workspace(out / f"select-{select_split}", coll, select_split, progress=progress,
-                              artifacts=ws.artifacts)
-        splits.append((select_split, select_ws,
-                       Grid(collection=collection, split=select_split, k=k, threads=threads, models=list(models),
-                            encoders=[encoder], engines=grid.engines, measures=list(MEASURES))))
+    if tune_split:
+        tune_ws = Workspace(out / f"tune-{tune_name}", tune_coll, tune_name, progress=progress,
+                            artifacts=ws.artifacts)
+        splits.append((tune_name, tune_ws, Grid(**{**vars(grid), "collection": str(tune_coll.root),
+                                                   "split": tune_name})))
     cells, skipped = plan_cells(ws, list(models), settings, list(engines), encoder)
     frames = {}
     with tqdm(total=len(cells) * len(splits), desc="compression cells", unit="cell", disable=not progress) as bar:
@@ -244,23 +252,65 @@ def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path
                 bar.update()
             frames[name] = _with_deltas(pd.DataFrame(rows))
     table = frames[split]
-    chosen_on = select_split or split
+    chosen_on = tune_name if tune_split else split
     recommended = recommend(frames[chosen_on], table, max_loss)
     sizes = size_ratios(table, recommended)
     with atomic_file(out / "compression.csv") as handle:
         table.to_csv(handle, index=False)
     with atomic_file(out / "recommended.csv") as handle:
         recommended.to_csv(handle, index=False)
-    if select_split:
-        with atomic_file(out / f"compression-{select_split}.csv") as handle:
-            frames[select_split].to_csv(handle, index=False)
-    _report(out, grid, table, recommended, sizes, skipped, chosen_on, max_loss, bool(select_split))
+    if tune_split:
+        with atomic_file(out / f"compression-{tune_name}.csv") as handle:
+            frames[tune_name].to_csv(handle, index=False)
+    _report(out, grid, table, recommended, sizes, skipped, chosen_on, max_loss, bool(tune_split))
     ok = int((table["status"] == "ok").sum())
     write_manifest(out, "lilsr.ablate-compression",
-                   params={**grid.as_dict(), "select_split": select_split, "max_loss_points": max_loss,
+                   params={**grid.as_dict(), "tune_split": tune_split, "max_loss_points": max_loss,
                            "settings": [setting_label(s) for s in settings]},
                    counts={"cells": len(table), "ok": ok, "failed": len(table) - ok, "not_applicable": len(skipped)})
     return {"cells": table, "recommended": recommended, "sizes": sizes, **{f"cells-{n}": f for n, f in frames.items()}}
+
+
+def tuning_qrels(coll, tune: str):
+    """The judgments of ``tune``: a split of ``coll`` or a qrels file."""
+    path = Path(tune)
+    if not path.is_file():
+        return coll.qrels(tune)  # a missing split fails here, naming the ones there are
+    from ..data import read_qrels
+
+    try:
+        judged = read_qrels(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise LilsrError(f"{path}: not a qrels file ({exc})") from None
+    if not judged:
+        raise LilsrError(f"{path}: no judgments")
+    return judged
+
+
+def tune_collection(coll, tune: str, out: Path):
+    """(collection, split name) for ``tune``: a split of ``coll``, or a qrels file, served as the only split
+    of a folder beside the outputs that links to the collection's corpus and queries."""
+    path = Path(tune)
+    if not path.is_file():
+        return coll, tune
+    tuning_qrels(coll, tune)
+    folder = out / "tune-collection"
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        link = folder / name
+        if not link.exists():
+            link.symlink_to((coll.root / name).resolve())
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in path.stem)
+    with atomic_file(folder / "qrels" / f"{name}.tsv") as handle:
+        handle.write(path.read_text(encoding="utf-8"))
+    return resolve_collection(str(folder)), name
+
+
+def resolved(ws: Workspace, model: ModelSpec) -> ModelSpec:
+    """``model`` with its store named (encoding the collection now when only a checkpoint is given)."""
+    vectors = ws.vectors(model)
+    return ModelSpec(model.name, model.checkpoint or vectors.manifest.get("model"), str(vectors.path), model.table,
+                     model.max_length)
 
 
 def _row(ws: Workspace, planned: PlannedCell, record: dict, encoder: str) -> dict:
@@ -299,11 +349,11 @@ def _with_deltas(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def recommend(select: pd.DataFrame, report: pd.DataFrame, max_loss: float) -> pd.DataFrame:
-    """Per model and engine: the setting with the smallest index whose nDCG@10 on the selection split is
+def recommend(tuned: pd.DataFrame, report: pd.DataFrame, max_loss: float) -> pd.DataFrame:
+    """Per model and engine: the setting with the smallest index whose nDCG@10 on the tuning split is
     at most ``max_loss`` points below the uncompressed one; its numbers on the report split."""
     rows = []
-    ok = select[(select["status"] == "ok") & select["delta_nDCG@10_points"].notna()]
+    ok = tuned[(tuned["status"] == "ok") & tuned["delta_nDCG@10_points"].notna()]
     reported = report.set_index(["model", "engine", "setting"])
     for (model, engine), group in ok.groupby(["model", "engine"], sort=False):
         fine = group[group["delta_nDCG@10_points"] >= -max_loss]
@@ -311,7 +361,7 @@ def recommend(select: pd.DataFrame, report: pd.DataFrame, max_loss: float) -> pd
             continue
         best = fine.sort_values("index_bytes", kind="stable").iloc[0]  # equal bytes: the earlier (none first)
         row = {"model": model, "engine": engine, "setting": best["setting"],
-               "selection_delta_points": best["delta_nDCG@10_points"]}
+               "tuning_delta_points": best["delta_nDCG@10_points"]}
         if (model, engine, best["setting"]) in reported.index:
             r = reported.loc[(model, engine, best["setting"])]
             row.update({"index_MB": r["index_MB"], "size_ratio": r["size_ratio"], "nDCG@10": r["nDCG@10"],
@@ -372,7 +422,7 @@ def _report(out: Path, grid: Grid, table: pd.DataFrame, recommended: pd.DataFram
     if skipped:
         blocks.append(Block("text", "Not applicable (the engine has no such parameter): " + "; ".join(skipped) + "."))
     how = (f"chosen on the '{chosen_on}' split, reported on '{grid.split}'" if held_out else
-           f"chosen and reported on '{grid.split}' (no --select-split: optimistic)")
+           f"chosen and reported on '{grid.split}' (no --tune-split: optimistic)")
     blocks += [Block("h2", "Recommended settings"),
                Block("table", recommended if not recommended.empty else pd.DataFrame({"note": ["no setting qualifies"]}),
                      f"Per model and engine, the smallest index within {max_loss:g} points of nDCG@10 of the "
@@ -395,6 +445,6 @@ def _report(out: Path, grid: Grid, table: pd.DataFrame, recommended: pd.DataFram
                                                       "Fix and re-run: only these cells are computed again.")]
     blocks += [Block("h2", "Files"), Block("text", "compression.csv (one row per cell), recommended.csv, "
                                                    "runs/ and cells/ (per cell), artifacts/ (compressed stores, "
-                                                   "indexes, tables, queries); select-<split>/ with a selection "
-                                                   "split.")]
+                                                   "indexes, tables, queries); tune-<split>/ (cells and runs on "
+                                                   "the tuning split).")]
     write_report(blocks, out, f"lilsr ablate compression: {grid.collection}")
