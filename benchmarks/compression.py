@@ -47,20 +47,29 @@ from lilsr_tools.vectors.store import load_vectors  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 RESULTS = Path(__file__).parent / "results"
-FIELDS = ["model", "setting", "engine", "docs", "nnz", "index_bytes", "size_ratio", "bytes_per_posting",
+FIELDS = ["model", "setting", "engine", "docs", "index_bytes", "size_ratio", "bytes_per_posting",
           "postings", "accuracy_at_10", "p50_ms", "mean_ms", "p99_ms", "latency_ratio", "build_s", "load_before",
           "load_after", "search"]
 
 
-def synthetic_store(name: str, real, docs: int, work: Path, given: dict):
+def synthetic_store(name: str, real, docs: int, work: Path, given: dict, method: str, seed: int):
+    """The model's synthetic store: given, made earlier, or grown now from its real vectors with
+    ``lilsr_tools.vectors.synth`` (``lilsr vectors synth``), or, where that module is missing,
+    ``native_vs_seismic.synthesize`` (the "templates" method)."""
     if name in given:
         return load_vectors(given[name])
-    path = work / f"{name}-synthetic-{docs}"
+    path = work / f"{name}-synthetic-{docs}-{method}-{seed}"
     if (path / MANIFEST).is_file():
         return load_vectors(path)
-    from native_vs_seismic import synthesize
+    try:
+        from lilsr_tools.vectors.synth import synthesize
+    except ModuleNotFoundError:
+        from native_vs_seismic import synthesize as templates
 
-    return synthesize(real, docs, path)
+        print("lilsr_tools.vectors.synth is missing: growing with native_vs_seismic.synthesize (templates)")
+        return templates(real, docs, path, seed=seed)
+    synthesize(real, path, docs, method=method, seed=seed, overwrite=True)
+    return load_vectors(path)
 
 
 def exact_reference(name: str, vectors, qids, queries, k: int, work: Path):
@@ -104,6 +113,8 @@ def main() -> None:
     parser.add_argument("--split", default="test", help="Queries: the split of the collection.")
     parser.add_argument("--docs", type=int, default=1_000_000, help="Synthetic documents per model.")
     parser.add_argument("--synthetic", action="append", default=[], help="NAME=STORE: a synthetic store to use.")
+    parser.add_argument("--synth-method", default="mix", help="lilsr vectors synth method (mix or templates).")
+    parser.add_argument("--seed", type=int, default=0, help="Synth seed.")
     parser.add_argument("--settings", default="", help="More settings, comma-separated (e.g. top_k=128,bits=8).")
     parser.add_argument("--engines", default="native", help="Comma-separated engines (e.g. native,lucene).")
     parser.add_argument("-k", type=int, default=10)
@@ -133,7 +144,7 @@ def main() -> None:
     for spec in specs:
         real = ws.vectors(spec)
         batch = ws.queries(spec, "table")
-        vectors = synthetic_store(spec.name, real, args.docs, args.work, given)
+        vectors = synthetic_store(spec.name, real, args.docs, args.work, given, args.synth_method, args.seed)
         print(f"\n== {spec.name}: {len(vectors):,} synthetic docs, {vectors.nnz:,} non-zeros, {len(batch.qids)} queries")
         truth = exact_reference(spec.name, vectors, batch.qids, batch.vectors, args.k, args.work)
         for steps in settings:
@@ -157,7 +168,7 @@ def main() -> None:
                                       search if engine_name == "native" else {})
                 stats = engine.index_stats()
                 row = {"model": spec.name, "setting": label, "engine": engine_name, "docs": len(vectors),
-                       "nnz": manifest.get("counts", {}).get("nnz", vectors.nnz), "index_bytes": stats["index_bytes"],
+                       "index_bytes": stats["index_bytes"],
                        "postings": stats.get("postings"), "build_s": manifest.get("build_seconds"),
                        "accuracy_at_10": accuracy_at_k(first.as_run(), truth, 10), **timing,
                        "search": " ".join(f"{k}={v}" for k, v in search.items()) if engine_name == "native" else ""}
