@@ -40,7 +40,7 @@ from ..vectors.compress import check_share, check_top_k, keep_list_share, keep_m
 from ..vectors.convert import quantized
 from ..vectors.store import SparseVectors, save_vectors
 from . import plots
-from .cells import run_cell
+from .cells import cell_key, load_cached, run_cell
 from .compare import environment_line
 from .grid import Cell, EngineSpec, Grid, ModelSpec
 from .render import Block, write_report
@@ -239,6 +239,7 @@ def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path
         splits.append((tune_name, tune_ws, Grid(**{**vars(grid), "collection": str(tune_coll.root),
                                                    "split": tune_name})))
     cells, skipped = plan_cells(ws, list(models), settings, list(engines), encoder)
+    warm_engines(ws, grid, cells)
     frames = {}
     with tqdm(total=len(cells) * len(splits), desc="compression cells", unit="cell", disable=not progress) as bar:
         for name, workspace, g in splits:
@@ -269,6 +270,24 @@ def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path
                            "settings": [setting_label(s) for s in settings]},
                    counts={"cells": len(table), "ok": ok, "failed": len(table) - ok, "not_applicable": len(skipped)})
     return {"cells": table, "recommended": recommended, "sizes": sizes, **{f"cells-{n}": f for n, f in frames.items()}}
+
+
+WARMUP_PASSES = 3
+
+
+def warm_engines(ws: Workspace, grid: Grid, cells: list[PlannedCell]) -> None:
+    """Untimed passes over the queries with each engine before its first timed cell: a fresh JVM compiles
+    Lucene's hot code during its first few hundred queries, which the first Lucene cell alone would pay
+    (its one warm-up pass is not enough), and numba loads its kernels. Engines whose cells are all
+    finished are not woken."""
+    for name in dict.fromkeys(p.engine for p in cells):
+        mine = [p for p in cells if p.engine == name]
+        if all(load_cached(ws.root / "cells" / f"{p.cell.slug}.json", cell_key(ws, grid, p.cell)) for p in mine):
+            continue
+        first = mine[0].cell
+        engine, batch = ws.engine(first.model, first.engine), ws.queries(first.model, first.encoder)
+        for _ in range(WARMUP_PASSES):
+            engine.batch_search(batch.qids, batch.vectors, k=grid.k, threads=grid.threads)
 
 
 def tuning_qrels(coll, tune: str):
