@@ -167,7 +167,7 @@ def _grid_values(option: str, kind: str, text: str) -> tuple[str, ...]:
 @click.option("--scale", default="10,100,1000", show_default=True, help="Lucene impact scales.")
 @click.option("--value-bits", "value_bits", default="16,8", show_default=True,
               help="Native forward-index values: 16 (float16) and/or 8 (8-bit per document).")
-@click.option("--summary-energy", "energy", default="0.1,0.2,0.3", show_default=True,
+@click.option("--summary-energy", "energy", default="0.05,0.1,0.2,0.3", show_default=True,
               help="Native (and Seismic) block-summary energies.")
 @click.option("--also", multiple=True,
               help="Extra settings combining steps, e.g. 'top_k=128+energy=0.3' (repeatable).")

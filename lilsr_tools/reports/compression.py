@@ -55,7 +55,7 @@ VALUE_STEPS = {
 }
 KINDS = (*STORE_STEPS, *VALUE_STEPS)
 DEFAULT_GRID = {"top_k": (16, 32, 64, 128), "mass": (0.95, 0.9, 0.8), "postings": (0.75, 0.5, 0.25),
-                "scale": (10, 100, 1000), "bits": (16, 8), "energy": (0.1, 0.2, 0.3)}
+                "scale": (10, 100, 1000), "bits": (16, 8), "energy": (0.05, 0.1, 0.2, 0.3)}
 DEFAULT_ENGINES = ("exact", "native", "lucene")
 MEASURES = ["nDCG@10", "R@1000"]
 
