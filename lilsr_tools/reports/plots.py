@@ -149,7 +149,9 @@ def size_pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", size: 
     for (engine, model), group in frame.groupby(["engine", "model"], sort=False):
         color = ENGINE_COLORS.get(engine, "#333333")
         for _, row in group.iterrows():
-            ax.scatter(row[size], row[measure], color=color, s=36, edgecolor="black", linewidth=0.4, zorder=3,
+            none = row["family"] == "none"  # the uncompressed index: larger, on top
+            ax.scatter(row[size], row[measure], color=color, s=80 if none else 36, edgecolor="black",
+                       linewidth=0.9 if none else 0.4, zorder=4 if none else 3,
                        marker=MARKERS[families.index(row["family"]) % len(MARKERS)])
         xs, ys = frontier(group, size, measure)
         ax.step(xs, ys, where="post", color=color, alpha=0.7, label=f"{engine} · {model}",
