@@ -266,7 +266,8 @@ def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path
     _report(out, grid, table, recommended, sizes, skipped, chosen_on, max_loss, bool(tune_split))
     ok = int((table["status"] == "ok").sum())
     write_manifest(out, "lilsr.ablate-compression",
-                   params={**grid.as_dict(), "tune_split": tune_split, "max_loss_points": max_loss,
+                   params={**grid.as_dict(), "tune_split": tune_split, "tune_name": tune_name if tune_split else None,
+                           "max_loss_points": max_loss,
                            "settings": [setting_label(s) for s in settings]},
                    counts={"cells": len(table), "ok": ok, "failed": len(table) - ok, "not_applicable": len(skipped)})
     return {"cells": table, "recommended": recommended, "sizes": sizes, **{f"cells-{n}": f for n, f in frames.items()}}
