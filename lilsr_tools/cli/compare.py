@@ -81,7 +81,8 @@ def compare_command(grid_file, out, collection, split, models, encoders, engines
 
 @click.group("ablate")
 def ablate_command():
-    """Ablations: the lambda sweep through Lucene and the native index; static vs contextual queries."""
+    """Ablations: the lambda sweep through Lucene and the native index; static vs contextual queries;
+    document-side compression."""
 
 
 @ablate_command.command("lambda")
@@ -171,6 +172,72 @@ def ablate_context_command(model, collection, split, top, out):
                f"worse on {(queries['delta'] < 0).sum()}")
     click.echo("largest static-contextual gaps: " + ", ".join(tables["tokens"].sort_values(
         "mean_abs_gap", ascending=False)["token"].head(10)))
+    click.echo(f"report: {Path(out) / 'report.html'}")
+
+
+def _grid_values(option: str, kind: str, text: str) -> tuple[str, ...]:
+    """A comma-separated list of values for one compression kind ('' for none), each checked now, before
+    any output exists."""
+    from ..reports.compression import parse_step
+
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    for value in values:
+        parse_step(f"{kind}={value}", option)
+    return values
+
+
+@ablate_command.command("compression")
+@click.option("--model", "models", multiple=True, required=True,
+              help="NAME=CHECKPOINT or NAME=VECTOR_STORE (repeatable).")
+@click.option("--collection", required=True)
+@click.option("--split", default="test", show_default=True, help="Split the report's numbers come from.")
+@click.option("--tune-split", default=None,
+              help="Where the recommended settings are chosen: a split (e.g. train) or a qrels file (e.g. a training "
+                   "run's held-out dev_qrels.tsv); never the --split queries.")
+@click.option("--engine", "engines", multiple=True, type=click.Choice([e for e in ENGINES if e != "bm25"]),
+              help="Engines (repeatable; default exact, native, lucene).")
+@click.option("--top-k", "top_k", default="16,32,64,128", show_default=True,
+              help="Per-document top-k term pruning: comma-separated k values ('' for none).")
+@click.option("--mass", default="0.95,0.9,0.8", show_default=True,
+              help="Per-document pruning to a share of the L1 mass: shares in (0, 1].")
+@click.option("--postings", default="0.75,0.5,0.25", show_default=True,
+              help="Static posting pruning: each posting list keeps this share of its largest entries.")
+@click.option("--scale", default="10,100,1000", show_default=True, help="Lucene impact scales.")
+@click.option("--value-bits", "value_bits", default="16,8", show_default=True,
+              help="Native forward-index values: 16 (float16) and/or 8 (8-bit per document).")
+@click.option("--summary-energy", "energy", default="0.05,0.1,0.2,0.3", show_default=True,
+              help="Native (and Seismic) block-summary energies.")
+@click.option("--also", multiple=True,
+              help="Extra settings combining steps, e.g. 'top_k=128+energy=0.3' (repeatable).")
+@click.option("--max-loss", type=float, default=0.5, show_default=True,
+              help="Recommended setting: the smallest index within this many points of nDCG@10.")
+@click.option("--encoder", default="table", show_default=True, type=click.Choice(QUERY_ENCODERS))
+@click.option("-k", "--k", "k", type=int, default=1000, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True)
+def ablate_compression_command(models, collection, split, tune_split, engines, top_k, mass, postings, scale,
+                               value_bits, energy, also, max_loss, encoder, k, threads, out):
+    """Document-side compressions (term pruning, value quantization, posting pruning) of each model, through
+    each engine: index bytes, effectiveness, accuracy and latency per cell; one table and a Pareto plot."""
+    from ..errors import LilsrError
+    from ..reports.compression import ablate_compression, default_settings
+
+    grid = {kind: _grid_values(option, kind, text) for option, kind, text in (
+        ("--top-k", "top_k", top_k), ("--mass", "mass", mass), ("--postings", "postings", postings),
+        ("--scale", "scale", scale), ("--value-bits", "bits", value_bits), ("--summary-energy", "energy", energy))}
+    settings = default_settings(grid, tuple(also))
+    if not max_loss >= 0:
+        raise LilsrError(f"--max-loss must be >= 0 points, not {max_loss}")
+    if k < 1 or threads < 1:
+        raise LilsrError("-k and --threads must be at least 1")
+    specs = [_model_spec(m) for m in models]
+    tables = ablate_compression(specs, collection, out, split=split, tune_split=tune_split, settings=settings,
+                                engines=tuple(engines) or ("exact", "native", "lucene"), encoder=encoder, k=k,
+                                threads=threads, max_loss=max_loss)
+    recommended = tables["recommended"]
+    if not recommended.empty:
+        click.echo(recommended.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(f"cells: {Path(out) / 'compression.csv'}")
     click.echo(f"report: {Path(out) / 'report.html'}")
 
 

@@ -55,6 +55,18 @@ def _pyplot():
     return plt
 
 
+def frontier(group: pd.DataFrame, x: str, y: str) -> tuple[list, list]:
+    """The Pareto frontier of rows where less ``x`` (time, bytes) and more ``y`` (effectiveness) are better:
+    the points, by increasing x, that beat every point left of them."""
+    best, xs, ys = -np.inf, [], []
+    for _, row in group.sort_values(x).iterrows():
+        if row[y] > best:
+            best = row[y]
+            xs.append(row[x])
+            ys.append(row[y])
+    return xs, ys
+
+
 def pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", latency: str = "retrieval_mean_ms") -> Path:
     """Latency against effectiveness, one colour per engine, one marker per model+encoder; the legend sits
     beside the axes, so it never covers a point."""
@@ -68,13 +80,7 @@ def pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", latency: st
         for _, row in group.iterrows():
             ax.scatter(row[latency], row[measure], color=color, marker=markers[row["variant"]],
                        s=60, edgecolor="black", linewidth=0.5, zorder=3)
-        frontier = group.sort_values(latency)
-        best, xs, ys = -np.inf, [], []
-        for _, row in frontier.iterrows():
-            if row[measure] > best:
-                best = row[measure]
-                xs.append(row[latency])
-                ys.append(row[measure])
+        xs, ys = frontier(group, latency, measure)
         ax.step(xs, ys, where="post", color=color, alpha=0.5, label=engine)
     for variant, marker in markers.items():
         ax.scatter([], [], marker=marker, color="white", edgecolor="black", label=variant)
@@ -180,3 +186,38 @@ def save_figure(fig, out, **options) -> None:
     out = Path(out)
     with atomic_file(out, "wb") as handle:
         fig.savefig(handle, format=out.suffix.lstrip(".") or "png", dpi=110, **options)
+
+
+LINE_STYLES = ["-", "--", ":", "-."]
+
+
+def size_pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", size: str = "index_MB",
+                title: str = "Index size vs effectiveness") -> Path:
+    """Index size against effectiveness: colour per engine, line style per model (each (engine, model)
+    line is its Pareto frontier), marker per compression family."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    models = list(dict.fromkeys(frame["model"]))
+    families = list(dict.fromkeys(frame["family"]))
+    for (engine, model), group in frame.groupby(["engine", "model"], sort=False):
+        color = engine_color(engine)
+        for _, row in group.iterrows():
+            none = row["family"] == "none"  # the uncompressed index: larger, on top
+            ax.scatter(row[size], row[measure], color=color, s=80 if none else 36, edgecolor="black",
+                       linewidth=0.9 if none else 0.4, zorder=4 if none else 3,
+                       marker=MARKERS[families.index(row["family"]) % len(MARKERS)])
+        xs, ys = frontier(group, size, measure)
+        ax.step(xs, ys, where="post", color=color, alpha=0.7, label=f"{engine} · {model}",
+                linestyle=LINE_STYLES[models.index(model) % len(LINE_STYLES)])
+    for i, family in enumerate(families):
+        ax.scatter([], [], marker=MARKERS[i % len(MARKERS)], color="white", edgecolor="black", label=family)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{size.replace('_', ' ')} (log scale)")
+    ax.set_ylabel(measure)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    ax.set_title(title + " (lines: each engine and model's Pareto frontier)", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, out)
+    plt.close(fig)
+    return out

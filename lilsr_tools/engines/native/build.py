@@ -18,7 +18,8 @@ from ...manifest import write_manifest
 from ...vectors.store import SparseVectors, load_vectors, vocab_digest
 from ..base import check_known_params
 from . import build_kernels as kernels
-from .layout import ARRAYS, FORMAT_VERSION, KIND, component_dtype, forward_dtype, pack_forward
+from .layout import (ARRAYS, FORMAT_VERSION, KIND, VALUE_BITS, component_dtype, forward8_dtype, forward_dtype,
+                     pack_forward, quantize_rows8)
 
 F16_MAX = 65504.0
 
@@ -35,6 +36,8 @@ class BuildParams:
     doc_cut: int = 15               # clustering: docs join a centroid by their top doc_cut components
     summary_energy: float = 0.4     # summaries keep the largest components up to this share of L1 mass
     seed: int = 42
+    doc_top_k: int | None = None    # keep each document's doc_top_k largest weights (None: all), everywhere
+    value_bits: int = 16            # forward-index weights: 16 (float16) or 8 (8-bit, scaled per document)
 
     def fixed_block_size(self) -> int:
         """0 for clustering, N for "fixed:N"."""
@@ -55,6 +58,13 @@ class BuildParams:
             raise LilsrError("--min-cluster-size must be >= 0 and --doc-cut >= 1")
         if not 0 < self.summary_energy <= 1:
             raise LilsrError(f"--summary-energy must lie in (0, 1], not {self.summary_energy}")
+        if self.doc_top_k is not None:
+            from ...vectors.compress import check_top_k
+
+            check_top_k(self.doc_top_k, "--doc-top-k")
+        if self.value_bits not in VALUE_BITS:
+            raise LilsrError(f"--value-bits must be one of {', '.join(map(str, VALUE_BITS))} (float16 or 8-bit "
+                             f"per-document codes), not {self.value_bits!r}")
 
 
 def _prune(vectors: SparseVectors, params: BuildParams):
@@ -108,18 +118,28 @@ def _offsets(counts_chunks) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
-def _write_forward(tmp: Path, vectors: SparseVectors, step: int = 1 << 24) -> None:
+def _write_forward(tmp: Path, vectors: SparseVectors, value_bits: int = 16, step: int = 1 << 24) -> None:
     values = vectors.values
     nnz = vectors.nnz
+    vocab_size = len(vectors.vocab)
+    indptr = np.ascontiguousarray(vectors.indptr, dtype=np.int64)
+    np.save(tmp / "fwd_ptr.npy", indptr)
+    if value_bits == 8:  # component ids alone, codes beside them: 3 bytes an entry instead of 4
+        codes, scale = quantize_rows8(indptr, np.ascontiguousarray(values, dtype=np.float32))
+        _write_npy(tmp / "fwd.npy", forward8_dtype(vocab_size),
+                   (vectors.indices[i:i + step] for i in range(0, nnz, step)), total=nnz)
+        np.save(tmp / "fwd_code.npy", codes)
+        np.save(tmp / "fwd_scale.npy", scale)
+        return
     peak = float(np.max(values)) if nnz else 0.0
     if peak > F16_MAX:
         raise LilsrError(f"{vectors.path or 'vectors'}: weight {peak:g} exceeds the float16 range of the forward "
-                         f"index ({F16_MAX:g}); rescale the vectors")
-    vocab_size = len(vectors.vocab)
-    np.save(tmp / "fwd_ptr.npy", np.ascontiguousarray(vectors.indptr, dtype=np.int64))
+                         f"index ({F16_MAX:g}); rescale the vectors or build with --value-bits 8")
     _write_npy(tmp / "fwd.npy", forward_dtype(vocab_size),
                (pack_forward(vectors.indices[i:i + step], values[i:i + step], vocab_size) for i in range(0, nnz, step)),
                total=nnz)
+    np.save(tmp / "fwd_code.npy", np.zeros(0, np.uint8))
+    np.save(tmp / "fwd_scale.npy", np.zeros(0, np.float32))
 
 
 def build_native_index(source, out: str | Path, *, overwrite: bool = False, threads: int | None = None,
@@ -132,13 +152,21 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
     vectors = source if isinstance(source, SparseVectors) else load_vectors(source)
     if len(vectors) == 0:
         raise LilsrError(f"{vectors.path or 'vectors'}: no documents to index")
+    source_path, source_nnz = vectors.path, vectors.nnz
+    doc_prune_s = 0.0
+    if bp.doc_top_k is not None:  # before everything: postings, summaries and forward index see the same docs
+        from ...vectors.compress import keep_top_k
+
+        step = time.perf_counter()
+        vectors = keep_top_k(vectors, bp.doc_top_k)
+        doc_prune_s = time.perf_counter() - step
     if len(vectors) >= 1 << 31:
         raise LilsrError("the native index holds at most 2^31 - 1 documents")
     threads = max(1, threads or numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     vocab_size = len(vectors.vocab)
     comp_dtype = component_dtype(vocab_size)
-    timings = {}
+    timings = {"doc_top_k_s": doc_prune_s} if bp.doc_top_k is not None else {}
     _compile_kernels(vectors, bp)
     fault_point("native:start")
 
@@ -182,12 +210,12 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
         raise LilsrError(f"a posting list would have more than {kernels.MAX_BLOCKS} blocks; lower --n-postings or "
                          "--max-fraction, or make blocks larger (--centroid-fraction, --blocks fixed:N)")
     timings["blocks_summaries_s"] = time.perf_counter() - step
-    build_seconds = time.perf_counter() - started
+    build_seconds = time.perf_counter() - started + doc_prune_s
     fault_point("native:built")
 
     with atomic_dir(out, overwrite=overwrite) as tmp:
         step = time.perf_counter()
-        _write_forward(tmp, vectors)
+        _write_forward(tmp, vectors, bp.value_bits)
         fault_point("native:write")
         # parts: 0 postings, 1 blocks/list, 2 block sizes, 3 block_min, 4 block_quant, 5 comps/list,
         # 6 entries/list, 7 small list?, 8 sum_comp, 9 sum_code, 10 small_off, 11 small_block, 12 large_off,
@@ -207,6 +235,7 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
         (tmp / "vocab.json").write_text(json.dumps(vectors.vocab, ensure_ascii=False), encoding="utf-8")
         (tmp / "ids.txt").write_text("".join(f"{i}\n" for i in vectors.ids), encoding="utf-8")
         counts = {"docs": len(vectors), "vocab_size": vocab_size, "nnz": vectors.nnz,
+                  "dropped_by_doc_top_k": source_nnz - vectors.nnz,
                   "postings": int(sum(len(p[0]) for p in parts)), "blocks": int(sum(len(p[2]) for p in parts)),
                   "list_comps": int(sum(len(p[8]) for p in parts)),
                   "summary_entries": int(sum(len(p[9]) for p in parts)),
@@ -218,7 +247,7 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
         write_manifest(tmp, KIND, params={**asdict(bp), "threads": threads}, counts=counts,
                        format_version=FORMAT_VERSION, component_dtype=str(comp_dtype),
                        vocab_digest=vocab_digest(vectors.vocab),
-                       source=str(vectors.path) if vectors.path else None, model=vectors.manifest.get("model"),
+                       source=str(source_path) if source_path else None, model=vectors.manifest.get("model"),
                        build_seconds=round(build_seconds, 3), index_bytes=index_bytes, timings={k: round(v, 3) for k, v in timings.items()},
                        hash_files=[f"{name}.npy" for name in ARRAYS] + ["vocab.json", "ids.txt"])
     return Path(out)

@@ -5,7 +5,9 @@ uint64 accordingly)::
 
     fwd_ptr              int64   [docs + 1]   forward index: doc d is fwd[fwd_ptr[d]:fwd_ptr[d+1]]
     fwd                  W       [nnz]        one word per entry: the component id in the low half, the
-                                              float16 weight's bits above it (components sorted within a doc)
+                                              float16 weight's bits above it (components sorted within a doc);
+                                              with 8-bit values (``value_bits`` 8) only the component id
+                                              (uint16, or int32 past 65,536 tokens: never a word's dtype)
     list_block_ptr       int64   [vocab + 1]  the blocks of term t: list_block_ptr[t]:list_block_ptr[t+1]
     block_ptr            int64   [blocks + 1] the postings of block b: postings[block_ptr[b]:block_ptr[b+1]]
     postings             int32   [postings]   doc ids (a block's docs in increasing id order)
@@ -21,6 +23,9 @@ uint64 accordingly)::
     small_block          uint8   [small entries]  the block (within its list) of each entry
     large_off            uint32  [large comps]    the same for the other lists
     large_block          uint16  [large entries]
+    fwd_code             uint8   [nnz or 0]   8-bit values: weight = fwd_scale[2d] + fwd_scale[2d + 1] * code
+    fwd_scale            float32 [2 docs or 0] 8-bit values: per document its minimum weight and step
+                                              (both empty with float16 values; a format-1 index has neither file)
 
 Summaries are stored component-major per posting list (as Seismic does), so scoring a list's summaries
 touches only the query's components. Loading checks shapes against the manifest (a truncated file is
@@ -41,7 +46,10 @@ from ...errors import LilsrError
 from ...manifest import read_manifest, verify_hashes
 
 KIND = "lilsr.native-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added the 8-bit forward index (fwd_code, fwd_scale); 1 reads as float16 values
+READABLE_FORMATS = (1, 2)
+VALUE_BITS = (16, 8)  # forward-index weights: float16, or 8-bit codes scaled per document
+OPTIONAL_IN_FORMAT_1 = ("fwd_code", "fwd_scale")
 
 # name -> dtype ("C": chosen per index, recorded in the manifest)
 ARRAYS = {
@@ -50,6 +58,7 @@ ARRAYS = {
     "block_quant": "float32", "list_comp_ptr": "int64", "list_entry_ptr": "int64", "list_small_comp_ptr": "int64",
     "list_small_entry_ptr": "int64", "sum_comp": "C", "sum_code": "uint8", "small_off": "uint16",
     "small_block": "uint8", "large_off": "uint32", "large_block": "uint16",
+    "fwd_code": "uint8", "fwd_scale": "float32",
 }
 
 
@@ -72,6 +81,8 @@ class IndexArrays:
     small_block: np.ndarray
     large_off: np.ndarray
     large_block: np.ndarray
+    fwd_code: np.ndarray   # 8-bit values only (else empty)
+    fwd_scale: np.ndarray  # 8-bit values only (else empty): per doc (minimum, step)
 
     @property
     def n_docs(self) -> int:
@@ -95,6 +106,12 @@ def forward_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint32 if vocab_size <= 1 << 16 else np.uint64)
 
 
+def forward8_dtype(vocab_size: int) -> np.dtype:
+    """Component ids of an 8-bit forward index: uint16, else int32 - dtypes a float16 word never has, so
+    the search kernel picks its scoring path by type."""
+    return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.int32)
+
+
 def pack_forward(indices: np.ndarray, values: np.ndarray, vocab_size: int) -> np.ndarray:
     word = forward_dtype(vocab_size)
     half = word.itemsize * 4
@@ -110,11 +127,66 @@ def unpack_forward(fwd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return comps, weights
 
 
-def expected_shapes(counts: dict) -> dict[str, int]:
+@njit(cache=True, nogil=True)
+def quantize_rows8(indptr, values):
+    """8-bit codes of each document's weights on the document's own affine scale: weight ~ minimum + step *
+    code, step = (maximum - minimum) / 255, so each document's largest and smallest weights are exact and
+    none becomes zero. Returns (codes uint8[nnz], scale float32[2 docs] = minimum, step per document)."""
+    n_docs = indptr.size - 1
+    codes = np.zeros(indptr[n_docs], np.uint8)
+    scale = np.zeros(2 * n_docs, np.float32)
+    for d in range(n_docs):
+        lo, hi = indptr[d], indptr[d + 1]
+        if hi == lo:
+            continue
+        low = values[lo]
+        high = values[lo]
+        for j in range(lo + 1, hi):
+            low = min(low, values[j])
+            high = max(high, values[j])
+        step = np.float32((high - low) / np.float32(255.0))
+        scale[2 * d] = low
+        scale[2 * d + 1] = step
+        if step > 0:
+            for j in range(lo, hi):
+                codes[j] = np.uint8(min(255.0, np.floor((values[j] - low) / step + np.float32(0.5))))
+    return codes, scale
+
+
+@njit(cache=True, nogil=True)
+def dequantize_rows8(indptr, codes, scale):
+    """The float32 weights that 8-bit codes stand for (what the search kernel scores)."""
+    n_docs = indptr.size - 1
+    values = np.empty(codes.size, np.float32)
+    for d in range(n_docs):
+        low, step = scale[2 * d], scale[2 * d + 1]
+        for j in range(indptr[d], indptr[d + 1]):
+            values[j] = low + step * np.float32(codes[j])
+    return values
+
+
+def stored_values(indptr: np.ndarray, values: np.ndarray, value_bits: int) -> np.ndarray:
+    """The weights as a forward index with ``value_bits`` stores them (float16, or 8-bit per document)."""
+    if value_bits == 16:
+        return np.asarray(values, dtype=np.float32).astype(np.float16).astype(np.float32)
+    if value_bits == 8:
+        indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+        codes, scale = quantize_rows8(indptr, np.ascontiguousarray(values, dtype=np.float32))
+        return dequantize_rows8(indptr, codes, scale)
+    raise LilsrError(f"value bits must be one of {', '.join(map(str, VALUE_BITS))}, not {value_bits!r}")
+
+
+def value_bits_of(manifest: dict) -> int:
+    return int((manifest.get("params") or {}).get("value_bits", 16))
+
+
+def expected_shapes(counts: dict, value_bits: int = 16) -> dict[str, int]:
     docs, vocab, blocks = counts["docs"], counts["vocab_size"], counts["blocks"]
     comps, entries = counts["list_comps"], counts["summary_entries"]
     small_comps, small_entries = counts["small_comps"], counts["small_entries"]
-    return {"fwd_ptr": docs + 1, "fwd": counts["nnz"],
+    eight = value_bits == 8
+    return {"fwd_ptr": docs + 1, "fwd": counts["nnz"], "fwd_code": counts["nnz"] if eight else 0,
+            "fwd_scale": 2 * docs if eight else 0,
             "list_block_ptr": vocab + 1, "block_ptr": blocks + 1, "postings": counts["postings"],
             "block_min": blocks, "block_quant": blocks, "list_comp_ptr": vocab + 1, "list_entry_ptr": vocab + 1,
             "list_small_comp_ptr": vocab + 1, "list_small_entry_ptr": vocab + 1, "sum_comp": comps,
@@ -123,8 +195,9 @@ def expected_shapes(counts: dict) -> dict[str, int]:
 
 
 def _dtype(spec: str, manifest: dict) -> np.dtype:
-    if spec == "W":
-        return forward_dtype(manifest["counts"]["vocab_size"])
+    if spec == "W":  # 8-bit values: the words hold only the component id
+        vocab_size = manifest["counts"]["vocab_size"]
+        return forward8_dtype(vocab_size) if value_bits_of(manifest) == 8 else forward_dtype(vocab_size)
     return np.dtype(manifest["component_dtype"] if spec == "C" else spec)
 
 
@@ -135,18 +208,28 @@ def load_arrays(path: str | Path, verify: bool = False, in_memory: bool = False
     pages: fewer TLB misses on the random forward-index reads, as an in-RAM index like Seismic's has)."""
     path = Path(path)
     manifest = read_manifest(path, KIND)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise LilsrError(f"{path}: native index format {manifest.get('format_version')!r}, this lilsr reads "
-                         f"{FORMAT_VERSION}; rebuild it with 'lilsr index native'")
+    format_version = manifest.get("format_version")
+    if format_version not in READABLE_FORMATS:
+        raise LilsrError(f"{path}: native index format {format_version!r}, this lilsr reads "
+                         f"{', '.join(map(str, READABLE_FORMATS))}; rebuild it with 'lilsr index native'")
+    value_bits = value_bits_of(manifest)
+    if value_bits not in VALUE_BITS:
+        raise LilsrError(f"{path / 'manifest.json'}: value_bits {value_bits!r} is not one of "
+                         f"{', '.join(map(str, VALUE_BITS))}; rebuild the index")
     if verify:
         verify_hashes(path, manifest)
     try:
-        shapes = expected_shapes(manifest["counts"])
+        shapes = expected_shapes(manifest["counts"], value_bits)
     except KeyError as exc:
         raise LilsrError(f"{path / 'manifest.json'}: counts lack {exc}; rebuild the index") from None
     arrays = {}
     for name, spec in ARRAYS.items():
         file = path / f"{name}.npy"
+        if format_version == 1 and name in OPTIONAL_IN_FORMAT_1:
+            empty = np.zeros(0, np.dtype(spec))
+            empty.flags.writeable = False  # the numba type of a read-only memory map: one compiled kernel
+            arrays[name] = empty
+            continue
         try:
             array = np.load(file, mmap_mode="r")
         except FileNotFoundError:
@@ -188,6 +271,8 @@ _PROBLEMS = {
     9: "a posting list's summary offsets do not fit its entries",
     10: "a summary entry names a block outside its posting list",
     11: "a block's dequantisation constants are not finite",
+    12: "the 8-bit forward index's codes or per-document scales do not match the documents",
+    13: "a document's 8-bit scale is negative, infinite or NaN",
 }
 
 
@@ -226,19 +311,31 @@ def _check_list(t, sum_comp, c0, n_comps, off, off0, block, block0, n_entries, n
 @njit(cache=True, nogil=True)
 def _check(fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant, list_comp_ptr,
            list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off, small_block,
-           large_off, large_block):
+           large_off, large_block, fwd_code, fwd_scale):
     vocab = list_block_ptr.size - 1
     n_docs = fwd_ptr.size - 1
     at = _check_ptr(fwd_ptr, fwd.size)
     if at >= 0:
         return 1, at
-    half = np.uint64(fwd.itemsize * 4)  # unsigned throughout: numba turns uint64-with-int64 into float
-    low = (np.uint64(1) << half) - np.uint64(1)
-    for j in range(fwd.size):
-        if (fwd[j] & low) >= vocab:
-            return 2, j
-        if ((fwd[j] >> half) & np.uint64(0xFFFF)) >= np.uint64(0x7C00):  # sign bit set, infinity or NaN
-            return 3, j
+    if fwd_scale.size > 0:  # 8-bit values: fwd holds component ids only
+        if fwd_scale.size != 2 * n_docs or fwd_code.size != fwd.size:
+            return 12, 0
+        for j in range(fwd.size):
+            if fwd[j] < 0 or fwd[j] >= vocab:
+                return 2, j
+        for i in range(fwd_scale.size):
+            if not (np.isfinite(fwd_scale[i]) and fwd_scale[i] >= 0):
+                return 13, i // 2
+    else:
+        if fwd_code.size != 0:
+            return 12, 0
+        half = np.uint64(fwd.itemsize * 4)  # unsigned throughout: numba turns uint64-with-int64 into float
+        low = (np.uint64(1) << half) - np.uint64(1)
+        for j in range(fwd.size):
+            if (fwd[j] & low) >= vocab:
+                return 2, j
+            if ((fwd[j] >> half) & np.uint64(0xFFFF)) >= np.uint64(0x7C00):  # sign bit set, infinity or NaN
+                return 3, j
     at = _check_ptr(list_block_ptr, block_min.size)
     if at >= 0:
         return 4, at

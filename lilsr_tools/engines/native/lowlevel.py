@@ -9,6 +9,8 @@
 - ``dot_avx2(q_dense, fwd, lo, hi)``: the forward-index dot product eight entries at a time with the AVX2
   gather instruction (numba does not vectorise a gather-reduce loop by itself); ``HAVE_AVX2`` says whether
   the CPU runs it. numba's cache is keyed by CPU features, so a cached kernel never reaches a CPU without.
+- ``dot8_avx2(q_dense, comps, codes, lo, hi, minimum, step)``: the same for an 8-bit forward index (uint16
+  component ids, uint8 codes on a per-document affine scale).
 """
 
 from __future__ import annotations
@@ -148,3 +150,57 @@ def dot_avx2(typingctx, q_dense, fwd, lo, hi):
         return builder.fadd(total, builder.load(rest))
 
     return types.float32(q_dense, fwd, lo, hi), codegen
+
+
+@intrinsic
+def dot8_avx2(typingctx, q_dense, comps, codes, lo, hi, minimum, step):
+    """An 8-bit forward-index row scored against the dense query, eight entries at a time (AVX2 gather):
+    minimum * sum(q[comp]) + step * sum(q[comp] * code) over j in [lo, hi), for uint16 component ids and
+    uint8 codes; lanes summed in a fixed order, then the remainder one by one."""
+    if not (isinstance(comps, types.Array) and comps.dtype == types.uint16 and isinstance(codes, types.Array)
+            and codes.dtype == types.uint8 and isinstance(q_dense, types.Array) and q_dense.dtype == types.float32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        q_type, c_type, b_type, lo_type, hi_type, min_type, step_type = signature.args
+        q = context.make_array(q_type)(context, builder, args[0])
+        c = context.make_array(c_type)(context, builder, args[1])
+        b = context.make_array(b_type)(context, builder, args[2])
+        lo = context.cast(builder, args[3], lo_type, types.int64)
+        hi = context.cast(builder, args[4], hi_type, types.int64)
+        minimum = context.cast(builder, args[5], min_type, types.float32)
+        step = context.cast(builder, args[6], step_type, types.float32)
+        f32, i32, i64, i16, i8 = ir.FloatType(), ir.IntType(32), ir.IntType(64), ir.IntType(16), ir.IntType(8)
+        v8f, v8i = ir.VectorType(f32, 8), ir.VectorType(i32, 8)
+        zero = ir.Constant(v8f, [ir.Constant(f32, 0.0)] * 8)
+        gather = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v8f, [v8f, i8.as_pointer(), v8i, v8f, i8]),
+                                                "llvm.x86.avx2.gather.d.ps.256")
+        base = builder.bitcast(q.data, i8.as_pointer())
+        every_lane = builder.bitcast(ir.Constant(v8i, [ir.Constant(i32, -1)] * 8), v8f)
+        acc_q = cgutils.alloca_once_value(builder, zero)
+        acc_c = cgutils.alloca_once_value(builder, zero)
+        stop = builder.add(lo, builder.and_(builder.sub(hi, lo), ir.Constant(i64, ~7)))
+        with cgutils.for_range_slice(builder, lo, stop, ir.Constant(i64, 8)) as (j, _):
+            ids = builder.load(builder.bitcast(builder.gep(c.data, [j]), ir.VectorType(i16, 8).as_pointer()), align=2)
+            query = builder.call(gather, [zero, base, builder.zext(ids, v8i), every_lane, ir.Constant(i8, 4)])
+            raw = builder.load(builder.bitcast(builder.gep(b.data, [j]), ir.VectorType(i8, 8).as_pointer()), align=1)
+            weights = builder.uitofp(raw, v8f)
+            builder.store(builder.fadd(builder.load(acc_q), query), acc_q)
+            builder.store(builder.fadd(builder.load(acc_c), builder.fmul(query, weights)), acc_c)
+
+        def lanes(vector):
+            lane = [builder.extract_element(vector, ir.Constant(i32, i)) for i in range(8)]
+            return builder.fadd(builder.fadd(builder.fadd(lane[0], lane[4]), builder.fadd(lane[2], lane[6])),
+                                builder.fadd(builder.fadd(lane[1], lane[5]), builder.fadd(lane[3], lane[7])))
+
+        rest_q = cgutils.alloca_once_value(builder, lanes(builder.load(acc_q)))
+        rest_c = cgutils.alloca_once_value(builder, lanes(builder.load(acc_c)))
+        with cgutils.for_range_slice(builder, stop, hi, ir.Constant(i64, 1)) as (j, _):
+            comp = builder.zext(builder.load(builder.gep(c.data, [j])), i64)
+            value = builder.load(builder.gep(q.data, [comp]))
+            code = builder.uitofp(builder.load(builder.gep(b.data, [j])), f32)
+            builder.store(builder.fadd(builder.load(rest_q), value), rest_q)
+            builder.store(builder.fadd(builder.load(rest_c), builder.fmul(value, code)), rest_c)
+        return builder.fadd(builder.fmul(minimum, builder.load(rest_q)), builder.fmul(step, builder.load(rest_c)))
+
+    return types.float32(q_dense, comps, codes, lo, hi, minimum, step), codegen

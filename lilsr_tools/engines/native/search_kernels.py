@@ -8,6 +8,10 @@ set). Blocks are visited in Seismic's order (list by list in decreasing term wei
 blocks by decreasing summary score) or in one global order by decreasing summary score over all the
 lists, which raises the k-th score sooner and stops at the first block below the threshold. Ties in the
 heap go to the lower doc id, so results do not depend on the thread count.
+
+A forward index with 8-bit values (``fwd_scale`` not empty) holds component ids in ``fwd`` and codes in
+``fwd_code``; a document scores ``minimum * sum(q) + step * sum(q * code)`` over its entries (one branch per
+document, the same way for every document of an index, so the CPU predicts it).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .lowlevel import F16_SCALE, HAVE_AVX2, cycle_counter, dot_avx2, f16_raw, prefetch
+from .lowlevel import F16_SCALE, HAVE_AVX2, cycle_counter, dot8_avx2, dot_avx2, f16_raw, prefetch
 
 PREFETCH_AHEAD = 2  # documents; measured on the 1M synthetic set: 2 beats 1 and equals 3
 
@@ -141,6 +145,45 @@ def _dot_scalar(q_dense, fwd, lo, hi):
     return (s0 + s1) + (s2 + s3)
 
 
+@njit(cache=True, nogil=True)  # no IR inlining: numba's inliner loses loop variables here; LLVM inlines it
+def _dot8(q_dense, comps, codes, lo, hi, minimum, step):
+    """Dot product of the dense query with one 8-bit forward-index row: weight = minimum + step * code, so
+    the row scores minimum * sum(q) + step * sum(q * code); two accumulators of each, fixed order."""
+    s0 = s1 = c0 = c1 = np.float32(0.0)
+    j = lo
+    while j + 2 <= hi:
+        q0 = q_dense[comps[j]]
+        q1 = q_dense[comps[j + 1]]
+        s0 += q0
+        s1 += q1
+        c0 += q0 * np.float32(codes[j])
+        c1 += q1 * np.float32(codes[j + 1])
+        j += 2
+    if j < hi:
+        q0 = q_dense[comps[j]]
+        s0 += q0
+        c0 += q0 * np.float32(codes[j])
+    return minimum * (s0 + s1) + step * (c0 + c1)
+
+
+def _score_row(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi):
+    """Document d's score: ``_dot`` over float16 words, ``_dot8`` over 8-bit codes. The forward index's
+    dtype tells them apart (words are uint32/uint64, 8-bit component ids uint16/int32: see
+    ``layout.forward8_dtype``), so each index compiles only its own path. (Chosen by type, below.)"""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_score_row, inline="always")
+def _score_row_overload(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi):
+    if HAVE_AVX2 and fwd.dtype == types.uint16:
+        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi: dot8_avx2(
+            q_dense, fwd, fwd_code, lo, hi, fwd_scale[2 * d], fwd_scale[2 * d + 1])
+    if fwd.dtype in (types.uint16, types.int32):
+        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi: _dot8(
+            q_dense, fwd, fwd_code, lo, hi, fwd_scale[2 * d], fwd_scale[2 * d + 1])
+    return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi: _dot(q_dense, fwd, lo, hi)
+
+
 @njit(cache=True, nogil=True)
 def _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, list_comp_ptr, list_entry_ptr,
                     list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
@@ -165,16 +208,20 @@ def _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, li
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _prefetch_row(fwd_ptr, fwd, d):
+def _prefetch_row(fwd_ptr, fwd, fwd_code, d):
     """Ask for every cache line of doc d's forward-index row (a row spans ~15 lines; the hardware
-    prefetcher alone would fetch them one miss at a time)."""
+    prefetcher alone would fetch them one miss at a time), and of its 8-bit codes when there are."""
     step = 64 // fwd.itemsize
     for off in range(fwd_ptr[d], fwd_ptr[d + 1], step):
         prefetch(fwd, off)
+    if fwd_code.size > 0:
+        for off in range(fwd_ptr[d], fwd_ptr[d + 1], 64):
+            prefetch(fwd_code, off)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _score_block(block, n, k, use_prefetch, fwd_ptr, fwd, block_ptr, postings, q_dense, seen, stamp, heap_s, heap_d):
+def _score_block(block, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings, q_dense, seen,
+                 stamp, heap_s, heap_d):
     """Score the block's documents not seen yet for this query; returns the new heap size. With
     ``use_prefetch`` the row of the doc two places ahead is requested while the current one is scored."""
     p0 = block_ptr[block]
@@ -183,15 +230,15 @@ def _score_block(block, n, k, use_prefetch, fwd_ptr, fwd, block_ptr, postings, q
         for p in range(p0, p_end):
             prefetch(fwd_ptr, postings[p])
         for p in range(p0, min(p0 + PREFETCH_AHEAD, p_end)):
-            _prefetch_row(fwd_ptr, fwd, postings[p])
+            _prefetch_row(fwd_ptr, fwd, fwd_code, postings[p])
     for p in range(p0, p_end):
         if use_prefetch and p + PREFETCH_AHEAD < p_end:
-            _prefetch_row(fwd_ptr, fwd, postings[p + PREFETCH_AHEAD])
+            _prefetch_row(fwd_ptr, fwd, fwd_code, postings[p + PREFETCH_AHEAD])
         d = postings[p]
         if seen[d] == stamp:
             continue
         seen[d] = stamp
-        s = _dot(q_dense, fwd, fwd_ptr[d], fwd_ptr[d + 1])
+        s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1])
         if s > 0.0:
             n = _push(heap_s, heap_d, n, k, s, d)
     return n
@@ -237,7 +284,7 @@ def _heapify(keys, order, m):
 def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
                fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
-               small_off, small_block, large_off, large_block,
+               small_off, small_block, large_off, large_block, fwd_code, fwd_scale,
                q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary):
     """One query (components sorted ascending, weights > 0). Leaves the results in the heap arrays and
     returns how many there are. ``q_dense`` must be all zeros and ``seen`` free of ``stamp``.
@@ -254,8 +301,9 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
     nq = q_comp.size
     if nq == 0:
         return 0
+    q_scale = F16_SCALE if fwd_scale.size == 0 else np.float32(1.0)  # float16 words need the scaled query
     for i in range(nq):
-        q_dense[q_comp[i]] = q_val[i] * F16_SCALE
+        q_dense[q_comp[i]] = q_val[i] * q_scale
     by_weight = np.argsort(-q_val, kind="mergesort")  # heaviest first; ties: lower component
     terms = by_weight[:query_cut]
     n = 0
@@ -287,8 +335,8 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
             m -= 1
             if n == k and keys[x] < heap_factor * heap_s[0]:
                 break  # every block left scores lower still
-            n = _score_block(block_of[x], n, k, use_prefetch, fwd_ptr, fwd, block_ptr, postings, q_dense, seen,
-                             stamp, heap_s, heap_d)
+            n = _score_block(block_of[x], n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings,
+                             q_dense, seen, stamp, heap_s, heap_d)
     else:
         for rank in range(terms.size):
             t = q_comp[terms[rank]]
@@ -307,8 +355,8 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
                 b = order[x]
                 if n == k and summary[b] < heap_factor * heap_s[0]:
                     continue
-                n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, block_ptr, postings, q_dense, seen,
-                                 stamp, heap_s, heap_d)
+                n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr,
+                                 postings, q_dense, seen, stamp, heap_s, heap_d)
     if n < k:  # no block was skipped so far (skipping needs a full heap): widen to the other terms' lists
         for rank in range(query_cut, by_weight.size):
             t = q_comp[by_weight[rank]]
@@ -322,14 +370,14 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
             for b in range(n_blocks):
                 if n == k and summary[b] < heap_factor * heap_s[0]:
                     continue
-                n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, block_ptr, postings, q_dense, seen,
-                                 stamp, heap_s, heap_d)
+                n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr,
+                                 postings, q_dense, seen, stamp, heap_s, heap_d)
     if n < k and not lists_complete:  # postings pruned away may still hold matches: scan the rest
         for d in range(fwd_ptr.size - 1):
             if seen[d] == stamp:
                 continue
             seen[d] = stamp
-            s = _dot(q_dense, fwd, fwd_ptr[d], fwd_ptr[d + 1])
+            s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1])
             if s > 0.0:
                 n = _push(heap_s, heap_d, n, k, s, d)
     for i in range(nq):
@@ -356,7 +404,7 @@ def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, gl
                  max_blocks, lists_complete,
                  fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                  list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
-                 small_off, small_block, large_off, large_block):
+                 small_off, small_block, large_off, large_block, fwd_code, fwd_scale):
     """All queries (CSR ``q_ptr``/``q_comp``/``q_val``) in ``n_chunks`` contiguous chunks over the threads.
     Returns doc ids [queries, k] (-1 padded), scores, result counts and the cycle-counter ticks each query
     took (search and result sorting), measured inside compiled code."""
@@ -384,8 +432,8 @@ def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, gl
                            use_prefetch, lists_complete,
                            fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min,
                            block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr,
-                           sum_comp, sum_code, small_off, small_block, large_off, large_block,
-                           q_dense, seen, qi - first + 1, heap_s, heap_d, acc_code, acc_weight, summary)
+                           sum_comp, sum_code, small_off, small_block, large_off, large_block, fwd_code,
+                           fwd_scale, q_dense, seen, qi - first + 1, heap_s, heap_d, acc_code, acc_weight, summary)
             _drain_sorted(heap_s, heap_d, n, out_docs[qi], out_scores[qi])
             out_n[qi] = n
             ticks[qi] = cycle_counter() - start
@@ -396,7 +444,7 @@ def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, gl
 def search_single(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
                   fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                   list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
-                  small_off, small_block, large_off, large_block,
+                  small_off, small_block, large_off, large_block, fwd_code, fwd_scale,
                   q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary, out_docs, out_scores):
     """One query per call, on scratch arrays the caller keeps between calls (so no call pays for zeroing a
     per-document array): results best first in ``out_*[:n]``; returns (n, cycle-counter ticks)."""
@@ -404,7 +452,7 @@ def search_single(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_o
     n = search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
                    fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                    list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
-                   small_off, small_block, large_off, large_block,
+                   small_off, small_block, large_off, large_block, fwd_code, fwd_scale,
                    q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary)
     _drain_sorted(heap_s, heap_d, n, out_docs, out_scores)
     return n, cycle_counter() - start
