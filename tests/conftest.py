@@ -91,3 +91,39 @@ def small_queries(small_corpus, splade_tiny):
     queries = resolve_collection(small_corpus).queries("test")
     encoder = ContextualEncoder("splade-tiny", loaded=splade_tiny)
     return encode_queries(encoder, [q.id for q in queries], [q.text for q in queries])
+
+
+@pytest.fixture(scope="session")
+def split_corpus(scifact_dir, tmp_path_factory) -> Path:
+    """A 300-document SciFact folder with both splits: documents judged in test (up to 100), training
+    positives (up to 120; SciFact shares many with test) and other documents; train and test qrels and the
+    queries restricted to those documents. For held-out-document and dev tests on real data."""
+    import json
+
+    from lilsr_tools.data import read_qrels
+
+    qrels = {split: read_qrels(scifact_dir / "qrels" / f"{split}.tsv") for split in ("train", "test")}
+    test_docs = sorted({d for docs in qrels["test"].values() for d in docs})
+    train_docs = sorted({d for docs in qrels["train"].values() for d in docs})
+    with open(scifact_dir / "corpus.jsonl", encoding="utf-8") as src:
+        lines = {json.loads(line)["_id"]: line for line in src}
+    keep = list(dict.fromkeys(test_docs[:100] + train_docs[:120]))
+    keep += [d for d in lines if d not in set(keep)][: SMALL_DOCS - len(keep)]
+    kept = set(keep)
+    out = tmp_path_factory.mktemp("scifact-split")
+    with open(out / "corpus.jsonl", "w", encoding="utf-8") as dst:
+        dst.writelines(lines[d] for d in keep)
+    (out / "qrels").mkdir()
+    judged = set()
+    for split, table in qrels.items():
+        with open(out / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as dst:
+            dst.write("query-id\tcorpus-id\tscore\n")
+            for qid, docs in table.items():
+                for doc, rel in docs.items():
+                    if doc in kept:
+                        dst.write(f"{qid}\t{doc}\t{rel}\n")
+                        judged.add(qid)
+    with open(scifact_dir / "queries.jsonl", encoding="utf-8") as src, \
+            open(out / "queries.jsonl", "w", encoding="utf-8") as dst:
+        dst.writelines(line for line in src if json.loads(line)["_id"] in judged)
+    return out

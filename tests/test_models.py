@@ -133,8 +133,9 @@ def test_static_encoders_and_duplicate_modes(tmp_path, splade_tiny, small_vector
     assert make_query_encoder("table", table=tmp_path / "table", dup="max").encode(text) == {"cell": 2.0, "protein": 0.5}
     assert make_query_encoder("table", table=tmp_path / "table", dup="binary").encode(text) == {"cell": 1.0, "protein": 1.0}
     binary = make_query_encoder("binary", model="splade-tiny").encode(text)
-    assert binary == {"cell": 2.0, "protein": 1.0, "membrane": 1.0}
-    idf = make_query_encoder("idf", vectors=small_vectors)  # tokenizer: the model recorded in the store
+    assert binary == {"cell": 1.0, "protein": 1.0, "membrane": 1.0}  # each distinct token weighs 1
+    assert make_query_encoder("binary", model="splade-tiny", dup="sum").encode(text)["cell"] == 2.0
+    idf = make_query_encoder("vector-idf", vectors=small_vectors)  # tokenizer: the model recorded in the store
     weights_idf = idf.encode("cell zzzzqqq")
     assert weights_idf["cell"] > 0 and all(w > 0 for w in weights_idf.values())
     encoded = encode_queries(idf, ["q1", "q2"], ["cell", ""])

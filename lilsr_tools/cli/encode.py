@@ -45,6 +45,9 @@ def encode_corpus_command(collection, out, model, max_length, batch_size, thread
     click.echo(f"{out}: {counts['docs']} vectors, mean non-zeros {counts['mean_nnz']:.1f}, "
                f"{counts['empty_docs']} empty ({counts['empty_input_docs']} empty inputs), "
                f"{counts['docs_per_second'] or 0:.1f} docs/s")
+    from ..models.truncation import describe
+
+    click.echo(f"truncation: {describe(counts.get('truncation'), 'documents')}")
 
 
 @command.command("queries")
@@ -59,6 +62,8 @@ def encode_corpus_command(collection, out, model, max_length, batch_size, thread
 def encode_queries_command(collection, out, split, all_queries, model, encoder, table, vectors, dup,
                            query_max_length, threads, overwrite):
     """Encode COLLECTION's queries into OUT (queries.jsonl: {"qid", "vector"} per line, plus timings)."""
+    from pathlib import Path
+
     import numpy as np
 
     from ..atomic import check_can_write
@@ -68,13 +73,17 @@ def encode_queries_command(collection, out, split, all_queries, model, encoder, 
 
     check_can_write(out, overwrite)
     qids, texts = read_query_texts(collection, None if all_queries else split)
-    query_encoder = build_query_encoder(encoder or "table", model, table, vectors, dup, query_max_length, threads)
+    corpus = None if Path(collection).is_file() else collection  # idf counts the text of this collection
+    query_encoder = build_query_encoder(encoder or "table", model, table, vectors, dup, query_max_length, threads,
+                                        corpus)
     encoded = encode_queries(query_encoder, qids, texts)
     from ..vectors.store import vocab_digest
 
     save_encoded_queries(out, encoded, overwrite=overwrite, vocab_digest=vocab_digest(query_encoder.vocab),
                          params={"collection": str(collection), "split": None if all_queries else split,
-                                 "encoder": query_encoder.name, "model": model, "table": table, "dup": dup})
+                                 "encoder": query_encoder.name, "model": model, "table": table,
+                                 "dup": getattr(query_encoder, "dup", None),
+                                 **getattr(query_encoder, "info", {})})
     times = encoded.encode_ns / 1e3
     click.echo(f"{out}: {len(encoded)} queries with '{query_encoder.name}', encoding "
                f"mean {times.mean():.1f} us, p50 {np.median(times):.1f} us, p99 {np.percentile(times, 99):.1f} us "

@@ -83,7 +83,8 @@ class Workspace:
 
     # -- tables --------------------------------------------------------------------------------------
     def table(self, model: ModelSpec) -> Path:
-        """The model's Li-LSR table: given; else from the checkpoint's trained head; else idf over its vectors."""
+        """The model's Li-LSR table: given; else from the checkpoint's trained head; else text idf over the
+        collection's corpus (the inference-free baseline)."""
         if model.table:
             return Path(model.table)
         from ..models.presets import resolve_model
@@ -94,10 +95,11 @@ class Workspace:
         has_head = (Path(resolve_model(checkpoint)) / HEAD_FILE).is_file()
         init = "head" if has_head else "idf"
         path = self.path("tables", f"{model.name}-{init}", [checkpoint, init, _checkpoint_stamp(model),
-                                                            self.vectors_identity(model)])
+                                                            str(self.collection.corpus_path) if init == "idf"
+                                                            else None, "text-idf"])
         if not (path / MANIFEST).is_file():
-            vectors = self.vectors(model).path if init == "idf" else None
-            weights, vocab, tokenizer, params = export_table(checkpoint, init, vectors=vectors)
+            corpus = self.collection.corpus_path if init == "idf" else None
+            weights, vocab, tokenizer, params = export_table(checkpoint, init, corpus=corpus)
             save_table(path, weights, vocab, tokenizer, source=checkpoint, params=params, overwrite=True)
         return path
 
@@ -119,11 +121,14 @@ class Workspace:
         table = self.table(model) if encoder == "table" else None
         inputs = [model.name, encoder, self.checkpoint(model), self.split, self.collection.name,
                   key_of(read_manifest(table).get("sha256")) if table else None,
-                  self.vectors_identity(model) if encoder == "idf" else None]
+                  self.vectors_identity(model) if encoder == "vector-idf" else None,
+                  str(self.collection.corpus_path) if encoder == "idf" else None]
         path = self.path("queries", f"{model.name}-{encoder}", inputs)
         if not (path / MANIFEST).is_file():
             query_encoder = make_query_encoder(encoder, model=None if encoder == "table" else self.checkpoint(model),
-                                               table=table, vectors=self.vectors(model) if encoder == "idf" else None)
+                                               table=table,
+                                               vectors=self.vectors(model) if encoder == "vector-idf" else None,
+                                               corpus=self.collection.corpus_path, progress=self.progress)
             from ..models.query_encoders import encode_queries
 
             encoded = encode_queries(query_encoder, text.qids, text.texts)
