@@ -127,3 +127,23 @@ def split_corpus(scifact_dir, tmp_path_factory) -> Path:
             open(out / "queries.jsonl", "w", encoding="utf-8") as dst:
         dst.writelines(line for line in src if json.loads(line)["_id"] in judged)
     return out
+
+
+@pytest.fixture(scope="session")
+def split_teacher(split_corpus, tmp_path_factory) -> Path:
+    """A teacher score file for ``split_corpus``'s training queries: each positive, then 8 candidates chosen
+    so that every query's candidates include documents judged in test (the pairs a held-out rule drops)."""
+    from lilsr_tools.data import read_qrels, resolve_collection
+
+    train = read_qrels(split_corpus / "qrels" / "train.tsv")
+    test_docs = sorted({d for docs in read_qrels(split_corpus / "qrels" / "test.tsv").values() for d in docs})
+    others = [d.id for d in resolve_collection(split_corpus).corpus() if d.id not in set(test_docs)]
+    lines = []
+    for n, qid in enumerate(sorted(train)):
+        positives = [d for d, rel in train[qid].items() if rel > 0]
+        lines += [f"{qid}\t{d}\t{1.0 + 0.1 * i:.2f}" for i, d in enumerate(positives)]
+        candidates = test_docs[n % 50: n % 50 + 4] + others[n % 90: n % 90 + 4]
+        lines += [f"{qid}\t{d}\t{0.5 - 0.05 * i:.2f}" for i, d in enumerate(candidates) if d not in positives]
+    path = tmp_path_factory.mktemp("teacher") / "scores.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

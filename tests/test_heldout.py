@@ -22,27 +22,10 @@ def judged(split_corpus):
     return {split: read_qrels(split_corpus / "qrels" / f"{split}.tsv") for split in ("train", "test")}
 
 
-@pytest.fixture(scope="module")
-def leaky_teacher(split_corpus, judged, tmp_path_factory):
-    """Teacher scores for every training query over its positives plus 8 candidates, chosen so that each
-    query's candidates include documents judged in test (the pairs the held-out rule must drop)."""
-    test_docs = sorted({d for docs in judged["test"].values() for d in docs})
-    others = [d.id for d in resolve_collection(split_corpus).corpus() if d.id not in set(test_docs)]
-    lines = []
-    for n, qid in enumerate(sorted(judged["train"])):
-        positives = [d for d, rel in judged["train"][qid].items() if rel > 0]
-        lines += [f"{qid}\t{d}\t{1.0 + 0.1 * i:.2f}" for i, d in enumerate(positives)]
-        candidates = test_docs[n % 50: n % 50 + 4] + others[n % 90: n % 90 + 4]
-        lines += [f"{qid}\t{d}\t{0.5 - 0.05 * i:.2f}" for i, d in enumerate(candidates) if d not in positives]
-    path = tmp_path_factory.mktemp("teacher") / "scores.tsv"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 @pytest.fixture()
-def config(split_corpus, leaky_teacher, tmp_path, monkeypatch):
+def config(split_corpus, split_teacher, tmp_path, monkeypatch):
     monkeypatch.setenv("LILSR_CACHE_DIR", str(tmp_path / "cache"))
-    return make_config(base="splade-tiny", collection=str(split_corpus), teacher=str(leaky_teacher),
+    return make_config(base="splade-tiny", collection=str(split_corpus), teacher=str(split_teacher),
                        negatives="scores", n_negatives=3, batch_size=4, steps=2, max_length=64, lr=3e-4,
                        head_lr=3e-2, warmup_steps=1, save_every=2, seed=0, threads=2)
 

@@ -68,18 +68,18 @@ def test_encoding_resumes_from_finished_shards(tmp_path, encoder, monkeypatch):
     calls = []
     original = SpladeEncoder.encode
 
-    def failing(self, texts, progress=None):
+    def failing(self, texts, progress=None, **kwargs):
         calls.append(len(texts))
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return original(self, texts, progress)
+        return original(self, texts, progress, **kwargs)
 
     monkeypatch.setattr(SpladeEncoder, "encode", failing)
     with pytest.raises(KeyboardInterrupt):
         encode_corpus(corpus, tmp_path / "store", encoder, shard_size=2, progress=False)
     assert not (tmp_path / "store").exists()
     calls.clear()
-    monkeypatch.setattr(SpladeEncoder, "encode", lambda self, texts, progress=None: (calls.append(len(texts)),
+    monkeypatch.setattr(SpladeEncoder, "encode", lambda self, texts, progress=None, **kwargs: (calls.append(len(texts)),
                                                                                  original(self, texts, progress))[1])
     vectors = encode_corpus(corpus, tmp_path / "store", encoder, shard_size=2, progress=False)
     assert calls == [2, 2]  # the first shard was reused

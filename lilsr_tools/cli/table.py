@@ -20,7 +20,9 @@ def command():
               help="head: the checkpoint's trained Li-LSR head (w, b); idf: BM25 idf over the corpus text "
                    "of --collection; vector-idf: idf over the non-zeros of --vectors; binary: 1 per token; "
                    "untrained: a fresh head (binary-like table).")
-@click.option("--collection", default=None, help="Collection (name, BEIR folder or corpus file) for --init idf.")
+@click.option("--collection", default=None,
+              help="Collection (name, BEIR folder or corpus file) for --init idf (default: the corpus --vectors "
+                   "was encoded from).")
 @click.option("--vectors", type=click.Path(exists=True, file_okay=False), default=None,
               help="Document vector store (for --init vector-idf).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the untrained head.")

@@ -32,6 +32,10 @@ def export_table(model: str, init: str = "head", *, vectors=None, corpus=None, s
     elif init == "idf":
         from .text_idf import text_idf
 
+        if corpus is None and vectors is not None:  # the corpus the store was encoded from
+            from ..manifest import read_manifest
+
+            corpus = read_manifest(vectors).get("params", {}).get("corpus")
         if corpus is None:
             raise LilsrError("--init idf needs --collection (the corpus whose text idf is counted over)")
         counted = text_idf(corpus, tokenizer)
