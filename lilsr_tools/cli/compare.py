@@ -29,7 +29,9 @@ def _model_spec(item: str):
 @click.command("compare")
 @click.argument("grid_file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (re-runs reuse it).")
-@click.option("--collection", default=None, help="Without GRID_FILE: the collection.")
+@click.option("--collection", "collections", multiple=True,
+              help="The collection (repeatable: several make one table per collection and a BEIR-style table; "
+                   "NAME or NAME:SPLIT).")
 @click.option("--split", default=None, help="Qrels split (default test).")
 @click.option("--model", "models", multiple=True,
               help="Without GRID_FILE: NAME=CHECKPOINT or NAME=VECTOR_STORE (repeatable).")
@@ -41,7 +43,8 @@ def _model_spec(item: str):
 @click.option("--threads", type=int, default=None, help="Search threads (default 1: single-thread latency).")
 @click.option("--baseline", default=None, help="Cell id for significance (default bm25, else the first cell).")
 @click.option("--significance", type=click.Choice(["t-test", "randomization"]), default="t-test", show_default=True)
-def compare_command(grid_file, out, collection, split, models, encoders, engines, k, threads, baseline, significance):
+def compare_command(grid_file, out, collections, split, models, encoders, engines, k, threads, baseline,
+                    significance):
     """Run a grid of models x query encoders x engines on one collection and write a report.
 
     The grid comes from GRID_FILE (TOML or YAML; see docs/compare.md) or from the flags; flags given
@@ -53,17 +56,18 @@ def compare_command(grid_file, out, collection, split, models, encoders, engines
     if grid_file:
         grid = load_grid(grid_file)
     else:
-        if not collection or not engines:
+        if not collections or not engines:
             raise LilsrError("without a grid file, give --collection and at least one --engine (and --model)")
-        grid = grid_from_dict({"collection": collection, "engines": {e: {} for e in engines},
+        grid = grid_from_dict({"collections": list(collections), "engines": {e: {} for e in engines},
                                "models": [{"name": "_", "vectors": "_"}] if models else []})
         grid.models = [_model_spec(m) for m in models]
     if grid_file and engines:
         grid.engines = [EngineSpec(e) for e in engines]
     if grid_file and models:
         grid.models = [_model_spec(m) for m in models]
-    for attr, value in (("collection", collection), ("split", split), ("k", k), ("threads", threads),
-                        ("baseline", baseline)):
+    if collections:
+        grid.collection, grid.collections = collections[0], list(collections) if len(collections) > 1 else []
+    for attr, value in (("split", split), ("k", k), ("threads", threads), ("baseline", baseline)):
         if value is not None:
             setattr(grid, attr, value)
     if encoders:
@@ -86,7 +90,8 @@ def ablate_command():
               help="NAME=CHECKPOINT or NAME=VECTOR_STORE, one per lambda (repeatable).")
 @click.option("--lambda", "lambdas", multiple=True, help="NAME=LAMBDA_D for the table and plot (repeatable; read from the training run's config.json "
                    "when not given).")
-@click.option("--collection", required=True)
+@click.option("--collection", "collections", multiple=True, required=True,
+              help="Collection (repeatable: one table per collection and a BEIR-style table).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),
               help="Engines (default lucene and native).")
@@ -94,7 +99,7 @@ def ablate_command():
 @click.option("-k", "--k", "k", type=int, default=1000, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True)
-def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, k, threads, out):
+def ablate_lambda_command(models, lambdas, collections, split, engines, encoder, k, threads, out):
     """Effectiveness, latency and index size per lambda_d model, on each engine."""
     from ..errors import LilsrError
     from ..reports.ablate import LambdaModel, ablate_lambda
@@ -110,6 +115,7 @@ def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, 
     unknown = set(values) - {s.name for s in specs}
     if unknown:
         raise LilsrError(f"--lambda names {', '.join(sorted(unknown))} match no --model")
+    collection = collections[0] if len(collections) == 1 else list(collections)
     table = ablate_lambda([LambdaModel(s, values.get(s.name)) for s in specs], collection, out, split=split,
                           engines=tuple(engines) or ("lucene", "native"), encoder=encoder, k=k, threads=threads)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -28,11 +28,14 @@ def _slug(text: str) -> str:
 
 
 class Workspace:
-    def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True):
+    def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True,
+                 strict_vectors: bool = False):
         self.root = Path(root)
         self.collection = collection
         self.split = split
         self.progress = progress
+        # several collections in one grid: a model's given vectors serve only the corpus they encode
+        self.strict_vectors = strict_vectors
         self._vectors: dict[str, SparseVectors] = {}
         self._queries: dict[tuple, QueryBatch] = {}
         self._engines: dict[str, object] = {}
@@ -54,8 +57,11 @@ class Workspace:
     def vectors(self, model: ModelSpec) -> SparseVectors:
         if model.name in self._vectors:
             return self._vectors[model.name]
-        if model.vectors:
+        if model.vectors and (not self.strict_vectors or self._encodes_this_corpus(model.vectors)):
             vectors = load_vectors(model.vectors)
+        elif model.vectors and not model.checkpoint:
+            raise LilsrError(f"model '{model.name}': its vectors {model.vectors} encode another corpus than "
+                             f"{self.collection.corpus_path}; give the model a checkpoint to encode this collection")
         else:
             from ..models.corpus import encode_corpus
             from ..models.splade import SpladeEncoder
@@ -70,6 +76,10 @@ class Workspace:
                 vectors = encode_corpus(self.collection.corpus_path, path, encoder, progress=self.progress)
         self._vectors[model.name] = vectors
         return vectors
+
+    def _encodes_this_corpus(self, vectors: str) -> bool:
+        corpus = read_manifest(vectors).get("params", {}).get("corpus")
+        return corpus is None or Path(corpus).resolve() == self.collection.corpus_path.resolve()
 
     def vectors_identity(self, model: ModelSpec) -> str:
         return key_of(self.vectors(model).manifest.get("sha256"))

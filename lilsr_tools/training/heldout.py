@@ -191,3 +191,48 @@ def held_out_of(run_folder: str | Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return manifest.get("heldout") if manifest.get("kind") == "lilsr.training" else None
+
+
+def training_overlap(checkpoint: str | Path, collection: Collection, split: str) -> dict | None:
+    """For a checkpoint made by ``lilsr train`` (its ``lilsr_training.json``): the training collection and
+    sizes, and how many documents judged in ``collection``'s ``split`` training used (0 on another corpus).
+    None for a checkpoint that ``lilsr train`` did not make."""
+    import json
+
+    from ..models.presets import resolve_model
+
+    try:
+        folder = Path(resolve_model(str(checkpoint)))
+        record = json.loads((folder / "lilsr_training.json").read_text())
+    except (OSError, ValueError, LilsrError):
+        return None
+    heldout = record.get("heldout") or {}
+    row = {"trained_on": f"{record.get('collection')}:{record.get('split')}",
+           "training_queries": heldout.get("training_queries"), "training_docs": heldout.get("training_documents"),
+           "eval_docs_allowed": heldout.get("allow_eval_docs")}
+    try:
+        trained = resolve_collection(record["collection"])
+        same = same_corpus(trained, collection)
+    except (LilsrError, KeyError, OSError):
+        same = None
+    triples = Path(record.get("run", "")) / "triples.jsonl"
+    if same is False:
+        row["judged_docs_seen_in_training"] = 0
+        row["relation"] = "another corpus (zero-shot)"
+    elif same and triples.is_file():
+        from ..data.jsonl import read_jsonl
+        from ..data.qrels import read_qrels
+
+        docs: set[str] = set()
+        for _, obj in read_jsonl(triples):
+            docs.update(obj.get("positives", []))
+            docs.update(obj.get("negatives", []))
+        judged = {d for judged_docs in read_qrels(collection.qrels_path(split)).values() for d in judged_docs}
+        row["judged_docs_seen_in_training"] = len(judged & docs)
+        row["relation"] = "same corpus"
+    else:
+        label = f"{collection.name}:{split}"
+        target = next((t for name, t in heldout.get("targets", {}).items() if name.endswith(label)), None)
+        row["judged_docs_seen_in_training"] = target["judged_docs_seen_in_training"] if target else None
+        row["relation"] = "same corpus" if same else "unknown (training run folder not found)"
+    return row

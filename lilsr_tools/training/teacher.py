@@ -135,9 +135,11 @@ def _jsonl_rows(path: Path):
                 if not isinstance(group, dict) or not isinstance(group.get("doc_id", []), list):
                     raise LilsrError(f"{path}:{number}: '{side}' must be {{'doc_id': [...], 'score': [...]}}")
                 ids, values = group.get("doc_id", []), group.get("score")
-                if values is None or len(values) != len(ids):
+                if not ids:
+                    continue
+                if not isinstance(values, list) or len(values) != len(ids):
                     raise LilsrError(f"{path}:{number}: '{side}' has {len(ids)} doc_id but "
-                                     f"{0 if values is None else len(values)} score; every document needs a score")
+                                     f"{len(values) if isinstance(values, list) else 0} score; every document needs a score")
                 for docid, raw in zip(ids, values):
                     yield number, str(qid), str(docid), _number(raw, path, number)
 
@@ -192,7 +194,7 @@ class CrossEncoderTeacher:
     def score(self, queries: Sequence[str], docs: Sequence[str]) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
-            batch = self.tokenizer(list(queries), list(docs), max_length=self.max_length, truncation="only_second",
+            batch = self.tokenizer(list(queries), list(docs), max_length=self.max_length, truncation="longest_first",
                                    padding=True, return_tensors="pt").to(self.device)
             logits = self.model(**batch).logits.float()
         values = logits[:, 0] if logits.shape[1] == 1 else logits[:, -1] - logits[:, 0]
