@@ -65,12 +65,19 @@ def test_by_default_no_test_judged_document_trains_the_model_and_the_overlap_is_
     assert manifest["heldout"]["training_queries"] == len(queries)
     assert manifest["heldout"]["allow_eval_docs"] is False
     assert (result.model / "lilsr_training.json").is_file()  # the checkpoint carries its overlap along
+    from lilsr_tools.training.heldout import training_overlap
+
+    collection = resolve_collection(config.collection)
+    assert training_overlap(result.model, collection, "test")["judged_docs_seen_in_training"] == 0
+    truncation = manifest["truncation"]["student"]["documents"]
+    assert truncation["max_length"] == 64 and 0 < truncation["truncated"] <= truncation["texts"]
 
     allowed = train(config.replace(allow_eval_docs=True), tmp_path / "allowed", loaded=fresh(splade_tiny),
                     progress=False)
     docs, _, _ = _trained_docs(allowed.out)
     seen = json.loads((allowed.out / "manifest.json").read_text())["heldout"]["targets"][label]
     assert seen["judged_docs_seen_in_training"] == len(docs & test_docs) > 0
+    assert training_overlap(allowed.model, collection, "test")["judged_docs_seen_in_training"] == len(docs & test_docs)
 
 
 def test_mined_negatives_skip_held_out_documents(config, splade_tiny, judged, tmp_path):
@@ -150,3 +157,10 @@ def test_lambda_q_moves_the_tables_mass_and_lambda_d_the_documents_non_zeros(con
 
     assert {name: p["lambda_d"] for name, p in PRESETS.items()} == {"big": 1e-5, "medium": 1e-4, "small": 1e-3}
     assert all(set(p) == {"lambda_d"} for p in PRESETS.values())  # presets leave the query side alone
+
+
+def test_a_warmup_longer_than_the_run_is_warned_about(config, tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("q d nan\n")
+    with pytest.warns(UserWarning, match="--warmup-steps 10 exceeds --steps 2"), pytest.raises(LilsrError):
+        train(config.replace(warmup_steps=10, teacher=str(bad)), tmp_path / "run", progress=False)

@@ -94,3 +94,17 @@ def test_training_scores_a_repeated_token_as_the_table_lookup_does(splade_tiny, 
     doc_vectors = out["docs"].numpy()
     expected = [sum(w * doc_vectors[c, vocab[t]] for t, w in looked_up.items()) for c in range(2)]
     assert np.allclose(out["scores"][0].numpy(), expected, rtol=1e-5)
+
+
+def test_encoding_records_how_many_documents_were_cut_at_max_length(small_corpus, small_vectors):
+    """Nothing silently truncated: the store says how many documents the 128-token limit cut, and what share
+    of their tokens, counted here independently."""
+    from lilsr_tools.data import read_corpus
+
+    tokenizer = load_tokenizer("splade-tiny")
+    lengths = [len(tokenizer(d.contents)["input_ids"]) for d in read_corpus(small_corpus / "corpus.jsonl")]
+    record = small_vectors.manifest["counts"]["truncation"]
+    assert record["max_length"] == 128 and record["texts"] == len(lengths)
+    assert record["truncated"] == sum(n > 128 for n in lengths) > 0
+    cut = sum(max(0, n - 128) for n in lengths) / sum(lengths)
+    assert record["tokens_cut_share"] == pytest.approx(cut, abs=1e-4)
