@@ -79,12 +79,21 @@ def encode_queries_command(collection, out, split, all_queries, model, encoder, 
     encoded = encode_queries(query_encoder, qids, texts)
     from ..vectors.store import vocab_digest
 
+    truncation = None
+    if query_encoder.name == "contextual":  # static encoders look every token up: nothing is cut
+        from ..models.truncation import Truncation
+
+        truncation = Truncation(query_max_length).add(query_encoder._encoder.tokenizer, texts)
+
     save_encoded_queries(out, encoded, overwrite=overwrite, vocab_digest=vocab_digest(query_encoder.vocab),
                          params={"collection": str(collection), "split": None if all_queries else split,
                                  "encoder": query_encoder.name, "model": model, "table": table,
                                  "dup": getattr(query_encoder, "dup", None),
-                                 **getattr(query_encoder, "info", {})})
+                                 **getattr(query_encoder, "info", {}),
+                                 "truncation": truncation.as_dict() if truncation else None})
     times = encoded.encode_ns / 1e3
     click.echo(f"{out}: {len(encoded)} queries with '{query_encoder.name}', encoding "
                f"mean {times.mean():.1f} us, p50 {np.median(times):.1f} us, p99 {np.percentile(times, 99):.1f} us "
                f"per query")
+    if truncation is not None:
+        click.echo(f"truncation: {truncation.describe('queries')}")
