@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..atomic import atomic_file
 from ..engines.exact import ExactEngine
+from ..errors import LilsrError
 from ..engines.search import run_search
 from ..evaluation.metrics import evaluate
 from ..manifest import write_manifest
@@ -165,6 +166,16 @@ def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split:
                                        "(standard deviation; cv = std / mean; kept = share of those queries in "
                                        "which the contextual encoder keeps the token): one static weight cannot "
                                        "fit them all.")]
+    from ..training.heldout import training_overlap
+
+    try:
+        overlap = training_overlap(ws.checkpoint(model), ws.collection, split)
+    except LilsrError:
+        overlap = None
+    if overlap is not None:
+        blocks += [Block("h2", "Training overlap"),
+                   Block("table", pd.DataFrame([{"model": model.name, **overlap}]),
+                         f"Documents judged in {collection}:{split} that training used (0 unless allowed).")]
     write_report(blocks, out, f"lilsr ablate context: {model.name}")
     write_manifest(out, "lilsr.ablate-context", params={"model": vars(model), "collection": collection,
                                                         "split": split, "measure": measure},
