@@ -105,9 +105,11 @@ def build_config(collection, profile, preset, **values):
 @click.option("--evaluate/--no-evaluate", "run_eval", default=True, show_default=True,
               help="Encode the evaluation collections with the trained model and evaluate every query encoder: "
                    "dev first, then each --eval target once.")
+@click.option("--dev-only", is_flag=True,
+              help="Evaluate on dev only and leave the test targets unseen (while tuning settings).")
 @click.option("--eval-max-length", type=int, default=None, help="Document length for evaluation (default: training's).")
 @options.overwrite
-def train(collection, out, preset, profile, run_eval, eval_max_length, overwrite, **values):
+def train(collection, out, preset, profile, run_eval, dev_only, eval_max_length, overwrite, **values):
     """Train a Li-LSR model on COLLECTION's train split into OUT (re-run the same command to resume).
 
     Documents judged in the evaluation targets (--eval, default COLLECTION:test) and for the dev queries
@@ -132,7 +134,8 @@ def train(collection, out, preset, profile, run_eval, eval_max_length, overwrite
         done = set(json.loads(results_file.read_text()).get("targets", {})) if results_file.is_file() else set()
         same = {k: previous.get(k) for k in config.to_dict() if k != "threads"} == \
             {k: v for k, v in config.to_dict().items() if k != "threads"}
-        if not same or not run_eval or {t.label for t in targets} <= done:
+        wanted = {t.label for t in targets if t.role == "dev" or not dev_only}
+        if not same or not run_eval or wanted <= done:
             check_run_folder(out_path, config, overwrite)  # raises: a finished run
         counts = manifest.get("counts", {})
         result = TrainResult(out_path, counts.get("steps", 0), counts.get("train_seconds", 0.0),
@@ -148,8 +151,10 @@ def train(collection, out, preset, profile, run_eval, eval_max_length, overwrite
         manifest = json.loads((out_path / "manifest.json").read_text())
         targets = run_targets(out_path)
         options = dict(max_length=eval_max_length or config.max_length, heldout=manifest.get("heldout"))
-        evaluate_targets(result.model, result.table, targets, out_path / "eval", roles=("dev",), **options)
-        results = evaluate_targets(result.model, result.table, targets, out_path / "eval", roles=("test",), **options)
+        results = evaluate_targets(result.model, result.table, targets, out_path / "eval", roles=("dev",), **options)
+        if not dev_only:
+            results = evaluate_targets(result.model, result.table, targets, out_path / "eval", roles=("test",),
+                                       **options)
         click.echo(format_results(results))
 
 
