@@ -356,7 +356,7 @@ class EmbeddingCache:
         missing = [i for i in dict.fromkeys(ids) if i not in known]
         if missing:
             teacher = teacher_factory()
-            with tqdm(total=len(missing), desc=f"teacher {kind}", unit=kind[:-1], disable=not progress) as bar:
+            with tqdm(total=len(missing), desc=f"teacher {kind}", unit="query" if kind == "queries" else "doc", disable=not progress) as bar:
                 fresh = teacher.encode([texts[i] for i in missing], progress=bar.update)
             known.update(zip(missing, fresh))
             self.folder.mkdir(parents=True, exist_ok=True)
