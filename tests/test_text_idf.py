@@ -108,3 +108,19 @@ def test_encoding_records_how_many_documents_were_cut_at_max_length(small_corpus
     assert record["truncated"] == sum(n > 128 for n in lengths) > 0
     cut = sum(max(0, n - 128) for n in lengths) / sum(lengths)
     assert record["tokens_cut_share"] == pytest.approx(cut, abs=1e-4)
+
+
+def test_head_init_idf_fits_the_text_idf_table_closely(scifact_idf, splade_tiny):
+    """--head-init idf: the head's table starts near the text-idf table (stopwords near 0)."""
+    from lilsr_tools.models.table import init_head
+    from lilsr_tools.training.loop import fit_head_to_idf
+    from lilsr_tools.training.model import LiLSRStudent
+
+    counted, tokenizer = scifact_idf
+    student = LiLSRStudent(copy.deepcopy(splade_tiny[0]), tokenizer, init_head(128, 0))
+    error = fit_head_to_idf(student, counted.weights)
+    table, idf = student.table(), counted.weights
+    live = idf > 0
+    assert error < 2.0 and np.corrcoef(table[live], idf[live])[0, 1] > 0.6
+    vocab = vocabulary(tokenizer, len(idf))
+    assert max(table[vocab.index(w)] for w in ("the", "of", ",")) < 0.5 < table[vocab.index("vitamin")]

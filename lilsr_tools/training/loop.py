@@ -245,24 +245,30 @@ def build_student(config: TrainConfig, loaded=None) -> LiLSRStudent:
     return LiLSRStudent(masked_lm, tokenizer, head, config.query_side, config.query_dup)
 
 
-def fit_head_to_idf(student: LiLSRStudent, idf: np.ndarray, steps: int = 300) -> float:
-    """Warm start (``--head-init idf``): fit (w, b) so that the table approximates an idf table; returns the
-    final mean squared error. The word embeddings stay fixed here."""
-    target = torch.as_tensor(idf, dtype=torch.float32, device=student.head_weight.device)
+def fit_head_to_idf(student: LiLSRStudent, idf: np.ndarray, iterations: int = 20) -> float:
+    """Warm start (``--head-init idf``): fit (w, b) so that the table log1p(relu(E_W w + b)) approximates
+    an idf table over the tokens it weighs (idf > 0); returns the final mean squared error. The word
+    embeddings stay fixed here.
+
+    Gauss-Newton on the least-squares problem, from the linear fit of E_W w + b to idf: each iteration
+    solves the problem linearised around the current pre-activations (a few dense solves of
+    [tokens, hidden + 1], seconds), where plain gradient descent from a random head stalls far from it."""
+    embeddings = student.embeddings.detach().float().cpu().numpy().astype(np.float64)
+    target = np.asarray(idf, dtype=np.float64)
     live = target > 0
-    embeddings = student.embeddings.detach().float()[live]
-    w = student.head_weight.detach().clone().requires_grad_(True)
-    b = student.head_bias.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([w, b], lr=0.05)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        error = (torch.log1p(torch.relu(embeddings @ w + b)) - target[live]).pow(2).mean()
-        error.backward()
-        optimizer.step()
+    design = np.hstack([embeddings[live], np.ones((int(live.sum()), 1))])
+    goal = target[live]
+    beta = np.linalg.lstsq(design, goal, rcond=None)[0]
+    for _ in range(iterations):
+        z = design @ beta
+        slope = np.where(z > 0, 1.0 / (1.0 + np.maximum(z, 0.0)), 0.05)  # d log1p(relu(z)) / dz, kept > 0
+        residual = goal - np.log1p(np.maximum(z, 0.0))
+        beta += 0.7 * np.linalg.lstsq(design * slope[:, None], residual, rcond=None)[0]
+    error = float(np.mean((np.log1p(np.maximum(design @ beta, 0.0)) - goal) ** 2))
     with torch.no_grad():
-        student.head_weight.copy_(w)
-        student.head_bias.copy_(b)
-    return float(error)
+        student.head_weight.copy_(torch.as_tensor(beta[:-1], dtype=torch.float32))
+        student.head_bias.fill_(float(beta[-1]))
+    return error
 
 
 def make_optimizer(student: LiLSRStudent, config: TrainConfig):
