@@ -111,7 +111,7 @@ def collection_inputs(name: str, work: Path, encoder: str) -> tuple[Path, Path]:
         if encoder == "table":
             table = work / "idf-table"
             if not (table / "manifest.json").is_file():
-                lilsr("table", "export", "splade-tiny", str(table), "--init", "idf", "--vectors", str(store),
+                lilsr("table", "export", "splade-tiny", str(table), "--init", "vector-idf", "--vectors", str(store),
                       "--overwrite")
             args += ["--table", str(table)]
         else:

@@ -95,11 +95,67 @@ def small_queries(small_corpus, splade_tiny):
 
 @pytest.fixture(scope="session")
 def small_table(small_vectors, tmp_path_factory) -> Path:
-    """An idf Li-LSR table over ``small_vectors`` (splade-tiny's vocabulary), as a table folder."""
+    """A vector-idf Li-LSR table over ``small_vectors`` (splade-tiny's vocabulary), as a table folder."""
     from lilsr_tools.models.table import save_table
     from lilsr_tools.models.table_export import export_table
 
     out = tmp_path_factory.mktemp("table") / "idf-table"
-    weights, vocab, tokenizer, params = export_table("splade-tiny", "idf", vectors=small_vectors.path)
+    weights, vocab, tokenizer, params = export_table("splade-tiny", "vector-idf", vectors=small_vectors.path)
     save_table(out, weights, vocab, tokenizer, source="splade-tiny", params=params)
     return out
+
+
+@pytest.fixture(scope="session")
+def split_corpus(scifact_dir, tmp_path_factory) -> Path:
+    """A 300-document SciFact folder with both splits: documents judged in test (up to 100), training
+    positives (up to 120; SciFact shares many with test) and other documents; train and test qrels and the
+    queries restricted to those documents. For held-out-document and dev tests on real data."""
+    import json
+
+    from lilsr_tools.data import read_qrels
+
+    qrels = {split: read_qrels(scifact_dir / "qrels" / f"{split}.tsv") for split in ("train", "test")}
+    test_docs = sorted({d for docs in qrels["test"].values() for d in docs})
+    train_docs = sorted({d for docs in qrels["train"].values() for d in docs})
+    with open(scifact_dir / "corpus.jsonl", encoding="utf-8") as src:
+        lines = {json.loads(line)["_id"]: line for line in src}
+    keep = list(dict.fromkeys(test_docs[:100] + train_docs[:120]))
+    keep += [d for d in lines if d not in set(keep)][: SMALL_DOCS - len(keep)]
+    kept = set(keep)
+    out = tmp_path_factory.mktemp("scifact-split")
+    with open(out / "corpus.jsonl", "w", encoding="utf-8") as dst:
+        dst.writelines(lines[d] for d in keep)
+    (out / "qrels").mkdir()
+    judged = set()
+    for split, table in qrels.items():
+        with open(out / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as dst:
+            dst.write("query-id\tcorpus-id\tscore\n")
+            for qid, docs in table.items():
+                for doc, rel in docs.items():
+                    if doc in kept:
+                        dst.write(f"{qid}\t{doc}\t{rel}\n")
+                        judged.add(qid)
+    with open(scifact_dir / "queries.jsonl", encoding="utf-8") as src, \
+            open(out / "queries.jsonl", "w", encoding="utf-8") as dst:
+        dst.writelines(line for line in src if json.loads(line)["_id"] in judged)
+    return out
+
+
+@pytest.fixture(scope="session")
+def split_teacher(split_corpus, tmp_path_factory) -> Path:
+    """A teacher score file for ``split_corpus``'s training queries: each positive, then 8 candidates chosen
+    so that every query's candidates include documents judged in test (the pairs a held-out rule drops)."""
+    from lilsr_tools.data import read_qrels, resolve_collection
+
+    train = read_qrels(split_corpus / "qrels" / "train.tsv")
+    test_docs = sorted({d for docs in read_qrels(split_corpus / "qrels" / "test.tsv").values() for d in docs})
+    others = [d.id for d in resolve_collection(split_corpus).corpus() if d.id not in set(test_docs)]
+    lines = []
+    for n, qid in enumerate(sorted(train)):
+        positives = [d for d, rel in train[qid].items() if rel > 0]
+        lines += [f"{qid}\t{d}\t{1.0 + 0.1 * i:.2f}" for i, d in enumerate(positives)]
+        candidates = test_docs[n % 50: n % 50 + 4] + others[n % 90: n % 90 + 4]
+        lines += [f"{qid}\t{d}\t{0.5 - 0.05 * i:.2f}" for i, d in enumerate(candidates) if d not in positives]
+    path = tmp_path_factory.mktemp("teacher") / "scores.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -14,7 +14,7 @@ def lilsr(*args):
 
 def test_exact_search_run_latency_and_evaluation(small_corpus, small_vectors, tmp_path):
     store = small_vectors.path
-    result = lilsr("table", "export", "splade-tiny", tmp_path / "table", "--init", "idf", "--vectors", store)
+    result = lilsr("table", "export", "splade-tiny", tmp_path / "table", "--init", "idf", "--collection", small_corpus)
     assert result.exit_code == 0, result.output
     result = lilsr("encode", "queries", small_corpus, tmp_path / "queries", "--encoder", "table",
                    "--table", tmp_path / "table")
@@ -32,7 +32,7 @@ def test_exact_search_run_latency_and_evaluation(small_corpus, small_vectors, tm
     assert latency["encode"]["mean_ms"] > 0 and len(latency["per_query"]) == len(lines)
     result = lilsr("evaluate", tmp_path / "run.trec", "--qrels", small_corpus / "qrels" / "test.tsv", "--json")
     scores = json.loads(result.output)
-    # half the corpus is relevant documents, so an idf table over splade-tiny documents finds most of them
+    # half the corpus is relevant documents, so a text-idf table over splade-tiny documents finds most of them
     assert scores["aggregates"]["nDCG@10"] > 0.6
     assert scores["summary"]["judged_missing_from_run"] == 0
 

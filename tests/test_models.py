@@ -68,18 +68,18 @@ def test_encoding_resumes_from_finished_shards(tmp_path, encoder, monkeypatch):
     calls = []
     original = SpladeEncoder.encode
 
-    def failing(self, texts, progress=None):
+    def failing(self, texts, progress=None, **kwargs):
         calls.append(len(texts))
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return original(self, texts, progress)
+        return original(self, texts, progress, **kwargs)
 
     monkeypatch.setattr(SpladeEncoder, "encode", failing)
     with pytest.raises(KeyboardInterrupt):
         encode_corpus(corpus, tmp_path / "store", encoder, shard_size=2, progress=False)
     assert not (tmp_path / "store").exists()
     calls.clear()
-    monkeypatch.setattr(SpladeEncoder, "encode", lambda self, texts, progress=None: (calls.append(len(texts)),
+    monkeypatch.setattr(SpladeEncoder, "encode", lambda self, texts, progress=None, **kwargs: (calls.append(len(texts)),
                                                                                  original(self, texts, progress))[1])
     vectors = encode_corpus(corpus, tmp_path / "store", encoder, shard_size=2, progress=False)
     assert calls == [2, 2]  # the first shard was reused
@@ -133,8 +133,9 @@ def test_static_encoders_and_duplicate_modes(tmp_path, splade_tiny, small_vector
     assert make_query_encoder("table", table=tmp_path / "table", dup="max").encode(text) == {"cell": 2.0, "protein": 0.5}
     assert make_query_encoder("table", table=tmp_path / "table", dup="binary").encode(text) == {"cell": 1.0, "protein": 1.0}
     binary = make_query_encoder("binary", model="splade-tiny").encode(text)
-    assert binary == {"cell": 2.0, "protein": 1.0, "membrane": 1.0}
-    idf = make_query_encoder("idf", vectors=small_vectors)  # tokenizer: the model recorded in the store
+    assert binary == {"cell": 1.0, "protein": 1.0, "membrane": 1.0}  # each distinct token weighs 1
+    assert make_query_encoder("binary", model="splade-tiny", dup="sum").encode(text)["cell"] == 2.0
+    idf = make_query_encoder("vector-idf", vectors=small_vectors)  # tokenizer: the model recorded in the store
     weights_idf = idf.encode("cell zzzzqqq")
     assert weights_idf["cell"] > 0 and all(w > 0 for w in weights_idf.values())
     encoded = encode_queries(idf, ["q1", "q2"], ["cell", ""])

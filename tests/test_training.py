@@ -256,21 +256,31 @@ def test_batches_are_a_function_of_seed_and_position_and_never_hold_a_positive_a
     assert len(set(epoch)) == len(epoch)
 
 
-def test_sweep_tabulates_each_lambda_and_stronger_regularization_gives_sparser_documents(config, splade_tiny,
-                                                                                         tmp_path):
+def test_sweep_varies_lambda_d_chooses_on_dev_and_reports_test_once(split_corpus, split_teacher, splade_tiny,
+                                                                    tmp_path, monkeypatch):
     from lilsr_tools.training.sweep import run_sweep
 
-    base = config.replace(steps=4, save_every=4, reg_warmup_steps=1)
-    rows = run_sweep(base, tmp_path / "sweep", lambdas=[0.0, 0.01], eval_max_length=64, progress=False)
+    monkeypatch.setenv("LILSR_CACHE_DIR", str(tmp_path / "cache"))
+    base = make_config(base="splade-tiny", collection=str(split_corpus), teacher=str(split_teacher),
+                       negatives="scores", n_negatives=3, batch_size=4, steps=4, save_every=4, max_length=64, lr=3e-4,
+                       head_lr=3e-2, warmup_steps=1, reg_warmup_steps=1, threads=2)
+    rows = run_sweep(base, tmp_path / "sweep", lambdas=[0.0, 0.01], encoders=("table", "idf"), progress=False)
     assert [r["name"] for r in rows] == ["lambda-0", "lambda-0.01"]
+    assert [(r["lambda_d"], r["lambda_q"]) for r in rows] == [(0.0, 1e-4), (0.01, 1e-4)]  # lambda_d alone
     assert rows[1]["doc_nnz"] < rows[0]["doc_nnz"] * 0.9
+    test_label = f"{split_corpus}:test"
     for row in rows:
-        assert 0.0 < row["nDCG@10"] <= 1.0 and row["flops"] > 0 and row["query_nnz"] > 0
-        assert row["idf_nDCG@10"] is not None and row["contextual_nDCG@10"] is not None
+        assert 0.0 < row["dev_nDCG@10"] <= 1.0 and row["flops"] > 0 and row["query_nnz"] > 0
+        assert row["dev_idf_nDCG@10"] is not None
+        assert set(row["test"]) == {test_label} and row["test"][test_label]["judged_docs_seen_in_training"] == 0
+    assert sum(r["best_on_dev"] for r in rows) == 1
+    results = json.loads((tmp_path / "sweep" / "lambda-0" / "eval" / "results.json").read_text())["targets"]
+    assert {r["role"] for r in results.values()} == {"dev", "test"}
+    assert set(results[test_label]["encoders"]) == {"table"}  # test: the chosen encoder only, once
     csv_lines = (tmp_path / "sweep" / "sweep.csv").read_text().splitlines()
     assert csv_lines[0].startswith("name,lambda_d,lambda_q,doc_nnz") and len(csv_lines) == 3
+    assert "TEST" in (tmp_path / "sweep" / "sweep.md").read_text()
     assert json.loads((tmp_path / "sweep" / "manifest.json").read_text())["kind"] == "lilsr.sweep"
-    # a re-run reuses the finished runs and evaluations instead of training again
     with pytest.raises(LilsrError, match="finished sweep"):
         run_sweep(base, tmp_path / "sweep", lambdas=[0.0, 0.01], progress=False)
 

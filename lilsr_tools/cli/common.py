@@ -30,13 +30,16 @@ def read_query_texts(source: str, split: str | None, topic_field: str = "title")
     return [q.id for q in queries], [q.text for q in queries]
 
 
-def build_query_encoder(kind, model, table, vectors, dup, max_length, threads, batch_size=32):
+def build_query_encoder(kind, model, table, vectors, dup, max_length, threads, batch_size=32, corpus=None):
+    """``corpus`` (for ``idf``): the collection whose text idf counts; default the corpus ``vectors`` encoded."""
     from ..models.query_encoders import make_query_encoder
     from ..vectors.store import load_vectors
 
     store = load_vectors(vectors) if vectors else None
+    if kind == "idf" and store is not None and store.manifest.get("params", {}).get("corpus"):
+        corpus = store.manifest["params"]["corpus"]
     return make_query_encoder(kind, model=model, table=table, vectors=store, dup=dup, max_length=max_length,
-                              threads=threads, batch_size=batch_size)
+                              threads=threads, batch_size=batch_size, corpus=corpus, progress=True)
 
 
 def load_query_batch(queries: str, split: str | None, *, encoder=None, model=None, table=None, vectors=None,
@@ -61,7 +64,8 @@ def load_query_batch(queries: str, split: str | None, *, encoder=None, model=Non
         return QueryBatch(qids, texts)
     if encoder is None:
         raise LilsrError("raw queries need a query encoder: pass --encoder table|contextual|idf|binary")
-    query_encoder = build_query_encoder(encoder, model, table, vectors, dup, max_length, threads, batch_size)
+    corpus = None if path.is_file() else queries  # idf counts the text of the collection searched
+    query_encoder = build_query_encoder(encoder, model, table, vectors, dup, max_length, threads, batch_size, corpus)
     encoded = encode_queries(query_encoder, qids, texts, batch_size=batch_size)
     from ..vectors.store import vocab_digest
 

@@ -30,7 +30,9 @@ def _model_spec(item: str):
 @click.command("compare")
 @click.argument("grid_file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (re-runs reuse it).")
-@click.option("--collection", default=None, help="Without GRID_FILE: the collection.")
+@click.option("--collection", "collections", multiple=True,
+              help="The collection (repeatable: several make one table per collection and a BEIR-style table; "
+                   "NAME or NAME:SPLIT).")
 @click.option("--split", default=None, help="Qrels split (default test).")
 @click.option("--model", "models", multiple=True,
               help="Without GRID_FILE: NAME=CHECKPOINT or NAME=VECTOR_STORE (repeatable).")
@@ -44,7 +46,8 @@ def _model_spec(item: str):
 @click.option("--baseline", default=None, help="Cell id for significance (default bm25, else the first cell).")
 @click.option("--significance", type=click.Choice(["t-test", "randomization"]), default="t-test", show_default=True,
               help="Paired test of each cell's per-query first measure against the baseline.")
-def compare_command(grid_file, out, collection, split, models, encoders, engines, k, threads, baseline, significance):
+def compare_command(grid_file, out, collections, split, models, encoders, engines, k, threads, baseline,
+                    significance):
     """Run a grid of models x query encoders x engines on one collection and write a report.
 
     The grid comes from GRID_FILE (TOML or YAML; see docs/compare.md) or from the flags; flags given
@@ -56,17 +59,18 @@ def compare_command(grid_file, out, collection, split, models, encoders, engines
     if grid_file:
         grid = load_grid(grid_file)
     else:
-        if not collection or not engines:
+        if not collections or not engines:
             raise LilsrError("without a grid file, give --collection and at least one --engine (and --model)")
-        grid = grid_from_dict({"collection": collection, "engines": {e: {} for e in engines},
+        grid = grid_from_dict({"collections": list(collections), "engines": {e: {} for e in engines},
                                "models": [{"name": "_", "vectors": "_"}] if models else []})
         grid.models = [_model_spec(m) for m in models]
     if grid_file and engines:
         grid.engines = [EngineSpec(e) for e in engines]
     if grid_file and models:
         grid.models = [_model_spec(m) for m in models]
-    for attr, value in (("collection", collection), ("split", split), ("k", k), ("threads", threads),
-                        ("baseline", baseline)):
+    if collections:
+        grid.collection, grid.collections = collections[0], list(collections) if len(collections) > 1 else []
+    for attr, value in (("split", split), ("k", k), ("threads", threads), ("baseline", baseline)):
         if value is not None:
             setattr(grid, attr, value)
     if encoders:
@@ -90,7 +94,8 @@ def ablate_command():
               help="NAME=CHECKPOINT or NAME=VECTOR_STORE, one per lambda (repeatable).")
 @click.option("--lambda", "lambdas", multiple=True, help="NAME=LAMBDA_D for the table and plot (repeatable; read from the training run's config.json "
                    "when not given).")
-@click.option("--collection", required=True)
+@click.option("--collection", "collections", multiple=True, required=True,
+              help="Collection (repeatable: one table per collection and a BEIR-style table).")
 @click.option("--split", default="test", show_default=True)
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),
               help="Engines (default lucene and native; with --docs every vector engine).")
@@ -113,8 +118,8 @@ def ablate_command():
 @click.option("--accuracy-target", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True,
               help="With --tune-split: accuracy@10 against exact search that a chosen setting must reach.")
 @click.option("--out", type=click.Path(file_okay=False), required=True)
-def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, k, threads, docs, synth_method, seed,
-                          repeat, tune_split, accuracy_target, out):
+def ablate_lambda_command(models, lambdas, collections, split, engines, encoder, k, threads, docs, synth_method,
+                          seed, repeat, tune_split, accuracy_target, out):
     """Effectiveness, latency and index size per lambda_d model, on each engine (at scale with --docs)."""
     from ..errors import LilsrError
     from ..reports.ablate import LambdaModel, ablate_lambda
@@ -145,6 +150,9 @@ def ablate_lambda_command(models, lambdas, collection, split, engines, encoder, 
         engines = ("lucene", "native")
     elif docs and "bm25" in engines:
         raise LilsrError("--docs grows vectors, not text: bm25 cannot take part; drop --engine bm25")
+    if (docs or tune_split) and len(collections) > 1:
+        raise LilsrError("--docs and --tune-split take one --collection")
+    collection = collections[0] if len(collections) == 1 else list(collections)
     table = ablate_lambda([LambdaModel(s, values.get(s.name)) for s in specs], collection, out, split=split,
                           engines=tuple(engines), encoder=encoder, k=k, threads=threads, docs=docs,
                           synth={"method": synth_method, "seed": seed} if docs else None, repeat=repeat,

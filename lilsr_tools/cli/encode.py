@@ -62,6 +62,9 @@ def encode_corpus_command(collection, out, model, max_length, batch_size, thread
     click.echo(f"{out}{where}: {counts['docs']} vectors, mean non-zeros {counts['mean_nnz']:.1f}, "
                f"{counts['empty_docs']} empty ({counts['empty_input_docs']} empty inputs), "
                f"{counts['docs_per_second'] or 0:.1f} docs/s")
+    from ..models.truncation import describe
+
+    click.echo(f"truncation: {describe(counts.get('truncation'), 'documents')}")
 
 
 def check_device(device: str) -> None:
@@ -99,6 +102,7 @@ def encode_queries_command(collection, out, split, all_queries, model, encoder, 
     queries.jsonl, MS MARCO queries.tsv (qid<TAB>text) or TREC topics (<top><num>...; --topic-field).
     """
     import time
+    from pathlib import Path
 
     import numpy as np
 
@@ -110,15 +114,23 @@ def encode_queries_command(collection, out, split, all_queries, model, encoder, 
 
     check_can_write(out, overwrite)
     qids, texts = read_query_texts(collection, None if all_queries else split, topic_field)
+    corpus = None if Path(collection).is_file() else collection  # idf counts the text of this collection
     query_encoder = build_query_encoder(encoder or "table", model, table, vectors, dup, query_max_length, threads,
-                                        query_batch_size)
+                                        query_batch_size, corpus)
     started = time.perf_counter()
     encoded = encode_queries(query_encoder, qids, texts, batch_size=query_batch_size)
     seconds = time.perf_counter() - started
+    truncation = None
+    if query_encoder.name == "contextual":  # static encoders look every token up: nothing is cut
+        from ..models.truncation import Truncation
+
+        truncation = Truncation(query_max_length).add(query_encoder._encoder.tokenizer, texts)
     save_encoded_queries(out, encoded, overwrite=overwrite, vocab_digest=vocab_digest(query_encoder.vocab),
                          params={"collection": str(collection), "split": None if all_queries else split,
-                                 "encoder": query_encoder.name, "model": model, "table": table, "dup": dup,
-                                 "topic_field": topic_field, "query_batch_size": query_batch_size})
+                                 "encoder": query_encoder.name, "model": model, "table": table,
+                                 "dup": getattr(query_encoder, "dup", None), "topic_field": topic_field,
+                                 "query_batch_size": query_batch_size, **getattr(query_encoder, "info", {}),
+                                 "truncation": truncation.as_dict() if truncation else None})
     times = encoded.encode_ns / 1e3
     empty = encoded.empty
     click.echo(f"{out}: {len(encoded)} queries with '{query_encoder.name}' in {seconds:.1f} s "
@@ -126,3 +138,5 @@ def encode_queries_command(collection, out, split, all_queries, model, encoder, 
                f"({empty / max(len(encoded), 1):.1%}: no token with a weight, they retrieve nothing); encoding "
                f"mean {times.mean():.1f} us, p50 {np.median(times):.1f} us, p99 {np.percentile(times, 99):.1f} us "
                f"per query" + (f" (batches of {encoded.batch_size})" if encoded.batch_size > 1 else ""))
+    if truncation is not None:
+        click.echo(f"truncation: {truncation.describe('queries')}")

@@ -52,14 +52,18 @@ verify = click.option("--verify", is_flag=True,
 def query_encoder_options(func):
     """--encoder and what each encoder needs."""
     for option in reversed([
-        click.option("--encoder", type=click.Choice(["table", "contextual", "idf", "binary"]), default=None,
-                     help="Query encoder (needed when QUERIES is raw text and the engine searches vectors)."),
+        click.option("--encoder", type=click.Choice(["table", "contextual", "idf", "vector-idf", "binary"]),
+                     default=None,
+                     help="Query encoder (needed when QUERIES is raw text and the engine searches vectors): idf "
+                          "is BM25 idf over the corpus text (of --vectors' corpus, else the collection queried), "
+                          "vector-idf idf over the non-zeros of --vectors."),
         click.option("--table", "table", default=None, type=click.Path(exists=True, file_okay=False),
                      help="Li-LSR table folder (for --encoder table)."),
         click.option("--vectors", "vectors", default=None, type=click.Path(exists=True, file_okay=False),
-                     help="Document vector store (idf counts for --encoder idf)."),
-        click.option("--dup", type=click.Choice(["sum", "max", "binary"]), default="sum", show_default=True,
-                     help="How a token repeated in a query counts (static encoders)."),
+                     help="Document vector store (its corpus for --encoder idf; its non-zeros for vector-idf)."),
+        click.option("--dup", type=click.Choice(["sum", "max", "binary"]), default=None,
+                     help="How a token repeated in a query counts (static encoders). Default: the table's "
+                          "recorded mode (a trained table: as trained), sum for idf, once for binary."),
         click.option("--query-max-length", type=positive_int("a query keeps at least one token"), default=128,
                      show_default=True,
                      help="Token limit of the contextual query encoder (at most the model's position limit)."),

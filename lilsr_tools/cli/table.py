@@ -15,22 +15,27 @@ def command():
 @command.command("export", short_help="Export the Li-LSR lookup table of a checkpoint (or an idf table).")
 @click.argument("model")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--init", "init", type=click.Choice(["head", "idf", "untrained"]), default="head", show_default=True,
-              help="head: the checkpoint's trained Li-LSR head (w, b); idf: idf over --vectors; "
+@click.option("--init", "init", type=click.Choice(["head", "idf", "vector-idf", "binary", "untrained"]), default="head",
+              show_default=True,
+              help="head: the checkpoint's trained Li-LSR head (w, b); idf: BM25 idf over the corpus text "
+                   "of --collection; vector-idf: idf over the non-zeros of --vectors; binary: 1 per token; "
                    "untrained: a fresh head (binary-like table).")
+@click.option("--collection", default=None,
+              help="Collection (name, BEIR folder or corpus file) for --init idf (default: the corpus --vectors "
+                   "was encoded from).")
 @click.option("--vectors", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Document vector store (for --init idf).")
+              help="Document vector store (for --init vector-idf).")
 @click.option("--seed", type=options.IntRange(min=0, why="numpy seeds are non-negative"), default=0, show_default=True,
               help="Seed of the untrained head.")
 @options.overwrite
-def export_command(model, out, init, vectors, seed, overwrite):
+def export_command(model, out, init, collection, vectors, seed, overwrite):
     """Compute the table s(x) = log(1 + ReLU(w . E_W(x) + b)) for MODEL's vocabulary and save it at OUT."""
     from ..atomic import check_can_write
     from ..models.table import save_table
     from ..models.table_export import export_table
 
     check_can_write(out, overwrite)
-    weights, vocab, tokenizer, params = export_table(model, init, vectors=vectors, seed=seed)
+    weights, vocab, tokenizer, params = export_table(model, init, vectors=vectors, corpus=collection, seed=seed)
     save_table(out, weights, vocab, tokenizer, source=model, params=params, overwrite=overwrite)
     nonzero = int((weights > 0).sum())
     click.echo(f"{out}: {len(vocab)} tokens, {nonzero} non-zero ({init}); files table.npy, idf.json, vocab.json")

@@ -17,10 +17,30 @@ def training_options(func):
         click.option("--query-side", type=click.Choice(["static", "contextual"]), default=None,
                      help="static: Li-LSR lookup table (default); contextual: plain SPLADE queries (ablation)."),
         click.option("--head-init", type=click.Choice(["untrained", "idf"]), default=None,
-                     help="Start of the Li-LSR head: untrained (binary-like, default) or fitted to the base model's idf."),
+                     help="Start of the Li-LSR head: untrained (binary-like, default) or fitted to BM25 idf over "
+                          "the collection's text."),
+        click.option("--query-dup", type=click.Choice(["sum", "max"]), default=None,
+                     help="How a repeated query token counts in training and in the table's lookup: sum (each "
+                          "time, default) or max (once); recorded in the table's manifest."),
         click.option("--split", default=None, help="Qrels split to train on (default: train)."),
+        click.option("--eval", "evals", multiple=True,
+                     help="Evaluation target COLLECTION:SPLIT (repeatable; default the collection's test split; "
+                          "'none' for no target). Documents judged in a target on the same corpus never train "
+                          "the model."),
+        click.option("--allow-eval-docs", is_flag=True, default=None,
+                     help="Let documents judged in the evaluation targets be training positives, teacher "
+                          "candidates and negatives (recorded; reports state the overlap)."),
+        click.option("--dev-fraction", type=float, default=None,
+                     help="Share of the training queries carved out as dev, seeded by --seed (default 0.1; "
+                          "in (0, 0.5]). Built-in evaluation and sweep choose on dev."),
+        click.option("--dev-split", default=None, help="Or: a named qrels split of the collection as dev."),
+        click.option("--allow-dev-docs", is_flag=True, default=None,
+                     help="Let documents judged for dev queries train the model (by default they are held out "
+                          "like test documents, so that dev measures what test will)."),
         click.option("--teacher", default=None,
-                     help="Dense bi-encoder (minilm, or a sentence-transformers folder) or a 'qid docid score' file."),
+                     help="Dense bi-encoder (minilm, or a sentence-transformers folder), a cross-encoder (a local "
+                          "sequence-classification folder), or a score file: 'qid docid score' lines, a TREC run, "
+                          "or MS MARCO-style JSON lines with positives/negatives and their scores."),
         click.option("--teacher-max-length", type=int, default=None,
                      help="Token limit of a dense teacher (default its own: 256 for MiniLM; 128 halves its time)."),
         click.option("--teacher-temperature", type=float, default=None,
@@ -37,14 +57,19 @@ def training_options(func):
         click.option("--loss", type=click.Choice(["kl", "margin-mse"]), default=None, help="Ranking loss (default kl)."),
         click.option("--ce-weight", type=float, default=None,
                      help="Add this x cross-entropy with the qrels positive as label (default 0)."),
-        click.option("--regularizer", type=click.Choice(["l1", "flops"]), default=None, help="Default l1."),
-        click.option("--lambda-d", type=float, default=None, help="Document regularization weight."),
-        click.option("--lambda-q", type=float, default=None, help="Query regularization weight."),
+        click.option("--reg-d", type=click.Choice(["l1", "flops"]), default=None,
+                     help="Document-side regularizer (default l1)."),
+        click.option("--reg-q", type=click.Choice(["l1", "flops"]), default=None,
+                     help="Query-side regularizer, on the table weights of the batch's queries (default l1)."),
+        click.option("--lambda-d", type=float, default=None,
+                     help="Document regularization weight (presets: big 1e-5, medium 1e-4, small 1e-3)."),
+        click.option("--lambda-q", type=float, default=None,
+                     help="Query regularization weight (default 1e-4; presets leave it alone)."),
         click.option("--reg-warmup-steps", type=int, default=None,
                      help="Steps over which the lambdas ramp up as (t/T)^2 (default: a third of the steps)."),
         click.option("--steps", type=int, default=None,
-                     help="Optimizer steps (default 1200); the learning-rate warm-up (--warmup-steps) and the "
-                          "lambda ramp (--reg-warmup-steps) count within them."),
+                     help="Optimizer steps (profile cpu: 1200, gpu: 800); the learning-rate warm-up "
+                          "(--warmup-steps) and the lambda ramp (--reg-warmup-steps) count within them."),
         click.option("--batch-size", type=int, default=None, help="Queries per micro-batch."),
         click.option("--grad-accum", type=int, default=None, help="Micro-batches per optimizer step."),
         click.option("--lr", type=float, default=None, help="Encoder learning rate."),
@@ -53,7 +78,7 @@ def training_options(func):
         click.option("--grad-clip", type=float, default=None,
                      help="Clip the gradient's global L2 norm to this value (default 1.0)."),
         click.option("--seed", type=int, default=None,
-                     help="Random seed of sampling, negatives and initialisation (default 0)."),
+                     help="Seed of the head, the batches, the negatives and the dev carve (default 0)."),
         click.option("--bf16/--no-bf16", default=None, help="bfloat16 autocast (CPU or CUDA)."),
         click.option("--max-length", type=int, default=None, help="Document token limit."),
         click.option("--query-max-length", type=int, default=None, help="Query token limit."),
@@ -68,6 +93,8 @@ def training_options(func):
 def build_config(collection, profile, preset, **values):
     from ..training.config import make_config
 
+    evals = values.pop("evals", ())
+    values["evals"] = ([] if list(evals) == ["none"] else list(evals)) if evals else None
     return make_config(profile=profile, preset=preset, collection=collection, **values)
 
 
@@ -75,45 +102,77 @@ def build_config(collection, profile, preset, **values):
 @click.argument("collection")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--preset", type=click.Choice(["big", "medium", "small"]), default=None,
-              help="Regularization strength: big (lambda 1e-5), medium (1e-4), small (1e-3).")
+              help="Document regularization lambda_d: big 1e-5, medium 1e-4, small 1e-3 (the query side "
+                   "keeps --lambda-q).")
 @training_options
 @click.option("--evaluate/--no-evaluate", "run_eval", default=True, show_default=True,
-              help="Encode the collection with the trained model and evaluate every query encoder.")
-@click.option("--eval-split", default="test", show_default=True, help="Qrels split of the final evaluation.")
+              help="Encode the evaluation collections with the trained model and evaluate every query encoder: "
+                   "dev first, then each --eval target once.")
+@click.option("--dev-only", is_flag=True,
+              help="Evaluate on dev only and leave the test targets unseen (while tuning settings).")
 @click.option("--eval-max-length", type=int, default=None, help="Document length for evaluation (default: training's).")
 @options.overwrite
-def train(collection, out, preset, profile, run_eval, eval_split, eval_max_length, overwrite, **values):
+def train(collection, out, preset, profile, run_eval, dev_only, eval_max_length, overwrite, **values):
     """Train a Li-LSR model on COLLECTION's train split into OUT (re-run the same command to resume).
 
-    OUT/model is a Hugging Face checkpoint with lilsr_head.safetensors, OUT/table the query table; with
-    --evaluate, OUT/eval/results.json holds nDCG@10 of the table, idf, binary and contextual encoders."""
+    Documents judged in the evaluation targets (--eval, default COLLECTION:test) and for the dev queries
+    never train the model. OUT/model is a Hugging Face checkpoint with lilsr_head.safetensors, OUT/table the
+    query table; with --evaluate, OUT/eval/results.json holds nDCG@10 of the table, idf, binary and
+    contextual encoders on dev and on each target (labelled TEST)."""
+    import json
     from pathlib import Path
 
-    from ..training.evaluation import evaluate_model, format_results
+    from ..training.evaluation import evaluate_targets, format_results, run_targets
+    from ..training.loop import TrainResult, check_run_folder
     from ..training.loop import train as run_training
 
     config = build_config(collection, profile, preset, **values)
-    result = run_training(config, out, overwrite=overwrite)
-    click.echo(f"{out}: {result.steps} steps in {result.seconds / 60:.1f} min "
-               f"({result.seconds / max(1, result.steps):.2f} s/step); final loss {result.last.get('loss', 0):.4f}, "
-               f"doc non-zeros {result.last.get('doc_nnz', 0):.0f}; model {result.model}, table {result.table}")
+    out_path = Path(out)
+    finished = (out_path / "manifest.json").is_file() and not overwrite
+    if finished:  # training done: finish an interrupted evaluation, or say it is all done
+        previous = json.loads((out_path / "config.json").read_text()) if (out_path / "config.json").is_file() else {}
+        manifest = json.loads((out_path / "manifest.json").read_text())
+        targets = run_targets(out_path)
+        results_file = out_path / "eval" / "results.json"
+        done = set(json.loads(results_file.read_text()).get("targets", {})) if results_file.is_file() else set()
+        same = {k: previous.get(k) for k in config.to_dict() if k != "threads"} == \
+            {k: v for k, v in config.to_dict().items() if k != "threads"}
+        wanted = {t.label for t in targets if t.role == "dev" or not dev_only}
+        if not same or not run_eval or wanted <= done:
+            check_run_folder(out_path, config, overwrite)  # raises: a finished run
+        counts = manifest.get("counts", {})
+        result = TrainResult(out_path, counts.get("steps", 0), counts.get("train_seconds", 0.0),
+                             manifest.get("final", {}))
+        click.echo(f"{out}: training finished earlier; completing its evaluation")
+    else:
+        result = run_training(config, out, overwrite=overwrite)
+        click.echo(f"{out}: {result.steps} steps in {result.seconds / 60:.1f} min "
+                   f"({result.seconds / max(1, result.steps):.2f} s/step); final loss "
+                   f"{result.last.get('loss', 0):.4f}, doc non-zeros {result.last.get('doc_nnz', 0):.0f}; "
+                   f"model {result.model}, table {result.table}")
     if run_eval:
-        results = evaluate_model(result.model, result.table, collection, Path(out) / "eval", split=eval_split,
-                                 max_length=eval_max_length or config.max_length)
+        manifest = json.loads((out_path / "manifest.json").read_text())
+        targets = run_targets(out_path)
+        options = dict(max_length=eval_max_length or config.max_length, heldout=manifest.get("heldout"))
+        results = evaluate_targets(result.model, result.table, targets, out_path / "eval", roles=("dev",), **options)
+        if not dev_only:
+            results = evaluate_targets(result.model, result.table, targets, out_path / "eval", roles=("test",),
+                                       **options)
         click.echo(format_results(results))
 
 
 @click.command("sweep")
 @click.argument("collection")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--presets", default="big,medium,small", show_default=True, help="Comma-separated presets to train.")
-@click.option("--lambdas", default=None, help="Or: comma-separated lambda_d values (lambda_q = lambda_d).")
+@click.option("--presets", default="big,medium,small", show_default=True,
+              help="Comma-separated presets to train (each sets lambda_d).")
+@click.option("--lambdas", default=None, help="Or: comma-separated lambda_d values.")
+@click.option("--tie-lambda-q", is_flag=True, help="Let lambda_q follow lambda_d (default: only lambda_d varies).")
 @training_options
-@click.option("--eval-split", default="test", show_default=True, help="Qrels split of the final evaluation.")
 @click.option("--eval-max-length", type=int, default=None, help="Document length for evaluation (default: training's).")
 @options.overwrite
-def sweep(collection, out, presets, lambdas, profile, eval_split, eval_max_length, overwrite, **values):
-    """Train one model per preset (or lambda) on COLLECTION and tabulate non-zeros, FLOPS and nDCG@10.
+def sweep(collection, out, presets, lambdas, tie_lambda_q, profile, eval_max_length, overwrite, **values):
+    """Train one model per lambda_d on COLLECTION; choose on dev; evaluate the test targets once at the end.
 
     Writes OUT/<run>/ per model and OUT/sweep.csv, OUT/sweep.md; re-run to resume."""
     from ..errors import LilsrError
@@ -123,11 +182,12 @@ def sweep(collection, out, presets, lambdas, profile, eval_split, eval_max_lengt
         lambda_list = [float(v) for v in lambdas.split(",")] if lambdas else None
     except ValueError:
         raise LilsrError(f"--lambdas expects comma-separated numbers, got {lambdas!r}") from None
-    values = {k: v for k, v in values.items() if k not in ("lambda_d", "lambda_q")}
+    values = {k: v for k, v in values.items() if k != "lambda_d"}
     config = build_config(collection, profile, None, **values)
     rows = run_sweep(config, out, presets=[p for p in presets.split(",") if p] if not lambda_list else None,
-                     lambdas=lambda_list, eval_split=eval_split, eval_max_length=eval_max_length, overwrite=overwrite)
-    click.echo(format_sweep(rows, config, eval_split))
+                     lambdas=lambda_list, tie_lambda_q=tie_lambda_q, eval_max_length=eval_max_length,
+                     overwrite=overwrite)
+    click.echo(format_sweep(rows, config))
 
 
 commands = [train, sweep]

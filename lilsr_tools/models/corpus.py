@@ -23,6 +23,7 @@ from ..progress import bar as progress_bar
 from ..vectors.shards import shard_range
 from ..vectors.store import SparseVectors, save_vectors
 from .splade import SpladeEncoder
+from .truncation import Truncation
 
 
 def _shards(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
@@ -78,6 +79,7 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
     if stop is not None:
         docs = (doc for doc, _ in zip(docs, range(stop - start)))
     n_docs = empty_inputs = encoded_now = 0
+    truncation = Truncation(encoder.max_length)
     shard_files: list[Path] = []
     started = time.perf_counter()
     try:
@@ -90,9 +92,10 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
                 file = work / f"shard-{number:05d}.npz"
                 shard_files.append(file)
                 if file.is_file() and _shard_ids(file) == [doc.id for doc in part]:
+                    truncation.add_lengths([n for n, t in zip(encoder.token_lengths(texts), texts) if t.strip()])
                     bar.update(len(part))  # finished by an earlier run
                     continue
-                matrix = encoder.encode(texts, progress=bar.update)
+                matrix = encoder.encode(texts, progress=bar.update, truncation=truncation)
                 encoded_now += len(part)
                 _save_shard(file, matrix, [doc.id for doc in part])
                 fault_point("encode:shard")
@@ -112,7 +115,8 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
     vectors = SparseVectors.from_scipy(sp.vstack(matrices, format="csr"), encoder.vocab, ids)
     seconds = time.perf_counter() - started
     save_vectors(out, vectors, model=encoder.model_name, params=params, overwrite=overwrite,
-                 extra_counts={"empty_input_docs": empty_inputs, "encode_seconds": round(seconds, 2),
+                 extra_counts={"empty_input_docs": empty_inputs, "truncation": truncation.as_dict(),
+                               "encode_seconds": round(seconds, 2),
                                "docs_per_second": round(encoded_now / seconds, 2) if encoded_now else None})
     shutil.rmtree(work, ignore_errors=True)
     return vectors

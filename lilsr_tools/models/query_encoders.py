@@ -1,14 +1,18 @@
 """Query encoders behind one interface: ``encode(text) -> {token: weight}``.
 
 - ``table``: the Li-LSR lookup table (no network at query time).
-- ``idf``: OpenSearch-style inference-free baseline, token presence x idf from the document vectors.
-- ``binary``: Splade-v3-Doc style presence (every token weighs 1).
+- ``idf``: the inference-free baseline, BM25 idf of each token over the corpus text (models.text_idf).
+- ``vector-idf``: idf over a vector store's non-zeros (the older variant; stopwords weigh near the maximum).
+- ``binary``: Splade-v3-Doc style presence (each distinct token weighs 1).
 - ``contextual``: the SPLADE query encoder through the transformer.
 
-The first three are the same machine (a static weight per token, looked up after tokenization) with
-different tables. ``dup`` says how a token repeated in the query counts: ``sum`` (weight x count, the
-default), ``max`` (the weight once) or ``binary`` (1.0 once, whatever the weight, for tokens whose weight
-is non-zero).
+The static ones are the same machine (a weight per token, looked up after tokenization) with different
+tables. ``dup`` says how a token repeated in the query counts: ``sum`` (weight x count), ``max`` (the
+weight once) or ``binary`` (1.0 once, whatever the weight, for tokens whose weight is non-zero). Each
+table carries its own default: a trained table the mode it was trained with (recorded in its manifest
+as ``params.query_dup``: the student sums a repeated token, as ``sum`` does, unless trained with
+``--query-dup max``), ``idf`` sums (a repeated term counts each time, as in a BM25 bag-of-words query),
+``binary`` counts each distinct token once. An explicit ``dup`` overrides it.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ class QueryEncoder(Protocol):
 class StaticTableEncoder:
     """Tokenize, then look each token up in a weight table."""
 
-    def __init__(self, name: str, weights: np.ndarray, vocab: list[str], tokenizer, dup: str = "sum"):
+    def __init__(self, name: str, weights: np.ndarray, vocab: list[str], tokenizer, dup: str = "sum",
+                 info: dict | None = None):
         if dup not in DUP_MODES:
             raise LilsrError(f"--dup must be one of {', '.join(DUP_MODES)}, not {dup!r}")
         if len(weights) != len(vocab):
@@ -44,6 +49,7 @@ class StaticTableEncoder:
         self.name = name
         self.vocab = vocab
         self.dup = dup
+        self.info = {"dup": dup, **(info or {})}
         weights = np.asarray(weights, dtype=np.float32).copy()
         special = [i for i in tokenizer.all_special_ids if i < len(weights)]
         weights[special] = 0.0  # special tokens never appear in a vector
@@ -98,18 +104,21 @@ class ContextualEncoder:
                 for lo, hi in zip(matrix.indptr[:-1].tolist(), matrix.indptr[1:].tolist())]
 
 
-QUERY_ENCODERS = ("table", "contextual", "idf", "binary")
+QUERY_ENCODERS = ("table", "contextual", "idf", "vector-idf", "binary")
+DEFAULT_DUP = {"idf": "sum", "vector-idf": "sum", "binary": "max"}
 
 
-def make_query_encoder(kind: str, *, model: str | None = None, table=None, vectors=None, dup: str = "sum",
-                       max_length: int = 128, threads: int | None = None, batch_size: int = 32) -> QueryEncoder:
+def make_query_encoder(kind: str, *, model: str | None = None, table=None, vectors=None, dup: str | None = None,
+                       max_length: int = 128, threads: int | None = None, batch_size: int = 32, corpus=None,
+                       progress: bool = False) -> QueryEncoder:
     """Build a query encoder.
 
     - ``table``: needs ``table`` (a folder or a ``QueryTable``); the tokenizer comes from the table folder
-      or from ``model``.
+      or from ``model``. ``dup`` defaults to the table's recorded ``query_dup``.
     - ``contextual``: needs ``model``; ``batch_size`` is its batch in ``encode_queries(..., batch_size=...)``.
-    - ``idf``: needs ``vectors`` (a document vector store) and ``model`` for the tokenizer (default: the
-      model recorded in the store).
+    - ``idf``: needs ``corpus`` (a collection name, BEIR folder or corpus file) and ``model`` for the
+      tokenizer (default: the model recorded in ``vectors``).
+    - ``vector-idf``: needs ``vectors`` (a document vector store).
     - ``binary``: needs ``model`` (or ``vectors``) for the tokenizer.
     """
     from .presets import load_tokenizer, vocabulary
@@ -133,16 +142,28 @@ def make_query_encoder(kind: str, *, model: str | None = None, table=None, vecto
             raise LilsrError(f"{table.path}: the table folder holds no tokenizer; pass --model")
         tokenizer = load_tokenizer(source)
         _check_same_vocab(table.vocab, vocabulary(tokenizer, len(table.vocab)), f"table {table.path}", source)
-        return StaticTableEncoder("table", table.weights, table.vocab, tokenizer, dup)
+        params = table.manifest.get("params", {})
+        return StaticTableEncoder("table", table.weights, table.vocab, tokenizer, dup or params.get("query_dup", "sum"),
+                                  info={"table_init": params.get("init")})
     if not model:
         raise LilsrError(f"the {kind} encoder needs --model for its tokenizer")
     tokenizer = load_tokenizer(model)
+    dup = dup or DEFAULT_DUP[kind]
     if kind == "idf":
+        from .text_idf import text_idf
+
+        if corpus is None:
+            raise LilsrError("the idf encoder needs the corpus whose text it counts (--corpus COLLECTION)")
+        counted = text_idf(corpus, tokenizer, progress=progress)
+        vocab = vocabulary(tokenizer, len(counted.df))
+        return StaticTableEncoder("idf", counted.weights, vocab, tokenizer, dup,
+                                  info={"idf_corpus": counted.corpus, "idf_docs": counted.n_docs})
+    if kind == "vector-idf":
         if vectors is None:
-            raise LilsrError("the idf encoder needs --vectors (the document vector store to count idf over)")
+            raise LilsrError("the vector-idf encoder needs --vectors (the document vector store to count idf over)")
         vocab = list(vectors.vocab)
         _check_same_vocab(vocab, vocabulary(tokenizer, len(vocab)), f"vectors {vectors.path}", model)
-        return StaticTableEncoder("idf", idf_table(vectors), vocab, tokenizer, dup)
+        return StaticTableEncoder("vector-idf", idf_table(vectors), vocab, tokenizer, dup)
     vocab = vocabulary(tokenizer)
     return StaticTableEncoder("binary", np.ones(len(vocab), np.float32), vocab, tokenizer, dup)
 

@@ -156,10 +156,16 @@ class SpladeEncoder:
             weights[:, self.special_ids] = 0.0
         return weights
 
-    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> sp.csr_matrix:
-        """Encode any number of texts; rows come back in input order. Empty texts give empty rows."""
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None,
+               truncation=None) -> sp.csr_matrix:
+        """Encode any number of texts; rows come back in input order. Empty texts give empty rows.
+        ``truncation`` (a ``models.truncation.Truncation``) counts the texts cut at ``max_length``."""
         texts = list(texts)
-        order = self._length_order(texts)
+        lengths = self.token_lengths(texts)
+        if truncation is not None:
+            truncation.add_lengths([n for n, text in zip(lengths, texts) if text.strip()])
+        order = sorted(range(len(texts)), key=lambda i: lengths[i]) if len(texts) > self.batch_size \
+            else list(range(len(texts)))
         rows: list[sp.csr_matrix] = [None] * len(texts)  # type: ignore[list-item]
         empty = sp.csr_matrix((1, self.vocab_size), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
@@ -186,10 +192,9 @@ class SpladeEncoder:
         ids = torch.nonzero(row).flatten().tolist()
         return {self.vocab[i]: float(row[i]) for i in ids}
 
-    def _length_order(self, texts: list[str]) -> list[int]:
-        """Indices sorted by token count, so each batch pads little."""
-        if len(texts) <= self.batch_size:
-            return list(range(len(texts)))
-        encoded = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=self.max_length,
-                                 return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-        return sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        """Full token counts, special tokens included (what ``max_length`` is compared with)."""
+        if not texts:
+            return []
+        return [len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False, return_attention_mask=False,
+                                                   return_token_type_ids=False)["input_ids"]]

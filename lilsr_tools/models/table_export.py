@@ -9,35 +9,74 @@ from .presets import load_masked_lm, resolve_model, vocabulary
 from .table import QueryTable, idf_table, init_head, load_head, table_from_head
 
 
-def export_table(model: str, init: str = "head", *, vectors=None, seed: int = 0):
-    """Return ``(weights, vocab, tokenizer, params)`` for ``model``'s vocabulary."""
+INITS = ("head", "idf", "vector-idf", "binary", "untrained")
+
+
+def export_table(model: str, init: str = "head", *, vectors=None, corpus=None, seed: int = 0):
+    """Return ``(weights, vocab, tokenizer, params)`` for ``model``'s vocabulary.
+
+    ``params["query_dup"]`` says how a repeated query token counts with this table (the lookup's default):
+    a trained head as the training's ``query_dup`` (sum unless recorded otherwise), idf sums, binary once."""
     masked_lm, tokenizer = load_masked_lm(model)
     embeddings = masked_lm.get_input_embeddings().weight.detach().float().numpy()
     vocab = vocabulary(tokenizer, embeddings.shape[0])
-    params = {"init": init, "model": model}
+    params = {"init": init, "model": model, "query_dup": "sum"}
     if init == "head":
         w, b = load_head(resolve_model(model))
         weights = table_from_head(embeddings, w, b)
-        params["bias"] = b
+        params.update(bias=b, query_dup=_trained_dup(model))
     elif init == "untrained":
         w, b = init_head(embeddings.shape[1], seed)
         weights = table_from_head(embeddings, w, b)
         params.update(seed=seed, bias=b)
     elif init == "idf":
+        from .text_idf import text_idf
+
+        if corpus is None and vectors is not None:  # the corpus the store was encoded from
+            from ..manifest import read_manifest
+
+            corpus = read_manifest(vectors).get("params", {}).get("corpus")
+        if corpus is None:
+            raise LilsrError("--init idf needs --collection (the corpus whose text idf is counted over)")
+        counted = text_idf(corpus, tokenizer)
+        weights = np.zeros(len(vocab), np.float32)
+        weights[: min(len(vocab), len(counted.df))] = counted.weights[: len(vocab)]
+        params.update(corpus=counted.corpus, corpus_sha256=counted.corpus_sha256, docs=counted.n_docs,
+                      formula="log(1 + (N - df + 0.5) / (df + 0.5)) over corpus text tokens; df 0 -> 0")
+    elif init == "vector-idf":
         from ..vectors.store import load_vectors
 
         if vectors is None:
-            raise LilsrError("--init idf needs --vectors (the document vector store to count idf over)")
+            raise LilsrError("--init vector-idf needs --vectors (the document vector store to count idf over)")
         store = load_vectors(vectors)
         if store.vocab != vocab:
             raise LilsrError(f"{vectors} was encoded with another vocabulary than {model}'s; use the same model")
         weights = idf_table(store)
         params["vectors"] = str(vectors)
+    elif init == "binary":
+        weights = np.ones(len(vocab), np.float32)
+        params["query_dup"] = "max"
     else:
-        raise LilsrError(f"unknown --init {init!r}")
+        raise LilsrError(f"unknown --init {init!r}; choose one of {', '.join(INITS)}")
     weights = np.asarray(weights, np.float32).copy()
     weights[[i for i in tokenizer.all_special_ids if i < len(weights)]] = 0.0
     return weights, vocab, tokenizer, params
+
+
+def _trained_dup(model: str) -> str:
+    """The query_dup a checkpoint was trained with (its table/ or run config), default sum."""
+    import json
+    from pathlib import Path
+
+    folder = Path(resolve_model(model))
+    for config in (folder / "lilsr_training.json", folder.parent / "config.json"):
+        try:
+            value = json.loads(config.read_text()).get("query_dup")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if value in ("sum", "max"):
+            return value
+    return "sum"
 
 
 def coverage(table: QueryTable, texts: list[str]) -> dict:

@@ -12,6 +12,7 @@ import pandas as pd
 from ..atomic import atomic_file
 from ..engines.exact import ExactEngine
 from ..engines.search import run_search
+from ..data.collection import resolve_collection
 from ..errors import LilsrError
 from ..evaluation.metrics import evaluate
 from ..manifest import write_manifest
@@ -46,7 +47,7 @@ def trained_lambda(spec: ModelSpec) -> float | None:
     return None
 
 
-def ablate_lambda(models: list[LambdaModel], collection: str, out: str | Path, *, split: str = "test",
+def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: str | Path, *, split: str = "test",
                   engines: tuple[str, ...] = ("lucene", "native"), encoder: str = "table", k: int = 1000,
                   threads: int = 1, progress: bool = True, docs: int | None = None, synth: dict | None = None,
                   repeat: int = 1, tune_split: str | None = None, accuracy_target: float = 0.95,
@@ -59,7 +60,17 @@ def ablate_lambda(models: list[LambdaModel], collection: str, out: str | Path, *
     search over the same synthetic vectors (there are no judgments to measure effectiveness with).
     ``tune_split`` (with ``docs``): approximate engines first run every setting of their tuning grid on that
     split's queries (a dev side: never the evaluation split), and each model is then measured with the
-    fastest setting reaching ``accuracy_target`` there (or the most accurate, when none does)."""
+    fastest setting reaching ``accuracy_target`` there (or the most accurate, when none does).
+    Several collections (``collection`` a list): one table and plot per collection and a BEIR-style table
+    (not with ``docs``)."""
+    if not isinstance(collection, str):
+        collections = list(collection)
+        if len(collections) > 1:
+            if docs is not None or tune_split:
+                raise LilsrError("--docs and --tune-split take one --collection")
+            return _ablate_lambda_collections(models, collections, out, split=split, engines=engines,
+                                              encoder=encoder, k=k, threads=threads, progress=progress)
+        collection = collections[0]
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     lambdas = {m.spec.name: m.lambda_d if m.lambda_d is not None else trained_lambda(m.spec) for m in models}
@@ -152,9 +163,84 @@ def ablate_lambda(models: list[LambdaModel], collection: str, out: str | Path, *
     if skipped:
         blocks += [Block("h2", "Engines not run"),
                    Block("table", pd.DataFrame([{"engine": e, "why": why} for e, why in skipped.items()]))]
+    if docs is None:
+        from .compare import training_overlap_table
+
+        overlap = training_overlap_table(grid, Workspace(out, resolve_collection(collection), split, progress=False))
+        if not overlap.empty:
+            blocks += [Block("h2", f"Training overlap with {collection}:{split}"), Block("table", overlap)]
     write_report(blocks, out, f"lilsr ablate lambda: {collection}")
     write_manifest(out, "lilsr.ablate-lambda", params={**grid.as_dict(), "lambdas": lambdas, "skipped": skipped or {}},
                    counts={"models": len(models), "rows": len(table), "failed": len(failed)})
+    return table
+
+
+def _ablate_lambda_collections(models: list[LambdaModel], collection: list[str], out: str | Path, *,
+                               split: str, engines: tuple[str, ...], encoder: str, k: int, threads: int,
+                               progress: bool = True) -> pd.DataFrame:
+    """Each model (one per lambda) through each engine with the same query encoder; one table, one plot per
+    collection (several collections: ``collection`` a list, a BEIR-style table in the compare report)."""
+    from .compare import training_overlap_table
+
+    out = Path(out)
+    collections = [collection] if isinstance(collection, str) else list(collection)
+    grid = Grid(collection=collections[0], collections=collections if len(collections) > 1 else [], split=split,
+                k=k, threads=threads, models=[m.spec for m in models], encoders=[encoder],
+                engines=[EngineSpec(e) for e in engines])
+    result = compare(grid, out, progress=progress)
+    lambdas = {m.spec.name: m.lambda_d if m.lambda_d is not None else trained_lambda(m.spec) for m in models}
+    frame = result.frame[result.frame["status"] == "ok"].copy()
+    if "collection" not in frame:
+        frame["collection"] = collections[0]
+    frame["lambda_d"] = frame["model"].map(lambdas)
+    frame["index_MB"] = frame["index_bytes"].astype(float) / 1e6
+    columns = ["collection", "model", "lambda_d", "engine", "mean_doc_nnz", "mean_query_nnz", grid.measures[0],
+               "R@1000", "accuracy@10", "retrieval_mean_ms", "retrieval_p50_ms", "retrieval_p99_ms", "index_MB",
+               "postings"]
+    table = frame[[c for c in columns if c in frame.columns]].sort_values(["collection", "engine", "mean_doc_nnz"])
+    if len(collections) == 1:
+        table = table.drop(columns=["collection"])
+    with atomic_file(out / "lambda.csv") as handle:
+        table.to_csv(handle, index=False)
+    title = ", ".join(collections)
+    blocks = [Block("h1", f"lilsr ablate lambda: {title} ({split})"),
+              Block("text", environment_line(grid.for_target(*grid.targets()[0]))),
+              Block("h2", "Per model and engine"),
+              Block("table", table.assign(lambda_d=table["lambda_d"].map(lambda v: "" if pd.isna(v) else f"{v:g}")),
+                    f"One model per lambda_d, query encoder '{encoder}'. Does the effectiveness "
+                    "gained by denser documents survive each engine's latency? (Latency: "
+                    "p50 is robust to the odd garbage-collection pause that moves a mean.)")]
+    groups = frame.groupby("collection", sort=False) if len(collections) > 1 else [(collections[0], frame)]
+    for name, group in groups:
+        part = group.sort_values(["engine", "mean_doc_nnz"])
+        slug = "".join(c if c.isalnum() else "_" for c in str(name))
+        figure = plots.lines(part, "mean_doc_nnz", [grid.measures[0], "retrieval_p50_ms", "index_MB"], "engine",
+                             out / "figures" / ("lambda.png" if len(collections) == 1 else f"lambda-{slug}.png"),
+                             f"Relaxing lambda_d ({name}): denser documents through each engine",
+                             ylog=[False, True, False])
+        blocks.append(Block("image", figure, f"{name}: effectiveness, latency and index size against mean "
+                                             "document non-zeros."))
+    for collection_name, split_name in grid.targets():
+        from ..data.collection import resolve_collection
+
+        ws = Workspace(out, resolve_collection(collection_name), split_name, progress=False)
+        overlap = training_overlap_table(grid.for_target(collection_name, split_name), ws)
+        if not overlap.empty:
+            blocks += [Block("h2", f"Training overlap with {collection_name}:{split_name}"), Block("table", overlap)]
+    if len(collections) == 1:
+        blocks += [Block("h2", "All cells"), Block("table", effectiveness_table(result.frame, grid.measures))]
+    else:
+        from .compare import beir_table
+
+        frames = {name: group for name, group in result.frame.groupby("collection", sort=False)}
+        blocks += [Block("h2", f"All collections ({grid.measures[0]})"),
+                   Block("table", beir_table(frames, grid.measures[0]), "BEIR-style: rows systems, columns "
+                                                                       "collections and their mean; ▲/▼ per "
+                                                                       "collection against its baseline."),
+                   Block("text", "Every cell of each collection: the sub-folders' report.html.")]
+    write_report(blocks, out, f"lilsr ablate lambda: {title}")
+    write_manifest(out, "lilsr.ablate-lambda", params={**grid.as_dict(), "lambdas": lambdas},
+                   counts={"models": len(models), "cells": len(result.frame)})
     return table
 
 
@@ -270,6 +356,16 @@ def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split:
                                        "(standard deviation; cv = std / mean; kept = share of those queries in "
                                        "which the contextual encoder keeps the token): one static weight cannot "
                                        "fit them all.")]
+    from ..training.heldout import training_overlap
+
+    try:
+        overlap = training_overlap(ws.checkpoint(model), ws.collection, split)
+    except LilsrError:
+        overlap = None
+    if overlap is not None:
+        blocks += [Block("h2", "Training overlap"),
+                   Block("table", pd.DataFrame([{"model": model.name, **overlap}]),
+                         f"Documents judged in {collection}:{split} that training used (0 unless allowed).")]
     write_report(blocks, out, f"lilsr ablate context: {model.name}")
     write_manifest(out, "lilsr.ablate-context", params={"model": vars(model), "collection": collection,
                                                         "split": split, "measure": measure, "table": table},
@@ -287,7 +383,7 @@ def describe_table(ws: Workspace, model: ModelSpec) -> str:
         shown = path
     source = ws.table_source(model)
     what = {"given": "the given table", "head": f"the Li-LSR head of {ws.checkpoint(model)}",
-            "idf": f"idf over {model.name}'s document vectors (the checkpoint has no trained Li-LSR head)",
+            "idf": f"BM25 text idf over {ws.collection.name}'s corpus (the checkpoint has no trained Li-LSR head)",
             "untrained": "an untrained head"}.get(source, f"a '{source}' table")
     return f"{what}, {shown}"
 

@@ -2,6 +2,12 @@
 
 The output folder is incremental on purpose: cells and artefacts already computed (keyed by their
 inputs) are reused, so a re-run after a crash, or with more cells, only computes what is missing.
+
+With several collections, each gets its own sub-folder (``OUT/<collection>-<split>/``, a complete
+single-collection comparison with its significance tests), and ``OUT`` holds the combined
+``results.csv`` (a ``collection`` column), a report with one table per collection and a BEIR-style table
+(rows: systems; columns: each collection's first measure and their mean; ▲/▼ per collection against that
+collection's baseline).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import atomic_file
+from ..errors import LilsrError
 from ..progress import bar as progress_bar
 from ..data.collection import resolve_collection
 from ..manifest import write_manifest
@@ -51,11 +58,11 @@ def default_baseline(grid: Grid, records: list[dict]) -> str | None:
 
 
 def run_grid(grid: Grid, out: str | Path, progress: bool = True,
-             artifacts: str | Path | None = None) -> tuple[Workspace, list[dict]]:
+             artifacts: str | Path | None = None, strict_vectors: bool = False) -> tuple[Workspace, list[dict]]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ws = Workspace(out, resolve_collection(grid.collection), grid.split, progress=progress, docs=grid.docs,
-                   synth=grid.synth, artifacts=artifacts)
+                   synth=grid.synth, artifacts=artifacts, strict_vectors=strict_vectors)
     with atomic_file(out / "grid.json") as handle:
         json.dump(grid.as_dict(), handle, indent=1)
     records = []
@@ -73,8 +80,18 @@ def run_grid(grid: Grid, out: str | Path, progress: bool = True,
 def compare(grid: Grid, out: str | Path, progress: bool = True, significance: str = "t-test",
             artifacts: str | Path | None = None) -> Comparison:
     """Run ``grid`` into ``out``; ``artifacts`` (default ``out/artifacts``) may be shared between grids."""
+    targets = grid.targets()
+    if len(targets) > 1:
+        if grid.docs:
+            raise LilsrError("synthetic documents ('docs') grow one collection's vectors: name one collection")
+        return compare_collections(grid, out, progress, significance)
+    return compare_one(grid.for_target(*targets[0]), out, progress, significance, artifacts=artifacts)
+
+
+def compare_one(grid: Grid, out: str | Path, progress: bool = True, significance: str = "t-test",
+                strict_vectors: bool = False, artifacts: str | Path | None = None) -> Comparison:
     out = Path(out)
-    ws, records = run_grid(grid, out, progress, artifacts)
+    ws, records = run_grid(grid, out, progress, artifacts, strict_vectors)
     baseline = default_baseline(grid, records)
     frame = results_frame(records, grid.measures, baseline, significance)
     with atomic_file(out / "results.csv") as handle:
@@ -127,6 +144,16 @@ def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[
                                      f"'{baseline}' ({significance} over per-query {grid.measures[0]}, p < 0.05). "
                                      "accuracy@10: share of the exact engine's top 10 found (same vectors, "
                                      "same queries). Latency in ms per query.")]
+    overlap = training_overlap_table(grid, ws)
+    if not overlap.empty:
+        blocks += [Block("h2", "Training overlap of trained models"),
+                   Block("table", overlap, "Documents judged in this collection's split that the model's training "
+                                           "used as positives or negatives (0 unless the run allowed it; "
+                                           "another corpus shares none: zero-shot).")]
+    truncation = truncation_table(grid, ws)
+    if not truncation.empty:
+        blocks += [Block("h2", "Truncation"), Block("table", truncation, "Documents longer than the model's "
+                                                                         "token limit, cut when encoded.")]
     if not table.empty:
         # synthetic documents have no judgments: their trade-off is latency against accuracy@10
         measure = "accuracy@10" if grid.docs else grid.measures[0]
@@ -159,3 +186,108 @@ def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[
                                                    "JSON per cell), cells/ (cached cell records), artifacts/ "
                                                    "(vectors, tables, encoded queries, indexes).")]
     return blocks
+
+
+def training_overlap_table(grid: Grid, ws: Workspace) -> pd.DataFrame:
+    """One row per model trained by ``lilsr train``: its training set and what it saw of this split."""
+    from ..training.heldout import training_overlap
+
+    rows = []
+    for model in grid.models:
+        try:
+            checkpoint = ws.checkpoint(model)
+        except Exception:
+            continue
+        overlap = training_overlap(checkpoint, ws.collection, grid.split)
+        if overlap is not None:
+            rows.append({"model": model.name, **overlap})
+    return pd.DataFrame(rows)
+
+
+def truncation_table(grid: Grid, ws: Workspace) -> pd.DataFrame:
+    rows = []
+    for model in grid.models:
+        try:
+            record = ws.vectors(model).manifest.get("counts", {}).get("truncation")
+        except Exception:
+            continue
+        if record:
+            rows.append({"model": model.name, "max_length": record["max_length"], "docs": record["texts"],
+                         "docs_truncated": record["truncated"], "tokens_cut_share": record["tokens_cut_share"]})
+    return pd.DataFrame(rows)
+
+
+# -- several collections --------------------------------------------------------------------------------------
+
+def _target_slug(collection: str, split: str) -> str:
+    name = Path(collection).name if Path(collection).expanduser().is_dir() else collection
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{name}-{split}")
+
+
+def beir_table(frames: dict[str, pd.DataFrame], measure: str) -> pd.DataFrame:
+    """Rows: systems (cell ids); columns: ``measure`` per collection (with its ▲/▼ against that collection's
+    baseline) and the mean over the collections (blank when a system failed on one)."""
+    systems = list(dict.fromkeys(c for frame in frames.values() for c in frame["cell"]))
+    rows = []
+    for system in systems:
+        row, values = {"system": system}, []
+        for label, frame in frames.items():
+            hit = frame[(frame["cell"] == system) & (frame["status"] == "ok")]
+            if hit.empty:
+                row[label] = ""
+                values.append(None)
+                continue
+            value = float(hit.iloc[0][measure])
+            values.append(value)
+            mark = hit.iloc[0].get("sig", "") if "sig" in hit.columns else ""
+            row[label] = f"{value:.4f}{mark if isinstance(mark, str) else ''}"
+        row["mean"] = f"{sum(values) / len(values):.4f}" if all(v is not None for v in values) else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compare_collections(grid: Grid, out: str | Path, progress: bool = True,
+                        significance: str = "t-test") -> Comparison:
+    """Each collection in its own sub-folder (a full comparison), then the combined tables."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Comparison] = {}
+    for collection, split in grid.targets():
+        label = f"{Path(collection).name if Path(collection).expanduser().is_dir() else collection}:{split}"
+        results[label] = compare_one(grid.for_target(collection, split), out / _target_slug(collection, split),
+                                     progress, significance, strict_vectors=True)
+    frames = {label: r.frame for label, r in results.items()}
+    combined = pd.concat([f.assign(collection=label) for label, f in frames.items()], ignore_index=True)
+    with atomic_file(out / "results.csv") as handle:
+        combined.to_csv(handle, index=False)
+    measure = grid.measures[0]
+    beir = beir_table(frames, measure)
+    with atomic_file(out / "beir.csv") as handle:
+        beir.to_csv(handle, index=False)
+    baselines = {label: default_baseline(grid.for_target(*t), r.records)
+                 for (label, r), t in zip(results.items(), grid.targets())}
+    blocks = [Block("h1", f"lilsr compare: {', '.join(frames)}"),
+              Block("text", environment_line(grid.for_target(*grid.targets()[0])).replace(
+                  f"Collection {grid.targets()[0][0]}, split {grid.targets()[0][1]}", f"Collections {', '.join(frames)}")),
+              Block("h2", f"All collections ({measure})"),
+              Block("table", beir, f"BEIR-style: {measure} per collection and the mean over collections. ▲/▼: "
+                                   f"significantly better/worse than that collection's baseline "
+                                   f"({', '.join(f'{k}: {v}' for k, v in baselines.items())}; {significance} over "
+                                   f"per-query {measure}, p < 0.05), tested per collection.")]
+    for label, result in results.items():
+        sub = _target_slug(*grid.targets()[list(results).index(label)])
+        blocks += [Block("h2", f"{label}"), Block("table", effectiveness_table(result.frame, grid.measures),
+                                                  f"Full report: {sub}/report.html (figures, posting lists, "
+                                                  "training overlap, truncation).")]
+        overlap = training_overlap_table(grid.for_target(*grid.targets()[list(results).index(label)]),
+                                         result.workspace)
+        if not overlap.empty:
+            blocks += [Block("table", overlap, f"Training overlap with {label}.")]
+    md, html = write_report(blocks, out, f"lilsr compare: {', '.join(frames)}")
+    records = [r for result in results.values() for r in result.records]
+    ok = sum(r["status"] == "ok" for r in records)
+    write_manifest(out, "lilsr.compare", params=grid.as_dict(),
+                   counts={"collections": len(results), "cells": len(records), "ok": ok, "failed": len(records) - ok,
+                           "reused": sum(bool(r.get("reused")) for r in records)},
+                   baselines=baselines, significance=significance)
+    return Comparison(combined, records, md, html, next(iter(results.values())).workspace)

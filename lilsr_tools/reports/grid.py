@@ -2,8 +2,8 @@
 
 A grid comes from a TOML (or YAML) file or from CLI flags::
 
-    collection = "scifact"
-    split = "test"
+    collection = "scifact"                 # or several: collections = ["scifact", "nfcorpus:test"]
+    split = "test"                         # the split of collections named without one
     k = 1000
     threads = 1
     baseline = "bm25"                      # a cell id, for paired significance
@@ -24,7 +24,8 @@ A grid comes from a TOML (or YAML) file or from CLI flags::
     [engines.bm25]
 
 A cell is one (model, encoder, engine, build parameters, search parameters); ``bm25`` searches text and
-makes one cell per grid, whatever the models.
+makes one cell per grid, whatever the models. With several collections, every cell runs on each (a
+model then needs a checkpoint: its documents are encoded per collection).
 """
 
 from __future__ import annotations
@@ -100,6 +101,21 @@ class Grid:
     repeat: int = 1       # timed passes; per query the median
     docs: int | None = None  # grow each model's vectors to this many synthetic documents (lilsr vectors synth)
     synth: dict = field(default_factory=dict)  # synth options: method, seed, mix, pool, keep, noise
+    collections: list[str] = field(default_factory=list)  # several: "name" or "name:split" each
+
+    def targets(self) -> list[tuple[str, str]]:
+        """(collection, split) pairs the grid runs on."""
+        names = self.collections or [self.collection]
+        pairs = []
+        for name in names:
+            base, sep, split = str(name).rpartition(":")
+            pairs.append((base, split) if sep and base and "/" not in split else (str(name), self.split))
+        return pairs
+
+    def for_target(self, collection: str, split: str) -> "Grid":
+        from dataclasses import replace
+
+        return replace(self, collection=collection, split=split, collections=[])
 
     def cells(self) -> list[Cell]:
         cells = []
@@ -114,8 +130,9 @@ class Grid:
         return cells
 
     def as_dict(self) -> dict:
-        return {"collection": self.collection, "split": self.split, "k": self.k, "threads": self.threads,
-                "warmup": self.warmup, "repeat": self.repeat, "docs": self.docs, "synth": self.synth,
+        return {"collection": self.collection, "collections": self.collections, "split": self.split, "k": self.k,
+                "threads": self.threads, "warmup": self.warmup, "repeat": self.repeat, "docs": self.docs,
+                "synth": self.synth,
                 "baseline": self.baseline, "encoders": self.encoders, "measures": self.measures,
                 "models": [vars(m) for m in self.models],
                 "engines": [{"name": e.name, "build": e.build, "search": list(e.search)} for e in self.engines]}
@@ -167,13 +184,19 @@ def _rel(value: str | None, base: Path, keep_names: bool = False) -> str | None:
 
 
 def grid_from_dict(data: dict, where: str = "grid") -> Grid:
-    known = {"collection", "split", "k", "threads", "baseline", "models", "encoders", "engines", "measures", "warmup",
-             "repeat", "docs", "synth"}
+    known = {"collection", "collections", "split", "k", "threads", "baseline", "models", "encoders", "engines",
+             "measures", "warmup", "repeat", "docs", "synth"}
     unknown = set(data) - known
     if unknown:
         raise LilsrError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-    if "collection" not in data:
+    collections = data.get("collections") or []
+    if isinstance(data.get("collection"), list):
+        collections = list(data["collection"])
+    collections = [str(c) for c in ([collections] if isinstance(collections, str) else collections)]
+    if "collection" not in data and not collections:
         raise LilsrError(f"{where}: 'collection' is required")
+    if len(collections) != len(set(collections)):
+        raise LilsrError(f"{where}: a collection is listed twice")
     models = []
     for i, model in enumerate(data.get("models", [])):
         if "name" not in model:
@@ -203,7 +226,9 @@ def grid_from_dict(data: dict, where: str = "grid") -> Grid:
         raise LilsrError(f"{where}: no engines; add e.g. [engines.exact]")
     if any(e.name != "bm25" for e in engines) and not models:
         raise LilsrError(f"{where}: vector engines need at least one [[models]] entry")
-    return Grid(collection=str(data["collection"]), split=str(data.get("split", "test")), k=int(data.get("k", 1000)),
+    first = collections[0] if collections else str(data["collection"])
+    return Grid(collection=first, collections=collections if len(collections) > 1 else [],
+                split=str(data.get("split", "test")), k=int(data.get("k", 1000)),
                 threads=int(data.get("threads", 1)), baseline=data.get("baseline"), models=models,
                 encoders=encoders, engines=engines,
                 measures=list(data.get("measures", ["nDCG@10", "RR@10", "R@100", "R@1000"])),

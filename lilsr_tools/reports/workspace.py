@@ -31,11 +31,12 @@ class Workspace:
     """``docs``: grow each model's vectors to that many synthetic documents (``vectors.synth``, with the
     ``synth`` options) and index those; tables and queries still come from the real collection.
     ``measure_builds``: build every index in a child process that records wall time and peak memory
-    (``engines.measured_build``)."""
+    (``engines.measured_build``). ``strict_vectors`` (several collections in one grid): a model's given
+    vectors serve only the corpus they encode."""
 
     def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True,
                  docs: int | None = None, synth: dict | None = None, measure_builds: bool = False,
-                 artifacts: str | Path | None = None):
+                 artifacts: str | Path | None = None, strict_vectors: bool = False):
         self.root = Path(root)
         self.artifacts = Path(artifacts) if artifacts else self.root / "artifacts"
         self.collection = collection
@@ -44,6 +45,7 @@ class Workspace:
         self.docs = docs
         self.synth = dict(synth or {})
         self.measure_builds = measure_builds or docs is not None
+        self.strict_vectors = strict_vectors
         self._real: dict[str, SparseVectors] = {}
         self._vectors: dict[str, SparseVectors] = {}
         self._queries: dict[tuple, QueryBatch] = {}
@@ -67,8 +69,11 @@ class Workspace:
         """The model's vectors of the real collection (given, or encoded once)."""
         if model.name in self._real:
             return self._real[model.name]
-        if model.vectors:
+        if model.vectors and (not self.strict_vectors or self._encodes_this_corpus(model.vectors)):
             vectors = load_vectors(model.vectors)
+        elif model.vectors and not model.checkpoint:
+            raise LilsrError(f"model '{model.name}': its vectors {model.vectors} encode another corpus than "
+                             f"{self.collection.corpus_path}; give the model a checkpoint to encode this collection")
         else:
             from ..models.corpus import encode_corpus
             from ..models.splade import SpladeEncoder
@@ -102,6 +107,10 @@ class Workspace:
         self._vectors[model.name] = vectors
         return vectors
 
+    def _encodes_this_corpus(self, vectors: str) -> bool:
+        corpus = read_manifest(vectors).get("params", {}).get("corpus")
+        return corpus is None or Path(corpus).resolve() == self.collection.corpus_path.resolve()
+
     def vectors_identity(self, model: ModelSpec) -> str:
         return key_of(self.vectors(model).manifest.get("sha256"))
 
@@ -117,7 +126,8 @@ class Workspace:
 
     # -- tables --------------------------------------------------------------------------------------
     def table(self, model: ModelSpec) -> Path:
-        """The model's Li-LSR table: given; else from the checkpoint's trained head; else idf over its vectors."""
+        """The model's Li-LSR table: given; else from the checkpoint's trained head; else text idf over the
+        collection's corpus (the inference-free baseline)."""
         if model.table:
             return Path(model.table)
         from ..models.presets import resolve_model
@@ -128,10 +138,11 @@ class Workspace:
         has_head = (Path(resolve_model(checkpoint)) / HEAD_FILE).is_file()
         init = "head" if has_head else "idf"
         path = self.path("tables", f"{model.name}-{init}", [checkpoint, init, _checkpoint_stamp(model),
-                                                            self.real_identity(model)])
+                                                            str(self.collection.corpus_path) if init == "idf"
+                                                            else None, "text-idf"])
         if not (path / MANIFEST).is_file():
-            vectors = self.real_vectors(model).path if init == "idf" else None
-            weights, vocab, tokenizer, params = export_table(checkpoint, init, vectors=vectors)
+            corpus = self.collection.corpus_path if init == "idf" else None
+            weights, vocab, tokenizer, params = export_table(checkpoint, init, corpus=corpus)
             save_table(path, weights, vocab, tokenizer, source=checkpoint, params=params, overwrite=True)
         return path
 
@@ -153,11 +164,14 @@ class Workspace:
         table = self.table(model) if encoder == "table" else None
         inputs = [model.name, encoder, self.checkpoint(model), self.split, self.collection.name,
                   key_of(read_manifest(table).get("sha256")) if table else None,
-                  self.real_identity(model) if encoder == "idf" else None]
+                  self.real_identity(model) if encoder == "vector-idf" else None,
+                  str(self.collection.corpus_path) if encoder == "idf" else None]
         path = self.path("queries", f"{model.name}-{encoder}", inputs)
         if not (path / MANIFEST).is_file():
             query_encoder = make_query_encoder(encoder, model=None if encoder == "table" else self.checkpoint(model),
-                                               table=table, vectors=self.real_vectors(model) if encoder == "idf" else None)
+                                               table=table,
+                                               vectors=self.real_vectors(model) if encoder == "vector-idf" else None,
+                                               corpus=self.collection.corpus_path, progress=self.progress)
             from ..models.query_encoders import encode_queries
 
             encoded = encode_queries(query_encoder, text.qids, text.texts)

@@ -17,6 +17,8 @@ LOSSES = ("kl", "margin-mse")
 REGULARIZERS = ("l1", "flops")
 NEGATIVES = ("exact", "bm25", "scores")
 HEAD_INITS = ("untrained", "idf")
+QUERY_DUPS = ("sum", "max")  # how a repeated query token counts, in training and in the table's lookup
+DEFAULT_DEV_FRACTION = 0.1
 
 
 @dataclass
@@ -24,7 +26,8 @@ class TrainConfig:
     # model
     base: str = "splade-tiny"            # preset or masked-LM checkpoint folder
     query_side: str = "static"           # static: Li-LSR table; contextual: plain SPLADE queries
-    head_init: str = "untrained"         # untrained: models.table.init_head; idf: fitted to the base model's idf
+    head_init: str = "untrained"         # untrained: models.table.init_head; idf: fitted to the corpus text's idf
+    query_dup: str = "sum"               # a token repeated in a query: sum (counts each time) or max (once)
     # data
     collection: str = "scifact"
     split: str = "train"
@@ -33,6 +36,12 @@ class TrainConfig:
     n_negatives: int = 7
     triples: str | None = None           # a triples.jsonl from an earlier run (skips mining)
     mine_vectors: str | None = None      # an existing vector store of the base model to mine with
+    # held-out data: what the run is evaluated on never trains it (training.heldout)
+    evals: list[str] | None = None       # COLLECTION:SPLIT evaluation targets; None: the collection's test split
+    allow_eval_docs: bool = False        # let documents judged in an evaluation split train the model
+    dev_fraction: float | None = None    # share of the training queries carved out as dev (seeded); default 0.1
+    dev_split: str | None = None         # or: a named qrels split of the collection as dev
+    allow_dev_docs: bool = False         # let documents judged for dev queries train the model
     # teacher
     teacher: str = "minilm"              # dense bi-encoder (preset 'minilm' or a sentence-transformers folder) or a score file
     teacher_temperature: float | None = None  # logits = score / T; default 0.05 for a dense teacher (cosines), 1 for a file
@@ -40,10 +49,11 @@ class TrainConfig:
     # objective
     loss: str = "kl"
     ce_weight: float = 0.0               # + ce_weight x cross-entropy with the qrels positive as the label
-    regularizer: str = "l1"
+    reg_d: str = "l1"                    # document-side regularizer
+    reg_q: str = "l1"                    # query-side regularizer (the table's mass over the batch's queries)
     lambda_d: float = 1e-4
     lambda_q: float = 1e-4
-    reg_warmup_steps: int | None = None  # lambda ramps as (t/T)^2; default: a third of the steps
+    reg_warmup_steps: int | None = None  # lambdas ramp as (t/T)^2; default: a third of the steps
     # optimisation
     steps: int = 1200
     batch_size: int = 8                  # queries per micro-batch (each with 1 positive + n_negatives)
@@ -65,8 +75,8 @@ class TrainConfig:
     profile: str | None = None
 
     def validate(self) -> "TrainConfig":
-        choices = {"query_side": QUERY_SIDES, "loss": LOSSES, "regularizer": REGULARIZERS,
-                   "negatives": NEGATIVES, "head_init": HEAD_INITS}
+        choices = {"query_side": QUERY_SIDES, "loss": LOSSES, "reg_d": REGULARIZERS, "reg_q": REGULARIZERS,
+                   "negatives": NEGATIVES, "head_init": HEAD_INITS, "query_dup": QUERY_DUPS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise LilsrError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
@@ -85,7 +95,24 @@ class TrainConfig:
             raise LilsrError("--teacher-temperature must be positive")
         if self.teacher_max_length is not None and self.teacher_max_length < 8:
             raise LilsrError(f"--teacher-max-length must be at least 8, got {self.teacher_max_length}")
+        if self.dev_fraction is not None and not 0.0 < self.dev_fraction <= 0.5:
+            raise LilsrError(f"--dev-fraction must be in (0, 0.5], got {self.dev_fraction:g}")
+        if self.dev_fraction is not None and self.dev_split is not None:
+            raise LilsrError("give --dev-fraction (carve dev from the training queries) or --dev-split, not both")
+        if self.dev_split is not None and self.dev_split == self.split:
+            raise LilsrError(f"--dev-split {self.dev_split!r} is the training split; choose another split")
+        from .heldout import parse_eval_spec
+
+        for spec in self.evals or ():
+            parse_eval_spec(spec)
         return self
+
+    @property
+    def dev(self) -> float | str:
+        """The dev set: a named split, else the fraction of training queries carved out."""
+        if self.dev_split is not None:
+            return self.dev_split
+        return self.dev_fraction if self.dev_fraction is not None else DEFAULT_DEV_FRACTION
 
     @property
     def reg_warmup(self) -> int:
@@ -103,11 +130,13 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-# The seed paper's regularization strengths: "Big" keeps documents dense, "Small" makes them sparse.
+# The seed paper's document-side regularization strengths: "Big" keeps documents dense, "Small" makes
+# them sparse. Presets set lambda_d alone: the query side keeps --reg-q / --lambda-q (default L1 at 1e-4)
+# in every preset, so a sweep over presets varies the documents and nothing else.
 PRESETS = {
-    "big": {"lambda_d": 1e-5, "lambda_q": 1e-5},
-    "medium": {"lambda_d": 1e-4, "lambda_q": 1e-4},
-    "small": {"lambda_d": 1e-3, "lambda_q": 1e-3},
+    "big": {"lambda_d": 1e-5},
+    "medium": {"lambda_d": 1e-4},
+    "small": {"lambda_d": 1e-3},
 }
 
 # Machine-sized recipes. cpu: splade-tiny, length 128, 8 queries x (1 positive + 5 negatives) per step,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -34,6 +34,12 @@ class TrainingData:
     positives: dict[str, list[str]]      # qid -> relevant docids (qrels > 0)
     pools: dict[str, list[str]]          # qid -> mined negatives, best first
     examples: list[tuple[str, str]]      # (qid, positive docid): one training example each
+    dropped: dict = field(default_factory=dict)  # what preparation left out, and why (counts)
+
+    @property
+    def training_docs(self) -> set[str]:
+        """Every document the run trains on: positives of the examples and pool documents."""
+        return {d for _, d in self.examples} | {d for pool in self.pools.values() for d in pool}
 
     def counts(self) -> dict:
         pool_sizes = [len(p) for p in self.pools.values()]
@@ -114,26 +120,35 @@ def _save_pools(path: Path, pools: dict[str, list[str]]) -> None:
             out.write(json.dumps({"qid": qid, "negatives": negatives}) + "\n")
 
 
-def _pools_from_ranking(qids, ranked: Iterable[list[str]], positives, depth) -> dict[str, list[str]]:
+def _pools_from_ranking(qids, ranked: Iterable[list[str]], positives, depth, excluded=frozenset()) -> dict[str, list[str]]:
     pools = {}
     for qid, ids in zip(qids, ranked):
         relevant = set(positives.get(qid, ()))
-        pools[qid] = [d for d in ids if d not in relevant][:depth]
+        pools[qid] = [d for d in ids if d not in relevant and d not in excluded][:depth]
     return pools
+
+
+def _search_depth(depth: int, positives: dict, excluded, n_docs: int) -> int:
+    """Deep enough that ``depth`` negatives survive removing the positives and the held-out documents."""
+    extra = max((len(p) for p in positives.values()), default=0)
+    return max(1, min(n_docs, depth + extra + len(excluded)))
 
 
 def mine_exact(collection: Collection, loaded, model_name: str, queries: dict[str, str],
                positives: dict[str, list[str]], depth: int, *, max_length: int, query_max_length: int,
-               cache_dir: Path, vectors_path: str | None = None, progress: bool = True) -> dict[str, list[str]]:
+               cache_dir: Path, vectors_path: str | None = None, progress: bool = True,
+               excluded=frozenset()) -> dict[str, list[str]]:
     """Negatives from the base model itself: its documents, its contextual queries, exact search."""
+    from tqdm import tqdm
+
     from ..engines.exact import ExactEngine
     from ..models.corpus import encode_corpus
-    from ..models.query_encoders import ContextualEncoder, encode_queries
+    from ..models.query_encoders import ContextualEncoder
     from ..models.splade import SpladeEncoder
     from ..vectors.store import load_vectors
 
     key = digest("exact", model_name, max_length, query_max_length, collection.root.resolve(),
-                 sorted(queries), depth, vectors_path)
+                 sorted(queries), depth, vectors_path, digest(*sorted(excluded)))
     cache = cache_dir / f"negatives-{key}.jsonl"
     if (pools := _cached_pools(cache)) is not None:
         return pools
@@ -151,20 +166,26 @@ def mine_exact(collection: Collection, loaded, model_name: str, queries: dict[st
         raise LilsrError(f"{vectors_path}: encoded with another vocabulary than {model_name}; "
                          "mine with a store of the base model")
     qids = sorted(queries)
-    encoded = encode_queries(query_encoder, qids, [queries[q] for q in qids])
-    extra = max(len(p) for p in positives.values())
-    results = ExactEngine(store).batch_search(qids, encoded.vectors, k=depth + extra)
-    pools = _pools_from_ranking(qids, results.doc_ids, positives, depth)
+    vectors = [query_encoder.encode(queries[q])
+               for q in tqdm(qids, desc="mine: encode queries", unit="query", disable=not progress)]
+    k = _search_depth(depth, positives, excluded, len(store))
+    engine = ExactEngine(store)
+    ranked = []
+    with tqdm(total=len(qids), desc="mine: exact search", unit="query", disable=not progress) as bar:
+        for start in range(0, len(qids), 256):
+            ranked += engine.batch_search(qids[start:start + 256], vectors[start:start + 256], k=k).doc_ids
+            bar.update(len(qids[start:start + 256]))
+    pools = _pools_from_ranking(qids, ranked, positives, depth, excluded)
     _save_pools(cache, pools)
     return pools
 
 
 def mine_bm25(collection: Collection, queries: dict[str, str], positives: dict[str, list[str]], depth: int, *,
-              cache_dir: Path) -> dict[str, list[str]]:
+              cache_dir: Path, excluded=frozenset(), progress: bool = False) -> dict[str, list[str]]:
     """Negatives from BM25 through the engine protocol (``engines.get_engine("bm25")``, Lucene)."""
     from ..engines import get_engine
 
-    key = digest("bm25", collection.root.resolve(), sorted(queries), depth)
+    key = digest("bm25", collection.root.resolve(), sorted(queries), depth, digest(*sorted(excluded)))
     cache = cache_dir / f"negatives-{key}.jsonl"
     if (pools := _cached_pools(cache)) is not None:
         return pools
@@ -173,48 +194,73 @@ def mine_bm25(collection: Collection, queries: dict[str, str], positives: dict[s
     if not (index / "manifest.json").is_file():
         engine.build(str(collection.root), index, overwrite=True)
     qids = sorted(queries)
-    extra = max(len(p) for p in positives.values())
-    results = engine.load(index).batch_search(qids, [queries[q] for q in qids], k=depth + extra)
-    pools = _pools_from_ranking(qids, results.doc_ids, positives, depth)
+    n_docs = json.loads((index / "manifest.json").read_text()).get("counts", {}).get("docs", 10 ** 9)
+    k = _search_depth(depth, positives, excluded, n_docs)
+    results = engine.load(index).batch_search(qids, [queries[q] for q in qids], k=k)
+    pools = _pools_from_ranking(qids, results.doc_ids, positives, depth, excluded)
     _save_pools(cache, pools)
     return pools
 
 
 def load_training_data(config, *, cache_dir: Path, loaded=None, teacher_candidates: dict | None = None,
-                       progress: bool = True) -> TrainingData:
+                       heldout=None, progress: bool = True) -> TrainingData:
     """Everything a run trains on. ``loaded`` is the base (model, tokenizer) for exact mining;
-    ``teacher_candidates`` the {qid: {docid: score}} of a teacher score file (for --negatives scores)."""
+    ``teacher_candidates`` the {qid: {docid: score}} of a teacher score file (for --negatives scores);
+    ``heldout`` (training.heldout.HeldOut) the dev queries and documents that may not train the model.
+    What is dropped on the way is counted in ``TrainingData.dropped``."""
     collection = resolve_collection(config.collection)
     docs = read_docs(collection)
     all_queries = {q.id: q.text for q in read_queries(collection.queries_path)}
+    excluded = frozenset(heldout.excluded) if heldout is not None else frozenset()
+    dev = set(heldout.dev_qids) if heldout is not None else set()
     if config.triples:
-        positives, pools = read_triples(config.triples, all_queries, docs)
+        judged, pools = read_triples(config.triples, all_queries, docs)
     else:
-        positives = judged_positives(collection, config.split)
+        judged = judged_positives(collection, config.split)
+    dropped = {"dev_queries": sum(q in dev for q in judged)}
+    positives = {q: [d for d in p if d not in excluded] for q, p in judged.items() if q not in dev}
+    dropped["positives_held_out"] = sum(len(judged[q]) - len(p) for q, p in positives.items())
+    dropped["queries_all_positives_held_out"] = sum(not p for p in positives.values())
+    positives = {q: p for q, p in positives.items() if p}
+    if not positives:
+        raise LilsrError(f"{config.collection}: every training query lost its positives to held-out documents "
+                         f"({len(excluded)} documents judged in the evaluation or dev splits); pass "
+                         "--allow-dev-docs or --allow-eval-docs, or evaluate elsewhere")
+    if not config.triples:
         if config.negatives == "scores":
             if teacher_candidates is None:
                 raise LilsrError("--negatives scores takes the candidates of a teacher score file; "
                                  "pass --teacher FILE")
-            pools = {qid: [d for d, _ in sorted(cands.items(), key=lambda kv: -kv[1])
-                           if d not in set(positives.get(qid, ()))]
+            pools = {qid: [d for d, _ in sorted(cands.items(), key=lambda kv: -kv[1])]
                      for qid, cands in teacher_candidates.items() if qid in positives}
         else:
             queries = {qid: all_queries[qid] for qid in positives if qid in all_queries}
             if config.negatives == "bm25":
-                pools = mine_bm25(collection, queries, positives, config.negatives_depth, cache_dir=cache_dir)
+                pools = mine_bm25(collection, queries, judged, config.negatives_depth, cache_dir=cache_dir,
+                                  excluded=excluded)
             else:
-                pools = mine_exact(collection, loaded, config.base, queries, positives, config.negatives_depth,
+                pools = mine_exact(collection, loaded, config.base, queries, judged, config.negatives_depth,
                                    max_length=config.max_length, query_max_length=config.query_max_length,
-                                   cache_dir=cache_dir, vectors_path=config.mine_vectors, progress=progress)
+                                   cache_dir=cache_dir, vectors_path=config.mine_vectors, progress=progress,
+                                   excluded=excluded)
+    # a pool never holds a judged positive of its query nor a held-out document, whatever its source
+    filtered = {qid: [d for d in pool if d not in excluded and d not in set(judged.get(qid, ()))]
+                for qid, pool in pools.items() if qid in positives}
+    dropped["negatives_held_out"] = sum(sum(d in excluded for d in pool) for q, pool in pools.items()
+                                        if q in positives)
+    pools = {qid: pool for qid, pool in filtered.items() if pool}
     queries = {qid: all_queries[qid] for qid in pools if qid in all_queries}
     examples = build_examples(queries, positives, pools, docs)
     if not examples:
         raise LilsrError(f"{config.collection}: no training examples (queries with a positive and a mined negative)")
-    return TrainingData(queries, docs, positives, pools, examples)
+    data = TrainingData(queries, docs, positives, pools, examples)
+    data.dropped = dropped
+    return data
 
 
 def restrict_to_scored(data: TrainingData, scores: dict[str, dict[str, float]]) -> tuple[TrainingData, dict]:
-    """Keep only candidates the teacher scored (a score file need not cover every mined negative)."""
+    """Keep only candidates the teacher scored (a score file need not cover every mined negative), and
+    only the scores of the pairs trained on (the run's teacher_scores.tsv holds exactly these)."""
     pools = {qid: [d for d in pool if d in scores.get(qid, {})] for qid, pool in data.pools.items()}
     pools = {qid: pool for qid, pool in pools.items() if pool}
     examples = [(q, d) for q, d in data.examples if q in pools and d in scores.get(q, {})]
@@ -224,7 +270,16 @@ def restrict_to_scored(data: TrainingData, scores: dict[str, dict[str, float]]) 
     if not examples:
         raise LilsrError("the teacher scores none of the training pairs (query, positive); "
                          "check that the score file uses this collection's ids")
-    return TrainingData(data.queries, data.docs, data.positives, pools, examples), dropped
+    trained: dict[str, list[str]] = {}
+    for qid, doc in examples:
+        trained.setdefault(qid, []).append(doc)
+    pools = {qid: pool for qid, pool in pools.items() if qid in trained}
+    queries = {qid: data.queries[qid] for qid in pools}
+    positives = {qid: data.positives[qid] for qid in pools}
+    kept = {qid: {d: scores[qid][d] for d in dict.fromkeys([*trained[qid], *pool])} for qid, pool in pools.items()}
+    restricted = TrainingData(queries, data.docs, positives, pools, examples)
+    restricted.dropped = {**data.dropped, **dropped}
+    return restricted, kept
 
 
 # --- batches ---------------------------------------------------------------------------------------------

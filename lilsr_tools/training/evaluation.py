@@ -1,14 +1,22 @@
-"""Evaluate a trained model: encode the collection with it, search with each query encoder (exact engine).
+"""Evaluate a trained model: encode each evaluation collection with it, search with each query encoder.
 
-The ``idf`` and ``binary`` encoders run over the trained model's own documents, so the comparison with
-the trained ``table`` is like for like. FLOPS is the expected number of multiplications per
-query-document pair, sum over tokens of P(token in query) x P(token in document) (Paria et al.).
+A run is evaluated on **targets**: its dev set (the queries carved from, or named beside, the training
+split; what choices are made on) and its test targets (``COLLECTION:SPLIT``, reported once, never used to
+choose). Each target's collection is encoded once with the trained model (documents shared by the dev
+and test targets of one collection). The ``idf`` (BM25 idf over the collection's text) and ``binary``
+encoders run over the trained model's own documents, so the comparison with the trained ``table`` is
+like for like. FLOPS is the expected number of multiplications per query-document pair, sum over tokens
+of P(token in query) x P(token in document) (Paria et al.).
+
+Every target's results state how many of its judged documents training saw (from the run's manifest),
+and how many documents and queries the token limits cut.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +26,35 @@ from ..atomic import atomic_file
 from ..errors import LilsrError
 
 ENCODERS = ("table", "idf", "binary", "contextual")
+
+
+@dataclass(frozen=True)
+class EvalTarget:
+    collection: str
+    split: str
+    role: str = "test"                 # "dev": choices are made on it; "test": reported once, never chosen on
+    qrels_file: str | None = None      # a carved dev split: the run's dev_qrels.tsv
+
+    @property
+    def label(self) -> str:
+        return f"{self.collection}:{self.split}"
+
+
+def run_targets(run: str | Path) -> list[EvalTarget]:
+    """A finished training run's dev target and test targets, from its manifest."""
+    run = Path(run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    collection = manifest["params"]["collection"]
+    dev_source = manifest.get("dev_source") or ""
+    if dev_source.startswith("split "):
+        dev = EvalTarget(collection, dev_source.split(" ", 1)[1], "dev")
+    else:
+        dev = EvalTarget(collection, "dev", "dev", str(run / "dev_qrels.tsv"))
+    tests = []
+    for label in manifest.get("evals") or []:
+        name, _, split = label.rpartition(":")
+        tests.append(EvalTarget(name, split, "test"))
+    return [dev, *tests]
 
 
 def flops(vectors, query_vectors: Sequence[dict[str, float]]) -> float:
@@ -33,16 +70,23 @@ def flops(vectors, query_vectors: Sequence[dict[str, float]]) -> float:
     return float(query_df @ doc_df)
 
 
-def evaluate_model(model: str | Path, table: str | Path | None, collection: str, out: str | Path, *,
-                   split: str = "test", encoders: Sequence[str] = ENCODERS, max_length: int = 256,
-                   batch_size: int = 32, measures: Sequence[str] = ("nDCG@10", "RR@10", "R@100"),
-                   vectors: str | Path | None = None, encoded: dict | None = None, device: str = "cpu",
-                   progress: bool = True) -> dict:
-    """Write ``out/vectors`` (unless ``vectors`` is given), ``out/<encoder>.run`` and ``out/results.json``.
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
-    ``encoded`` maps an encoder name to queries encoded elsewhere (``EncodedQueries``, e.g. contextual
-    queries encoded on a GPU machine); those are searched as they are."""
-    from ..data.collection import resolve_collection
+
+def evaluate_targets(model: str | Path, table: str | Path | None, targets: Sequence[EvalTarget], out: str | Path, *,
+                     encoders: Sequence[str] = ENCODERS, max_length: int = 256, batch_size: int = 32,
+                     measures: Sequence[str] = ("nDCG@10", "RR@10", "R@100"), encoded: dict | None = None,
+                     heldout: dict | None = None, device: str = "cpu", progress: bool = True,
+                     roles: Sequence[str] = ("dev", "test")) -> dict:
+    """Evaluate ``model`` on each target of the given ``roles``; write ``out/<target>/<encoder>.run``, the
+    collections' vectors ``out/vectors-<collection>`` and ``out/results.json`` (all targets so far: a
+    second call adds the targets still missing, e.g. test after dev).
+
+    ``heldout`` is the training run's overlap record (manifest ``heldout``): each target's results state
+    the judged documents training saw. ``encoded`` maps an encoder name to queries encoded elsewhere."""
+    from ..data.collection import read_queries, resolve_collection
+    from ..data.qrels import read_qrels
     from ..engines.exact import ExactEngine
     from ..evaluation.metrics import evaluate
     from ..models.corpus import encode_corpus
@@ -53,70 +97,110 @@ def evaluate_model(model: str | Path, table: str | Path | None, collection: str,
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    source = resolve_collection(collection)
+    results_file = out / "results.json"
+    previous = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    if previous.get("model") not in (None, str(model)) or previous.get("doc_max_length") not in (None, max_length):
+        previous = {}
+    results: dict = {"model": str(model), "doc_max_length": max_length, "targets": previous.get("targets", {})}
     encoded = encoded or {}
-    needs_model = vectors is None or any(k == "contextual" and k not in encoded for k in encoders)
-    loaded = load_masked_lm(str(model)) if needs_model else None
-    started = time.perf_counter()
-    if vectors is None:
-        store_path = out / "vectors"
-        if (store_path / "manifest.json").is_file():
-            store = load_vectors(store_path)
-        else:
-            encoder = SpladeEncoder(str(model), max_length=max_length, batch_size=batch_size, loaded=loaded,
-                                    device=device, bf16=device != "cpu")
-            store = encode_corpus(source.corpus_path, store_path, encoder, progress=progress, overwrite=True)
-    else:
-        store = load_vectors(vectors)
-    encode_seconds = time.perf_counter() - started
-    queries = source.queries(split)
-    qids, texts = [q.id for q in queries], [q.text for q in queries]
-    qrels = source.qrels(split)
-    engine = ExactEngine(store)
-    results: dict = {"model": str(model), "collection": str(collection), "split": split,
-                     "doc_max_length": max_length, "docs": len(store), "doc_nnz": store.stats()["mean_nnz"],
-                     "encode_corpus_seconds": round(encode_seconds, 1), "encoders": {}}
-    for kind in encoders:
-        if kind in encoded:
-            given = encoded[kind]
-            order = {qid: i for i, qid in enumerate(given.qids)}
-            missing = [q for q in qids if q not in order]
-            if missing:
-                raise LilsrError(f"the given {kind} queries lack query {missing[0]!r} of split '{split}'")
-            encoded_queries = EncodedQueries(qids, [given.vectors[order[q]] for q in qids],
-                                         np.asarray([given.encode_ns[order[q]] for q in qids]), kind)
-        else:
-            if kind == "table" and table is None:
-                raise LilsrError("evaluating the table encoder needs the trained table folder")
-            if kind == "contextual":
-                query_encoder = ContextualEncoder(str(model), max_length=128, loaded=loaded)
+    state: dict = {}
+
+    def loaded():
+        if "model" not in state:
+            state["model"] = load_masked_lm(str(model))
+        return state["model"]
+
+    stores: dict[str, object] = {}
+    for target in targets:
+        if target.role not in roles or target.label in results["targets"]:
+            continue
+        started = time.perf_counter()
+        source = resolve_collection(target.collection)
+        if target.collection not in stores:
+            store_path = out / f"vectors-{_slug(source.name)}"
+            if (store_path / "manifest.json").is_file():
+                stores[target.collection] = load_vectors(store_path)
             else:
-                query_encoder = make_query_encoder(kind, model=str(model), table=str(table) if table else None,
-                                                   vectors=store)
-            encoded_queries = encode_queries(query_encoder, qids, texts)
-        found = engine.batch_search(qids, encoded_queries.vectors, k=1000)
-        run = found.as_run()
-        with atomic_file(out / f"{kind}.run") as handle:
-            for qid, rows in run.items():
-                for rank, (doc, score) in enumerate(rows, start=1):
-                    handle.write(f"{qid} Q0 {doc} {rank} {score:.6f} {kind}\n")
-        metrics = evaluate(run, qrels, measures).aggregates
-        lengths = [len(v) for v in encoded_queries.vectors]
-        results["encoders"][kind] = {**{k: round(v, 4) for k, v in metrics.items()},
-                                     "query_nnz": float(np.mean(lengths)),
-                                     "flops": round(flops(store, encoded_queries.vectors), 3),
-                                     "encode_us_mean": round(float(encoded_queries.encode_ns.mean()) / 1e3, 1)}
-    results["eval_seconds"] = round(time.perf_counter() - started, 1)
-    with atomic_file(out / "results.json") as handle:
-        json.dump(results, handle, indent=1)
+                encoder = SpladeEncoder(str(model), max_length=max_length, batch_size=batch_size, loaded=loaded(),
+                                        device=device, bf16=device != "cpu")
+                stores[target.collection] = encode_corpus(source.corpus_path, store_path, encoder, progress=progress,
+                                                          overwrite=True)
+        store = stores[target.collection]
+        encode_seconds = time.perf_counter() - started
+        if target.qrels_file:
+            qrels = read_qrels(target.qrels_file)
+            queries = read_queries(source.queries_path, only=set(qrels))
+        else:
+            qrels = source.qrels(target.split)
+            queries = source.queries(target.split)
+        qids, texts = [q.id for q in queries], [q.text for q in queries]
+        engine = ExactEngine(store)
+        seen = (heldout or {}).get("targets", {}).get(target.label) if target.role == "test" else \
+            (heldout or {}).get("dev")
+        record: dict = {"role": target.role, "collection": target.collection, "split": target.split,
+                        "queries": len(qids), "docs": len(store), "doc_nnz": store.stats()["mean_nnz"],
+                        "doc_truncation": store.manifest.get("counts", {}).get("truncation"),
+                        "judged_docs_seen_in_training": None if seen is None else seen["judged_docs_seen_in_training"],
+                        "encode_corpus_seconds": round(encode_seconds, 1), "encoders": {}}
+        folder = out / _slug(target.label)
+        for kind in encoders:
+            if kind in encoded:
+                given = encoded[kind]
+                order = {qid: i for i, qid in enumerate(given.qids)}
+                missing = [q for q in qids if q not in order]
+                if missing:
+                    raise LilsrError(f"the given {kind} queries lack query {missing[0]!r} of {target.label}")
+                encoded_queries = EncodedQueries(qids, [given.vectors[order[q]] for q in qids],
+                                                 np.asarray([given.encode_ns[order[q]] for q in qids]), kind)
+            else:
+                if kind == "table" and table is None:
+                    raise LilsrError("evaluating the table encoder needs the trained table folder")
+                if kind == "contextual":
+                    query_encoder = ContextualEncoder(str(model), max_length=128, loaded=loaded())
+                else:
+                    query_encoder = make_query_encoder(kind, model=str(model), table=str(table) if table else None,
+                                                       vectors=store, corpus=source.corpus_path, progress=progress)
+                encoded_queries = encode_queries(query_encoder, qids, texts)
+            found = engine.batch_search(qids, encoded_queries.vectors, k=1000)
+            run = found.as_run()
+            with atomic_file(folder / f"{kind}.run") as handle:
+                for qid, rows in run.items():
+                    for rank, (doc, score) in enumerate(rows, start=1):
+                        handle.write(f"{qid} Q0 {doc} {rank} {score:.6f} {kind}\n")
+            metrics = evaluate(run, qrels, measures).aggregates
+            lengths = [len(v) for v in encoded_queries.vectors]
+            record["encoders"][kind] = {**{k: round(v, 4) for k, v in metrics.items()},
+                                        "query_nnz": float(np.mean(lengths)),
+                                        "flops": round(flops(store, encoded_queries.vectors), 3),
+                                        "encode_us_mean": round(float(encoded_queries.encode_ns.mean()) / 1e3, 1)}
+        record["eval_seconds"] = round(time.perf_counter() - started, 1)
+        results["targets"][target.label] = record
+        with atomic_file(results_file) as handle:
+            json.dump(results, handle, indent=1)
     return results
 
 
+def evaluate_model(model: str | Path, table: str | Path | None, collection: str, out: str | Path, *,
+                   split: str = "test", **options) -> dict:
+    """One collection and split (a single test target); returns that target's results."""
+    target = EvalTarget(collection, split, "test")
+    return evaluate_targets(model, table, [target], out, **options)["targets"][target.label]
+
+
 def format_results(results: dict) -> str:
-    lines = [f"{results['collection']} {results['split']}: {results['docs']} docs (max length "
-             f"{results['doc_max_length']}), mean doc non-zeros {results['doc_nnz']:.1f}"]
-    for kind, values in results["encoders"].items():
-        lines.append(f"  {kind:<10} nDCG@10 {values['nDCG@10']:.4f}  RR@10 {values.get('RR@10', 0):.4f}  "
-                     f"R@100 {values.get('R@100', 0):.4f}  query nnz {values['query_nnz']:.1f}  "
-                     f"FLOPS {values['flops']:.2f}")
+    """Dev first (what choices are made on), then each test target, labelled."""
+    from ..models.truncation import describe
+
+    lines = []
+    records = sorted(results.get("targets", {}).items(), key=lambda kv: kv[1]["role"] != "dev")
+    for label, record in records:
+        role = "dev (choices are made here)" if record["role"] == "dev" else "TEST (reported once, never chosen on)"
+        seen = record.get("judged_docs_seen_in_training")
+        lines.append(f"{label} [{role}]: {record['queries']} queries, {record['docs']} docs, mean doc non-zeros "
+                     f"{record['doc_nnz']:.1f}; judged docs seen in training: "
+                     f"{'not recorded' if seen is None else seen}; {describe(record.get('doc_truncation'), 'docs')}")
+        for kind, values in record["encoders"].items():
+            lines.append(f"  {kind:<10} nDCG@10 {values['nDCG@10']:.4f}  RR@10 {values.get('RR@10', 0):.4f}  "
+                         f"R@100 {values.get('R@100', 0):.4f}  query nnz {values['query_nnz']:.1f}  "
+                         f"FLOPS {values['flops']:.2f}")
     return "\n".join(lines)

@@ -8,8 +8,9 @@ gradient of the max (it flows to the argmax position); entries cut by the ReLU h
 
 Queries (``static``, Li-LSR): each query token x weighs s(x) = log(1 + ReLU(w . E_W(x) + b)), E_W the
 word-embedding matrix shared with the document encoder (no positions, no context); a query's score is
-sum over its tokens of s(x) * d[x] (a repeated token counts each time, as the ``table`` encoder's
-default ``--dup sum``). ``contextual`` queries go through the SPLADE encoder itself (plain SPLADE, for
+sum over its tokens of s(x) * d[x]. A repeated token counts each time (``query_dup="sum"``, the default)
+or once (``"max"``); the exported table records the mode, and the ``table`` encoder looks up the same
+way. ``contextual`` queries go through the SPLADE encoder itself (plain SPLADE, for
 the ablation).
 """
 
@@ -25,7 +26,8 @@ from ..models.splade import max_over_positions, mlm_parts
 
 
 class LiLSRStudent(torch.nn.Module):
-    def __init__(self, masked_lm, tokenizer, head: tuple[np.ndarray, float], query_side: str = "static"):
+    def __init__(self, masked_lm, tokenizer, head: tuple[np.ndarray, float], query_side: str = "static",
+                 query_dup: str = "sum"):
         super().__init__()
         parts = mlm_parts(masked_lm)
         if parts is None:
@@ -33,6 +35,7 @@ class LiLSRStudent(torch.nn.Module):
         self.mlm = masked_lm
         self.tokenizer = tokenizer
         self.query_side = query_side
+        self.query_dup = query_dup
         self._encoder, self._transform, _, _ = parts
         w, b = head
         self.head_weight = torch.nn.Parameter(torch.as_tensor(np.asarray(w, np.float32)).clone())
@@ -117,7 +120,11 @@ class LiLSRStudent(torch.nn.Module):
         mask = torch.zeros(len(ids), width)
         for r, row in enumerate(ids):
             tokens[r, :len(row)] = torch.tensor(row)
-            mask[r, :len(row)] = 1.0
+            if self.query_dup == "max":  # each distinct token once, as the table's lookup with dup max
+                first = {token: i for i, token in reversed(list(enumerate(row)))}
+                mask[r, sorted(first.values())] = 1.0
+            else:
+                mask[r, :len(row)] = 1.0
         if len(self.special_ids):
             mask[torch.isin(tokens, self.special_ids.cpu())] = 0.0
         device = self.head_weight.device
@@ -148,7 +155,7 @@ class LiLSRStudent(torch.nn.Module):
             weights = self.token_scores(tokens) * mask  # [Q, T]
             index = tokens.unsqueeze(1).expand(-1, n_candidates, -1)  # [Q, C, T]
             scores = (candidates.gather(2, index) * weights.unsqueeze(1)).sum(dim=-1)
-            # the query vectors (a repeated token sums, as --dup sum), for the query regularizer
+            # the query vectors (a repeated token sums unless query_dup is max), for the query regularizer
             queries = torch.zeros(len(query_texts), docs.shape[1], device=docs.device).scatter_add(1, tokens, weights)
             query_nonzeros = (queries > 0).sum(dim=1)
         else:
@@ -173,13 +180,14 @@ class LiLSRStudent(torch.nn.Module):
         w, b = self.head()
         save_head(folder, w, b)
         save_table(folder / "table", self.table(), vocabulary(self.tokenizer, self.vocab_size), self.tokenizer,
-                   source=source, params={"init": "head", "bias": b, **(params or {})}, overwrite=True)
+                   source=source, params={"init": "head", "bias": b, "query_dup": self.query_dup, **(params or {})},
+                   overwrite=True)
 
 
-def load_student(checkpoint: str | Path, query_side: str = "static") -> LiLSRStudent:
+def load_student(checkpoint: str | Path, query_side: str = "static", query_dup: str = "sum") -> LiLSRStudent:
     """A trained student back from a checkpoint folder (model + tokenizer + lilsr_head.safetensors)."""
     from ..models.presets import load_masked_lm
     from ..models.table import load_head
 
     masked_lm, tokenizer = load_masked_lm(str(checkpoint))
-    return LiLSRStudent(masked_lm, tokenizer, load_head(checkpoint), query_side)
+    return LiLSRStudent(masked_lm, tokenizer, load_head(checkpoint), query_side, query_dup)
