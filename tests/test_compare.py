@@ -98,7 +98,7 @@ def test_ablate_context_cli(small_corpus, small_vectors, tmp_path):
     assert {"token", "static_weight", "contextual_mean", "mean_abs_gap"} <= set(tokens.columns)
     assert "Polysemy candidates" in (tmp_path / "ctx" / "report.md").read_text()
     # a vector store has no trained head: the static side is an idf table, and the output names it
-    assert "static table: idf over tiny's document vectors" in result.output
+    assert "static table: BM25 text idf over" in result.output
     assert "artifacts/tables/tiny-idf-" in result.output
 
 

@@ -98,8 +98,8 @@ def test_native_doc_top_k_indexes_the_pruned_documents(small_vectors, small_quer
                         ExactEngine(f16).batch_search(small_queries.qids, small_queries.vectors, k=10))
 
 
-@pytest.mark.parametrize("flag, value, message", [("--value-bits", "4", "--value-bits must be one of 16, 8"),
-                                                   ("--doc-top-k", "0", "--doc-top-k must be an integer >= 1")])
+@pytest.mark.parametrize("flag, value, message", [("--value-bits", "4", "'4' is not one of '16', '8'"),
+                                                   ("--doc-top-k", "0", "0 is not in the range x>=1")])
 def test_native_build_refuses_bad_compression_options(small_vectors, tmp_path, flag, value, message):
     out = tmp_path / "index"
     result = CliRunner().invoke(main, ["index", "native", str(small_vectors.path), str(out), flag, value])

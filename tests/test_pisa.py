@@ -133,7 +133,7 @@ def test_index_folder_manifest_and_loading_errors(pisa_index, small_vectors, tmp
         PisaEngine.load(small_vectors.path)
     with pytest.raises(LilsrError, match="unknown pisa build parameter"):
         PisaEngine.build(small_vectors, tmp_path / "x", n_postings=10)
-    with pytest.raises(LilsrError, match="32-bit impact limit"):
+    with pytest.raises(LilsrError, match="overflows a 32-bit integer impact; lower the scale"):
         PisaEngine.build(small_vectors, tmp_path / "x", scale=1e12)
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))
 

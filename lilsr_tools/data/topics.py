@@ -32,7 +32,7 @@ def sniff_format(path: str | Path) -> str:
     with open(path, encoding="utf-8", errors="replace") as handle:
         head = handle.read(4096).lstrip("\ufeff \t\r\n")
     if not head:
-        raise LilsrError(f"{path}: empty queries file")
+        raise LilsrError(f"{path}: the file is empty, no queries; give a queries file (BEIR jsonl, MS MARCO tsv or TREC topics)")
     if head.startswith("{"):
         return "jsonl"
     lowered = head.lower()

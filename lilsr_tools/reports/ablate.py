@@ -87,8 +87,6 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
         grid = Grid(k=10, docs=docs, synth=synth, **base)
         chosen, tuned = {}, None
         if tune_split:
-            from ..data.collection import resolve_collection
-
             resolve_collection(collection).qrels(tune_split)  # a missing split fails here, before any work
             chosen, tuned = tune_settings(Grid(k=10, docs=docs, synth=synth, **{**base, "split": tune_split}),
                                           out / "tune", out / "artifacts", accuracy_target, progress)

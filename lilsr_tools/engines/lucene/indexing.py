@@ -288,7 +288,7 @@ def check_checksums(lucene: str | Path, heap: str | None = None) -> None:
     directory_reader = jvm.autoclass("org.apache.lucene.index.DirectoryReader")
     directory = reader = None
     try:
-        directory = fs_directory.open(file_cls(str(lucene)).toPath())
+        directory = fs_directory.open(file_cls(str(lucene.resolve())).toPath())  # the JVM keeps the cwd it started in
         reader = directory_reader.open(directory)
         leaves = reader.leaves()
         for i in range(leaves.size()):
