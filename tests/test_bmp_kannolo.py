@@ -129,6 +129,20 @@ def test_kannolo_search_threads_and_variants(kannolo_index, small_vectors, small
     assert not (tmp_path / "u8").exists()
 
 
+def test_kannolo_ignores_query_tokens_past_its_largest_document_component(kannolo_index, small_vectors,
+                                                                         small_queries):
+    """A query token no document uses, with an id past every document's components (kANNolo's space ends at
+    the largest one and aborted the process on such a query): it matches nothing and changes nothing."""
+    engine = KannoloEngine.load(kannolo_index)
+    dimension = engine.manifest["counts"]["dimension"]
+    assert dimension == int(small_vectors.indices.max()) + 1 < len(small_vectors.vocab)
+    query = dict(small_queries.vectors[0])
+    plain = engine.batch_search(["q"], [query], k=10, ef_search=100)
+    query[small_vectors.vocab[-1]] = 3.0
+    extended = engine.batch_search(["q"], [query], k=10, ef_search=100)
+    assert extended.doc_ids == plain.doc_ids and len(plain.doc_ids[0]) == 10
+
+
 def test_saved_indexes_are_searched_by_their_own_engine(bmp_index, kannolo_index, small_vectors, queries_dir,
                                                        tmp_path):
     runner = CliRunner()

@@ -155,8 +155,10 @@ class KannoloEngine:
             (tmp / "vocab.json").write_text(json.dumps(list(vectors.vocab), ensure_ascii=False), "utf-8")
             (tmp / "ids.json").write_text(json.dumps(list(vectors.ids), ensure_ascii=False), "utf-8")
             lengths = np.diff(indptr)
+            # kANNolo sizes its space by the largest component a document uses, and a query component past
+            # it aborts the process: searches drop those (no document has them, so they add nothing)
             counts = {"docs": len(vectors), "nnz": int(indptr[-1]), "empty_docs": int((lengths == 0).sum()),
-                      "max_weight": top}
+                      "max_weight": top, "dimension": int(indices.max()) + 1 if indices.size else 0}
             write_manifest(tmp, KIND, params=p, counts=counts, vocab_digest=vocab_digest(vectors.vocab),
                            source=str(vectors.path) if vectors.path else None, model=vectors.manifest.get("model"),
                            engine_version={"kannolo": package_version("kannolo")}, threads=threads,
@@ -191,7 +193,11 @@ class KannoloEngine:
         mapped, unknown = queries_to_ids(queries, self._token_ids)
         check_query_vocab(unknown, sum(len(q) for q in queries), self.path)
         prepared = []
+        dimension = self.manifest.get("counts", {}).get("dimension")
         for ids, weights in mapped:
+            if dimension is not None:
+                inside = ids < dimension
+                ids, weights = ids[inside], weights[inside]
             order = np.argsort(ids, kind="stable")
             prepared.append((np.ascontiguousarray(ids[order], np.int32), np.ascontiguousarray(weights[order])))
         return prepared, unknown
