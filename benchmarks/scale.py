@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--collection", default="scifact")
     parser.add_argument("--work", type=Path, default=ROOT / "work" / "scale")
+    parser.add_argument("--tag", default="", help="Suffix of the result files (scale-<N>k-<tag>.*), e.g. for a "
+                                                   "second run with --sizes beside the main one.")
     args = parser.parse_args()
     specs = [model_spec(m) for m in args.model]
     lambdas = {name: float(value) for name, _, value in (item.partition("=") for item in args.lambdas)}
@@ -154,7 +156,7 @@ def main() -> None:
     for (engine, k), part in sizes.groupby(["engine", "k"]):
         if part["docs"].nunique() >= 2:
             fits[f"{engine}@{k}"] = fit_power_law(part["docs"].to_numpy(float), part["retrieval_p50_ms"].to_numpy(float))
-    stem = RESULTS / f"scale-{args.docs // 1000}k"
+    stem = RESULTS / (f"scale-{args.docs // 1000}k" + (f"-{args.tag}" if args.tag else ""))
     table.to_csv(stem.with_suffix(".csv"), index=False)
     sizes.to_csv(stem.parent / f"{stem.name}-sizes.csv", index=False)
     plot(table, sizes, fits, args.docs, stem.with_suffix(".png"))
