@@ -160,7 +160,7 @@ def main() -> None:
     table.to_csv(stem.with_suffix(".csv"), index=False)
     sizes.to_csv(stem.parent / f"{stem.name}-sizes.csv", index=False)
     plot(table, sizes, fits, args.docs, stem.with_suffix(".png"))
-    summary = {"docs": args.docs, "sizes": sorted(sizes["docs"].unique().tolist()), "models": [vars(s) for s in specs],
+    summary = {"docs": args.docs, "sizes": sorted(sizes["docs"].unique().tolist()), "models": [{"name": s.name, "source": Path(s.vectors or s.checkpoint).name} for s in specs],
                "engines_not_run": skipped, "repeat": args.repeat, "fits": fits,
                "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                            "load_average_before": load_before, "load_average_after": os.getloadavg()},

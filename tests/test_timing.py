@@ -66,3 +66,16 @@ def test_every_vector_engine_times_each_query_on_the_call_clock(small_vectors, s
         threaded = engine.batch_search(batch.qids, batch.vectors, k=10, threads=2)
         agree = np.mean([a[:10] == b[:10] for a, b in zip(one_by_one.doc_ids, threaded.doc_ids)])
         assert agree >= (1.0 if engine.name != "seismic-rs" else 0.95)
+
+
+def test_measured_build_reports_the_build_not_the_parent(small_vectors, tmp_path):
+    """A build's peak memory is the child's own: Linux carries the parent's resident size at fork into the
+    child's ru_maxrss, which made a 1.3 GB build of a 12 GB parent read 12 GB."""
+    from lilsr_tools.engines.measured_build import measured_build, read_build_result
+
+    ballast = np.ones(700 * 2**20 // 8)  # 700 MB resident in this (the parent) process
+    result = measured_build("exact", small_vectors.path, tmp_path / "exact")
+    assert ballast.sum() > 0
+    assert 0 < result["peak_rss_bytes"] < 500 * 2**20
+    assert result["peak_rss_bytes"] <= result["peak_tree_rss_bytes"] < 500 * 2**20
+    assert read_build_result(tmp_path / "exact") == result

@@ -1,10 +1,12 @@
 """Build an index in a child process and measure what the build cost: wall seconds and peak memory.
 
 Peak resident memory of a build is only meaningful for the build alone, so it runs in a fresh child
-(``python -m lilsr_tools.engines.measured_build ENGINE SOURCE OUT PARAMS_JSON``). Two figures: the kernel's
-``ru_maxrss`` of the largest single process (the Python child, or the Anserini JVM it waits for), and the
-peak of the whole process tree's resident memory sampled every 50 ms from /proc (Python and its JVM
-together), which is what the machine must hold. The child dies with its parent (PR_SET_PDEATHSIG on Linux).
+(``python -m lilsr_tools.engines.measured_build ENGINE SOURCE OUT PARAMS_JSON``). Two figures: the peak
+of the largest single process (the child's own high-water mark, VmHWM, or the largest process sampled, e.g.
+the Anserini JVM), and the peak of the whole process tree's resident memory sampled every 50 ms from /proc
+(Python and its JVM together), which is what the machine must hold. Not ``ru_maxrss``: Linux carries the
+parent's resident size at fork into the child's ``ru_maxrss`` across exec, so a child of a 12 GB process
+reported 12 GB for a build that used 1.3 GB. The child dies with its parent (PR_SET_PDEATHSIG on Linux).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from ..errors import LilsrError
 
 SAMPLE_SECONDS = 0.05
+HWM_PREFIX = "lilsr-build-vmhwm "
 RESULT_FILE = "build.json"  # written beside the index's manifest: how the build went, for reports
 
 
@@ -40,17 +43,24 @@ def _children(pid: int) -> list[int]:
 
 def tree_rss(pid: int) -> int:
     """Resident bytes of ``pid`` and all its descendants (0 once gone)."""
-    total, stack = 0, [pid]
+    return tree_rss_parts(pid)[0]
+
+
+def tree_rss_parts(pid: int) -> tuple[int, int]:
+    """(resident bytes of ``pid`` and all its descendants, of the largest of them)."""
+    total, largest, stack = 0, 0, [pid]
     page = os.sysconf("SC_PAGE_SIZE")
     while stack:
         current = stack.pop()
         try:
             with open(f"/proc/{current}/statm") as handle:
-                total += int(handle.read().split()[1]) * page
+                rss = int(handle.read().split()[1]) * page
         except (OSError, ValueError, IndexError):
             continue
+        total += rss
+        largest = max(largest, rss)
         stack += _children(current)
-    return total
+    return total, largest
 
 
 def _die_with_parent() -> None:
@@ -70,14 +80,20 @@ def measured_build(engine: str, source: str | Path, out: str | Path, params: dic
     payload = json.dumps({"params": params or {}, "threads": threads})
     command = [sys.executable, "-m", "lilsr_tools.engines.measured_build", engine, str(source), str(out), payload]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    # every engine builds on the same threads: a search-time RAYON_NUM_THREADS=1 (Rust Seismic's pool, set by
+    # benchmarks before import) must not make Seismic's build single-threaded beside a two-thread native one
+    env = {key: value for key, value in os.environ.items() if key != "RAYON_NUM_THREADS"}
+    if threads:
+        env["RAYON_NUM_THREADS"] = str(threads)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-    peak = [0]
+    peak = [0, 0]  # tree, largest process
     done = threading.Event()
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(process.pid))
+            total, largest = tree_rss_parts(process.pid)
+            peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
             done.wait(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -85,6 +101,9 @@ def measured_build(engine: str, source: str | Path, out: str | Path, params: dic
     tail: list[str] = []
     try:
         for line in process.stdout:
+            if line.startswith(HWM_PREFIX):  # the child's own high-water mark, its last line
+                peak[1] = max(peak[1], int(line[len(HWM_PREFIX):]))
+                continue
             tail = (tail + [line.rstrip()])[-20:]
             if echo:
                 echo(line.rstrip())
@@ -104,8 +123,8 @@ def measured_build(engine: str, source: str | Path, out: str | Path, params: dic
         raise LilsrError(message.removeprefix("lilsr: error: ") if message else
                          f"building the {engine} index failed (exit {code}): " + " | ".join(tail[-4:]))
     result = {"engine": engine, "wall_seconds": round(seconds, 2),
-              "peak_rss_bytes": usage.ru_maxrss * 1024,  # Linux reports KiB
-              "peak_tree_rss_bytes": peak[0], "sample_seconds": SAMPLE_SECONDS}
+              "peak_rss_bytes": peak[1], "peak_tree_rss_bytes": max(peak[0], peak[1]),
+              "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2), "sample_seconds": SAMPLE_SECONDS}
     if out.is_dir():
         (out / RESULT_FILE).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return result
@@ -138,6 +157,19 @@ def _child(argv: list[str]) -> int:
     except LilsrError as exc:
         print(f"lilsr: error: {exc}", flush=True)
         return 2
+    print(f"{HWM_PREFIX}{_own_high_water_mark()}", flush=True)
+    return 0
+
+
+def _own_high_water_mark() -> int:
+    """This process's peak resident bytes since exec (VmHWM; 0 where /proc has none)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     return 0
 
 
