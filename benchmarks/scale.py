@@ -73,14 +73,14 @@ def plot(table: pd.DataFrame, sizes: pd.DataFrame, fits: dict, docs: int, path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lilsr_tools.reports.plots import ENGINE_COLORS
+    from lilsr_tools.reports.plots import engine_color
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 9))
     for col, k in enumerate((10, 1000)):
         ax = axes[0, col]
         for engine, part in table[table["k"] == k].groupby("engine"):
             part = part.sort_values("mean_doc_nnz")
-            ax.plot(part["mean_doc_nnz"], part["retrieval_p50_ms"], "o-", label=engine, color=ENGINE_COLORS.get(engine))
+            ax.plot(part["mean_doc_nnz"], part["retrieval_p50_ms"], "o-", label=engine, color=engine_color(engine))
         ax.set_yscale("log")
         ax.set_xlabel("mean document non-zeros (one point per lambda_d model)")
         ax.set_ylabel("p50 ms/query (call clock, 1 thread)")
@@ -90,7 +90,7 @@ def plot(table: pd.DataFrame, sizes: pd.DataFrame, fits: dict, docs: int, path: 
         ax = axes[1, col]
         for engine, part in sizes[sizes["k"] == k].groupby("engine"):
             part = part.sort_values("docs")
-            color = ENGINE_COLORS.get(engine)
+            color = engine_color(engine)
             ax.plot(part["docs"], part["retrieval_p50_ms"], "o", color=color, label=engine)
             fit = fits.get(f"{engine}@{k}")
             if fit:
