@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--build-threads", type=int, default=None, help="Index build threads (default: all).")
-    parser.add_argument("--work", type=Path, default=Path("/work/artifacts/compression-synthetic"),
+    parser.add_argument("--work", type=Path, default=Path(__file__).parent / "work" / "compression-synthetic",
                         help="Synthetic stores, indexes and exact runs (re-runs reuse them).")
     parser.add_argument("--out", type=Path, default=None,
                         help="CSV path (default benchmarks/results/compression_<docs/1000>k.csv; .png beside it).")
