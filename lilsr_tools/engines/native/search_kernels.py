@@ -281,6 +281,34 @@ def _heapify(keys, order, m):
 
 
 @njit(cache=True, nogil=True)
+def _search_list(t, sort_blocks, n, k, heap_factor, use_prefetch, q_comp, q_val, fwd_ptr, fwd, fwd_code, fwd_scale,
+                 list_block_ptr, block_ptr, postings, block_min, block_quant, list_comp_ptr, list_entry_ptr,
+                 list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
+                 large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary):
+    """Term-at-a-time over term ``t``'s blocks (``sort_blocks``: best block summary first, else list order),
+    skipping a block whose summary is below ``heap_factor`` x the k-th score once the heap is full; returns
+    the new heap size."""
+    b0 = list_block_ptr[t]
+    n_blocks = list_block_ptr[t + 1] - b0
+    if n_blocks == 0:
+        return n
+    _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, list_comp_ptr, list_entry_ptr,
+                    list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
+                    large_block, acc_code, acc_weight, summary, 0)
+    if sort_blocks:
+        order = np.argsort(-summary[:n_blocks], kind="mergesort")
+    else:
+        order = np.arange(n_blocks)
+    for x in range(n_blocks):
+        b = order[x]
+        if n == k and summary[b] < heap_factor * heap_s[0]:
+            continue
+        n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings,
+                         q_dense, seen, stamp, heap_s, heap_d)
+    return n
+
+
+@njit(cache=True, nogil=True)
 def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
                fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
@@ -339,39 +367,19 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
                              q_dense, seen, stamp, heap_s, heap_d)
     else:
         for rank in range(terms.size):
-            t = q_comp[terms[rank]]
-            b0 = list_block_ptr[t]
-            n_blocks = list_block_ptr[t + 1] - b0
-            if n_blocks == 0:
-                continue
-            _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, list_comp_ptr,
-                            list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off,
-                            small_block, large_off, large_block, acc_code, acc_weight, summary, 0)
-            if rank == 0 and sort_first:
-                order = np.argsort(-summary[:n_blocks], kind="mergesort")
-            else:
-                order = np.arange(n_blocks)
-            for x in range(n_blocks):
-                b = order[x]
-                if n == k and summary[b] < heap_factor * heap_s[0]:
-                    continue
-                n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr,
-                                 postings, q_dense, seen, stamp, heap_s, heap_d)
+            sort_blocks = sort_first and rank == 0  # outside the call: numba refuses inlined control flow there
+            n = _search_list(q_comp[terms[rank]], sort_blocks, n, k, heap_factor, use_prefetch,
+                             q_comp, q_val, fwd_ptr, fwd, fwd_code, fwd_scale, list_block_ptr, block_ptr, postings,
+                             block_min, block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr,
+                             list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
+                             large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary)
     if n < k:  # no block was skipped so far (skipping needs a full heap): widen to the other terms' lists
         for rank in range(query_cut, by_weight.size):
-            t = q_comp[by_weight[rank]]
-            b0 = list_block_ptr[t]
-            n_blocks = list_block_ptr[t + 1] - b0
-            if n_blocks == 0:
-                continue
-            _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, list_comp_ptr,
-                            list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off,
-                            small_block, large_off, large_block, acc_code, acc_weight, summary, 0)
-            for b in range(n_blocks):
-                if n == k and summary[b] < heap_factor * heap_s[0]:
-                    continue
-                n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr,
-                                 postings, q_dense, seen, stamp, heap_s, heap_d)
+            n = _search_list(q_comp[by_weight[rank]], False, n, k, heap_factor, use_prefetch,
+                             q_comp, q_val, fwd_ptr, fwd, fwd_code, fwd_scale, list_block_ptr, block_ptr, postings,
+                             block_min, block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr,
+                             list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
+                             large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary)
     if n < k and not lists_complete:  # postings pruned away may still hold matches: scan the rest
         for d in range(fwd_ptr.size - 1):
             if seen[d] == stamp:
