@@ -98,8 +98,27 @@ def test_native_doc_top_k_indexes_the_pruned_documents(small_vectors, small_quer
                         ExactEngine(f16).batch_search(small_queries.qids, small_queries.vectors, k=10))
 
 
+def test_native_doc_mass_indexes_the_documents_pruned_to_that_share_of_their_mass(small_vectors, small_queries,
+                                                                                   tmp_path):
+    out = tmp_path / "mass"
+    result = CliRunner().invoke(main, ["index", "native", str(small_vectors.path), str(out), "--doc-mass", "0.8",
+                                       "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    pruned = keep_mass(small_vectors, 0.8)
+    engine = NativeEngine.load(out)
+    counts = engine.manifest["counts"]
+    assert counts["nnz"] == pruned.nnz and counts["dropped_by_doc_mass"] == small_vectors.nnz - pruned.nnz > 0
+    assert f"--doc-mass 0.8: {small_vectors.nnz - pruned.nnz} of {small_vectors.nnz} document entries dropped" \
+        in result.output
+    f16 = SparseVectors(pruned.indptr, pruned.indices, stored_values(pruned.indptr, pruned.values, 16),
+                        pruned.vocab, pruned.ids)
+    assert_same_ranking(engine.batch_search(small_queries.qids, small_queries.vectors, k=10, **EXHAUSTIVE),
+                        ExactEngine(f16).batch_search(small_queries.qids, small_queries.vectors, k=10))
+
+
 @pytest.mark.parametrize("flag, value, message", [("--value-bits", "4", "'4' is not one of '16', '8'"),
-                                                   ("--doc-top-k", "0", "0 is not in the range x>=1")])
+                                                   ("--doc-top-k", "0", "0 is not in the range x>=1"),
+                                                   ("--doc-mass", "0", "0"), ("--doc-mass", "1.5", "1.5")])
 def test_native_build_refuses_bad_compression_options(small_vectors, tmp_path, flag, value, message):
     out = tmp_path / "index"
     result = CliRunner().invoke(main, ["index", "native", str(small_vectors.path), str(out), flag, value])

@@ -300,3 +300,49 @@ def test_bm25_negatives_come_from_the_bm25_engine(config, tmp_path):
     for qid, ids in zip(qids, ranked.doc_ids):
         expected = [d for d in ids if d not in positives[qid]][:10]
         assert pools[qid] == expected and len(expected) == 10
+
+
+def test_teacher_agreement_with_the_qrels_is_recorded_and_a_contrary_teacher_is_flagged(
+        config, teacher_file, splade_tiny, tmp_path):
+    """The preparation line and the manifest say how often the teacher ranks the qrels positive above a
+    mined negative: the fixture's teacher always does; the same scores with the positives pushed to the
+    bottom never do, and that is flagged before any step is trained."""
+    from lilsr_tools.training.loop import prepare, summary_line
+
+    result = train(config.replace(steps=2, save_every=2), tmp_path / "run", loaded=fresh(splade_tiny), progress=False)
+    manifest = json.loads((result.out / "manifest.json").read_text())
+    assert manifest["teacher_agreement"]["positive_above_negative"] == 1.0
+    assert manifest["teacher_agreement"]["pairs"] > 0
+    assert manifest["table"]["collapsed"] is False and manifest["table"]["nonzero_tokens"] > 0
+    assert manifest["warnings"] == []
+
+    contrary = tmp_path / "contrary.tsv"
+    contrary.write_text("".join(line.replace("\t1.0", "\t-1.0") for line in teacher_file.open()))
+    prepared = prepare(config.replace(teacher=str(contrary)), tmp_path / "contrary-run", False, fresh(splade_tiny),
+                       False)
+    assert prepared.stats["teacher_agreement"]["positive_above_negative"] == 0.0
+    line = summary_line(prepared)
+    assert "above a mined negative in 0% of" in line and "weak" in line
+
+
+def test_a_table_that_died_during_training_is_reported_with_the_step_it_died(tmp_path):
+    """As in an NFCorpus run whose teacher disagreed with the qrels: query weights fell to nothing and
+    stayed there (a stray batch with a fraction of a token does not revive it)."""
+    from lilsr_tools.training.loop import collapse_warning, table_health
+
+    nnz = [6.5, 0.0, 3.0] + [0.0] * 40 + [0.125] + [0.0] * 20
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"step": s + 1, "query_nnz": q}) + "\n" for s, q in enumerate(nnz)))
+    nearly_dead = np.zeros(30522, dtype=np.float32)
+    nearly_dead[[2059, 2279]] = 0.2
+    health = table_health(nearly_dead, log)
+    assert health["collapsed"] and health["nonzero_tokens"] == 2 and health["dead_from_step"] == 4
+    message = collapse_warning(health, {"pairs": 100, "positive_above_negative": 0.34})
+    assert "collapsed: 2 tokens" in message and "since step 4" in message and "34%" in message
+    assert table_health(np.zeros(30522, dtype=np.float32), tmp_path / "no-log.jsonl")["collapsed"]
+
+    alive_log = tmp_path / "alive.jsonl"
+    alive_log.write_text("".join(json.dumps({"step": s + 1, "query_nnz": 18.0}) + "\n" for s in range(60)))
+    health = table_health(np.full(30522, 0.5, dtype=np.float32), alive_log)
+    assert not health["collapsed"] and "dead_from_step" not in health
+    assert collapse_warning(health, None) is None

@@ -142,7 +142,7 @@ def train(collection, out, preset, profile, run_eval, dev_only, eval_max_length,
             check_run_folder(out_path, config, overwrite)  # raises: a finished run
         counts = manifest.get("counts", {})
         result = TrainResult(out_path, counts.get("steps", 0), counts.get("train_seconds", 0.0),
-                             manifest.get("final", {}))
+                             manifest.get("final", {}), tuple(manifest.get("warnings", ())))
         click.echo(f"{out}: training finished earlier; completing its evaluation")
     else:
         result = run_training(config, out, overwrite=overwrite)
@@ -150,6 +150,8 @@ def train(collection, out, preset, profile, run_eval, dev_only, eval_max_length,
                    f"({result.seconds / max(1, result.steps):.2f} s/step); final loss "
                    f"{result.last.get('loss', 0):.4f}, doc non-zeros {result.last.get('doc_nnz', 0):.0f}; "
                    f"model {result.model}, table {result.table}")
+    for warning in result.warnings:
+        click.echo(warning, err=True)
     if run_eval:
         manifest = json.loads((out_path / "manifest.json").read_text())
         targets = run_targets(out_path)

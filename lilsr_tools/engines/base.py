@@ -96,6 +96,21 @@ def folder_bytes(path: str | Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
+def source_vectors(source, engine: str):
+    """The vector store an engine indexes: ``source`` itself when already loaded, else the store at that
+    path; anything else (an index, a table) is refused in one line naming what it holds."""
+    from ..manifest import read_manifest
+    from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors
+
+    if isinstance(source, SparseVectors):
+        return source
+    kind = read_manifest(source).get("kind")
+    if kind != VECTORS_KIND:
+        raise LilsrError(f"{source} holds a '{kind}'; the {engine} engine indexes a vector store "
+                         "('lilsr encode corpus')")
+    return load_vectors(source)
+
+
 def check_known_params(params: dict, known, what: str) -> None:
     """Refuse parameters an engine does not take, naming the ones it does (``what``: "native search")."""
     unknown = set(params) - set(known)

@@ -55,8 +55,8 @@ from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
 from ..vectors.convert import quantize
-from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, posting_stats, vocab_digest
-from .base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
+from ..vectors.store import SparseVectors, posting_stats, vocab_digest
+from .base import SearchResults, source_vectors, bool_param, check_known_params, folder_bytes, queries_to_ids
 from .packages import call_rust, check_query_vocab, import_package, package_version
 
 KIND = "lilsr.bmp-index"
@@ -206,13 +206,7 @@ class BmpEngine:
         out = check_can_write(out, overwrite)
         bmp = import_bmp()
         started = time.perf_counter()
-        if not isinstance(source, SparseVectors):
-            kind = read_manifest(source).get("kind")
-            if kind != VECTORS_KIND:
-                raise LilsrError(f"{source} holds a '{kind}'; the bmp engine indexes a vector store "
-                                 "('lilsr encode corpus')")
-            source = load_vectors(source)
-        vectors = source
+        vectors = source_vectors(source, "bmp")
         where = vectors.path or "vectors"
         scale = p["scale"] if p["scale"] is not None else auto_scale(vectors)
         impacts = quantize_impacts(vectors, scale)

@@ -31,8 +31,8 @@ import numpy as np
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
-from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
-from .base import SearchResults, check_known_params, folder_bytes, queries_to_ids
+from ..vectors.store import vocab_digest
+from .base import SearchResults, source_vectors, check_known_params, folder_bytes, queries_to_ids
 from .packages import call_rust, check_query_vocab, import_package, package_version
 
 KIND = "lilsr.kannolo-index"
@@ -117,13 +117,7 @@ class KannoloEngine:
         out = check_can_write(out, overwrite)
         kannolo = import_kannolo(threads)
         started = time.perf_counter()
-        if not isinstance(source, SparseVectors):
-            kind = read_manifest(source).get("kind")
-            if kind != VECTORS_KIND:
-                raise LilsrError(f"{source} holds a '{kind}'; the kannolo engine indexes a vector store "
-                                 "('lilsr encode corpus')")
-            source = load_vectors(source)
-        vectors = source
+        vectors = source_vectors(source, "kannolo")
         where = vectors.path or "vectors"
         indptr = np.asarray(vectors.indptr, np.int64)
         indices = np.asarray(vectors.indices, np.int32)

@@ -59,6 +59,7 @@ class TrainResult:
     steps: int
     seconds: float
     last: dict
+    warnings: tuple[str, ...] = ()
 
     @property
     def model(self) -> Path:
@@ -191,7 +192,7 @@ def prepare(config: TrainConfig, out: Path, resuming: bool, loaded, progress: bo
                               heldout=heldout, progress=progress)
     scores = teacher_scores_for(config, data, from_file, progress)
     data, scores = restrict_to_scored(data, scores)
-    from .teacher import teacher_truncation
+    from .teacher import qrels_agreement, teacher_truncation
 
     trained_qids = {q for q, _ in data.examples}
     stats = {"teacher_kind": kind, "dropped": data.dropped,
@@ -200,6 +201,7 @@ def prepare(config: TrainConfig, out: Path, resuming: bool, loaded, progress: bo
              "evals": [spec.label for spec in heldout.targets],
              "truncation": {"student": _training_truncation(config, data, loaded[1]),
                             "teacher": teacher_truncation(config.teacher, data, config.teacher_max_length)}}
+    stats["teacher_agreement"] = qrels_agreement(data, scores)
     stats["dev_qrels"] = heldout.dev_qrels
     return Prepared(data, scores, stats)
 
@@ -232,7 +234,58 @@ def summary_line(prepared: Prepared) -> str:
             f"documents; dev {heldout.get('dev', {}).get('queries', 0)} queries ({stats.get('dev_source')}); "
             f"held out: {dropped.get('positives_held_out', 0)} positives, {dropped.get('negatives_held_out', 0)} "
             f"negatives, {dropped.get('queries_all_positives_held_out', 0)} queries; evaluation-judged documents "
-            f"seen in training: {seen or 'no evaluation targets'}; {describe(student, 'training documents')}")
+            f"seen in training: {seen or 'no evaluation targets'}; {describe(student, 'training documents')}"
+            f"{agreement_note(stats.get('teacher_agreement'))}")
+
+
+# Below this share the teacher hardly tells the qrels positive from the mined negatives (0.5 is a coin).
+WEAK_TEACHER = 0.6
+
+
+def agreement_note(agreement: dict | None) -> str:
+    """The teacher-qrels agreement for the preparation line, with a warning when it is weak."""
+    share = (agreement or {}).get("positive_above_negative")
+    if share is None:
+        return ""
+    note = f"; teacher scores the positive above a mined negative in {share:.0%} of {agreement['pairs']:,} pairs"
+    if share < WEAK_TEACHER:
+        note += (" (weak: distilling it can flatten the table to zero; check the teacher on this collection's "
+                 "text, or give --teacher a cross-encoder or a score file)")
+    return note
+
+
+def table_health(table: np.ndarray, log_path: Path, tail: int = 50) -> dict:
+    """Is the exported table alive? Its non-zero tokens, and the mean query non-zeros of the last ``tail``
+    logged batches. Collapsed: under one weighted token a training query (or no token at all), i.e. the
+    head's ReLU died for nearly every token and no gradient reaches it again, so training cannot recover;
+    ``dead_from_step`` is where the final stretch of such batches began."""
+    nonzero = int(np.count_nonzero(table > 0))
+    rows = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.is_file() else []
+    recent = [row.get("query_nnz", 0.0) for row in rows[-tail:]]
+    final = float(np.mean(recent)) if recent else None
+    health = {"nonzero_tokens": nonzero, "final_query_nnz": None if final is None else round(final, 3),
+              "collapsed": nonzero == 0 or (final is not None and final < 1.0)}
+    if health["collapsed"]:
+        dead_from = None
+        for row in rows:
+            if row.get("query_nnz", 0.0) >= 1.0:
+                dead_from = None
+            elif dead_from is None:
+                dead_from = row["step"]
+        health["dead_from_step"] = dead_from
+    return health
+
+
+def collapse_warning(health: dict, agreement: dict | None) -> str | None:
+    if not health.get("collapsed"):
+        return None
+    share = (agreement or {}).get("positive_above_negative")
+    why = f"; the teacher scores the positive above a mined negative in only {share:.0%} of pairs" \
+        if share is not None and share < WEAK_TEACHER else ""
+    return (f"warning: the Li-LSR table collapsed: {health['nonzero_tokens']} tokens keep a weight and training "
+            f"queries have had under one weighted token since step {health.get('dead_from_step')}, so its queries "
+            f"match almost nothing{why}. A teacher that agrees with the qrels (--teacher) is the remedy to try; "
+            f"see docs/training.md")
 
 
 def build_student(config: TrainConfig, loaded=None) -> LiLSRStudent:
@@ -557,14 +610,18 @@ def _train(config, out, resuming, overwrite, progress, stop_after, loaded, on_st
     save_table(out / "table", student.table(), vocabulary(student.tokenizer, student.vocab_size), student.tokenizer,
                source=str((out / "model").resolve()),
                params={"init": "head", "bias": student.head()[1], "query_dup": config.query_dup}, overwrite=True)
+    health = table_health(student.table(), out / "log.jsonl")
+    warning = collapse_warning(health, stats.get("teacher_agreement"))
     counts = {**data.counts(), **stats.get("dropped", {}), "steps": step, "train_seconds": round(seconds, 1),
               "seconds_per_step": round(seconds / max(1, step), 3),
               "checkpoint_seconds_this_session": round(save_seconds, 1)}
     write_manifest(out, KIND, params=config.to_dict(), counts=counts, final=last, teacher_temperature=temperature,
                    teacher_kind=stats.get("teacher_kind"), heldout=stats.get("heldout"), evals=stats.get("evals"),
                    dev_source=stats.get("dev_source"), truncation=stats.get("truncation"), head_fit_error=head_fit,
+                   teacher_agreement=stats.get("teacher_agreement"), table=health,
+                   warnings=[warning] if warning else [],
                    hash_files=["triples.jsonl", "teacher_scores.tsv", "dev_qrels.tsv"])
-    return TrainResult(out, step, seconds, last)
+    return TrainResult(out, step, seconds, last, (warning,) if warning else ())
 
 
 def _text_idf(config: TrainConfig, tokenizer, progress: bool) -> np.ndarray:

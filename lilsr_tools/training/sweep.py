@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -52,7 +53,9 @@ def run_sweep(base: TrainConfig, out: str | Path, *, presets: Sequence[str] | No
                               preset=name if name in PRESETS else None).validate()
         run = out / name
         if not (run / "manifest.json").is_file() or overwrite:
-            train(config, run, overwrite=overwrite and (run / "manifest.json").is_file(), progress=progress)
+            result = train(config, run, overwrite=overwrite and (run / "manifest.json").is_file(), progress=progress)
+            for warning in result.warnings if result is not None else ():
+                print(f"{name}: {warning}", file=sys.stderr, flush=True)
         started = time.perf_counter()
         _evaluate(run, config, ("dev",), encoders, eval_max_length, progress, overwrite)
         runs.append((name, config, time.perf_counter() - started))

@@ -239,6 +239,26 @@ def cross_encoder_scores(teacher: str, data: TrainingData, cache_dir: Path, coll
     return {q: {d: known[q][d] for d in candidates} for q, candidates in _candidates(data).items()}
 
 
+def qrels_agreement(data: TrainingData, scores: Scores) -> dict:
+    """How often the teacher agrees with the qrels: over every (trained positive, mined negative) pair of a
+    query, the share the teacher scores the positive higher (ties count half). 0.5 is a coin; a teacher near
+    or below it gives the ranking loss nothing the qrels would call right, and a static table trained on it
+    can collapse to zero (equal scores fit a flat teacher best)."""
+    trained: dict[str, list[str]] = {}
+    for qid, doc in data.examples:
+        trained.setdefault(qid, []).append(doc)
+    wins = pairs = 0.0
+    for qid, positives in trained.items():
+        known = scores.get(qid, {})
+        pos = np.array([known[d] for d in positives if d in known], dtype=np.float64)
+        neg = np.array([known[d] for d in data.pools.get(qid, ()) if d in known], dtype=np.float64)
+        if pos.size and neg.size:
+            diff = pos[:, None] - neg[None, :]
+            wins += float((diff > 0).sum() + 0.5 * (diff == 0).sum())
+            pairs += diff.size
+    return {"pairs": int(pairs), "positive_above_negative": round(wins / pairs, 4) if pairs else None}
+
+
 def _candidates(data: TrainingData) -> dict[str, list[str]]:
     trained: dict[str, list[str]] = {}
     for qid, doc in data.examples:

@@ -37,6 +37,7 @@ class BuildParams:
     summary_energy: float = 0.4     # summaries keep the largest components up to this share of L1 mass
     seed: int = 42
     doc_top_k: int | None = None    # keep each document's doc_top_k largest weights (None: all), everywhere
+    doc_mass: float | None = None   # then keep each document's fewest largest weights holding this L1 share
     value_bits: int = 16            # forward-index weights: 16 (float16) or 8 (8-bit, scaled per document)
 
     def fixed_block_size(self) -> int:
@@ -62,6 +63,10 @@ class BuildParams:
             from ...vectors.compress import check_top_k
 
             check_top_k(self.doc_top_k, "--doc-top-k")
+        if self.doc_mass is not None:
+            from ...vectors.compress import check_share
+
+            check_share(self.doc_mass, "--doc-mass")
         if self.value_bits not in VALUE_BITS:
             raise LilsrError(f"--value-bits must be one of {', '.join(map(str, VALUE_BITS))} (float16 or 8-bit "
                              f"per-document codes), not {self.value_bits!r}")
@@ -152,13 +157,21 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
     vectors = source if isinstance(source, SparseVectors) else load_vectors(source)
     if len(vectors) == 0:
         raise LilsrError(f"{vectors.path or 'vectors'}: no documents to index")
-    source_path, source_nnz = vectors.path, vectors.nnz
-    doc_prune_s = 0.0
-    if bp.doc_top_k is not None:  # before everything: postings, summaries and forward index see the same docs
-        from ...vectors.compress import keep_top_k
+    source_path = vectors.path
+    doc_prune_s, dropped = 0.0, {}
+    # before everything: postings, summaries and forward index see the same (pruned) documents
+    if bp.doc_top_k is not None or bp.doc_mass is not None:
+        from ...vectors.compress import keep_mass, keep_top_k
 
         step = time.perf_counter()
-        vectors = keep_top_k(vectors, bp.doc_top_k)
+        if bp.doc_top_k is not None:
+            before = vectors.nnz
+            vectors = keep_top_k(vectors, bp.doc_top_k)
+            dropped["dropped_by_doc_top_k"] = before - vectors.nnz
+        if bp.doc_mass is not None:
+            before = vectors.nnz
+            vectors = keep_mass(vectors, bp.doc_mass)
+            dropped["dropped_by_doc_mass"] = before - vectors.nnz
         doc_prune_s = time.perf_counter() - step
     if len(vectors) >= 1 << 31:
         raise LilsrError("the native index holds at most 2^31 - 1 documents")
@@ -166,7 +179,7 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     vocab_size = len(vectors.vocab)
     comp_dtype = component_dtype(vocab_size)
-    timings = {"doc_top_k_s": doc_prune_s} if bp.doc_top_k is not None else {}
+    timings = {"doc_prune_s": doc_prune_s} if dropped else {}
     _compile_kernels(vectors, bp)
     fault_point("native:start")
 
@@ -235,7 +248,8 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
         (tmp / "vocab.json").write_text(json.dumps(vectors.vocab, ensure_ascii=False), encoding="utf-8")
         (tmp / "ids.txt").write_text("".join(f"{i}\n" for i in vectors.ids), encoding="utf-8")
         counts = {"docs": len(vectors), "vocab_size": vocab_size, "nnz": vectors.nnz,
-                  "dropped_by_doc_top_k": source_nnz - vectors.nnz,
+                  "dropped_by_doc_top_k": dropped.get("dropped_by_doc_top_k", 0),
+                  "dropped_by_doc_mass": dropped.get("dropped_by_doc_mass", 0),
                   "postings": int(sum(len(p[0]) for p in parts)), "blocks": int(sum(len(p[2]) for p in parts)),
                   "list_comps": int(sum(len(p[8]) for p in parts)),
                   "summary_entries": int(sum(len(p[9]) for p in parts)),
