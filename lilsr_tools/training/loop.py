@@ -303,12 +303,20 @@ def fit_head_to_idf(student: LiLSRStudent, idf: np.ndarray, iterations: int = 20
     an idf table over the tokens it weighs (idf > 0); returns the final mean squared error. The word
     embeddings stay fixed here.
 
+    The target is idf scaled so that its mean over those tokens is log 2, the weight the untrained head gives
+    every token: ranking only needs idf's proportions, and its raw values (~6 for BM25 idf) would need
+    pre-activations near e^6 (a bias of ~280 and a weight vector of norm ~4000 on splade-tiny), a table
+    that the smallest change of the tied, trained embeddings throws about, and query weights ~9x the
+    untrained head's, which the KL loss (no student temperature) answers by shrinking the documents: the
+    unscaled fit trained to 17 non-zeros a document.
+
     Gauss-Newton on the least-squares problem, from the linear fit of E_W w + b to idf: each iteration
     solves the problem linearised around the current pre-activations (a few dense solves of
     [tokens, hidden + 1], seconds), where plain gradient descent from a random head stalls far from it."""
     embeddings = student.embeddings.detach().float().cpu().numpy().astype(np.float64)
     target = np.asarray(idf, dtype=np.float64)
     live = target > 0
+    target = target * (np.log(2.0) / target[live].mean())
     design = np.hstack([embeddings[live], np.ones((int(live.sum()), 1))])
     goal = target[live]
     beta = np.linalg.lstsq(design, goal, rcond=None)[0]
