@@ -3,7 +3,7 @@ of growing size (drawn from a real store's term and weight distributions, see
 ``native_vs_seismic.synthesize``), each build in a child process (seconds, peak RSS), and a power law
 ``seconds = a * docs ** b`` fitted through the points is extrapolated to ``--extrapolate`` documents.
 
-    flock /tmp/lilsr-cpu.lock nice -n 10 python benchmarks/build_scaling.py --vectors STORE \\
+    flock .cpu.lock nice -n 10 python benchmarks/build_scaling.py --vectors STORE \\
         --docs 10000 30000 100000 --engines bmp kannolo
 
 A fit over three sizes is a plan, not a measurement: graph builds (kANNolo's HNSW) grow faster than

@@ -11,7 +11,7 @@ beside the checkout):
     .venv/bin/python benchmarks/encode.py --docs 512 --max-length 256 --batch-size 32
 
 Prints a table and saves benchmarks/results/encode.json and encode.png (--out for another folder; a quick
-check: --docs 16 --repeats 1 --bf16-docs 0 --out /tmp/encode-check).
+check: --docs 16 --repeats 1 --bf16-docs 0 --out benchmarks/work/encode-check).
 """
 
 from __future__ import annotations

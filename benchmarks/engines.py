@@ -21,8 +21,8 @@ Inputs: ``--collection scifact`` (default) encodes SciFact from $LILSR_DATA_DIR 
 test queries with the Li-LSR table (an idf table exported from the store) into ``--work``, once; or give
 a vector store and encoded queries (``--vectors STORE --queries QUERIES --name synthetic-1m``).
 
-    flock /tmp/lilsr-cpu.lock nice -n 10 python benchmarks/engines.py
-    flock /tmp/lilsr-cpu.lock python benchmarks/engines.py --vectors STORE --queries QUERIES --name synth-1m
+    flock .cpu.lock nice -n 10 python benchmarks/engines.py
+    flock .cpu.lock python benchmarks/engines.py --vectors STORE --queries QUERIES --name synth-1m
 
 Writes benchmarks/results/engines-<name>.csv (every row), .json (the summary per engine) and .png (latency
 against accuracy@10, one curve per engine: its Pareto frontier). What a synthetic collection can and cannot

@@ -24,7 +24,7 @@ builds what it needs under --work (default benchmarks/work/, git-ignored; reused
 SciFact corpus encoded with splade-tiny (length 256; about 3 minutes on 2 cores), its Lucene impact index
 (scale 100) and the contextual splade-tiny test queries. --index and --queries take ones made earlier
 (`lilsr index lucene`, `lilsr encode queries`); --docs N encodes only the first N documents (a quick
-check: --docs 300 --k 10 --repeats 1 --warmup 0 --out /tmp/lucene-check).
+check: --docs 300 --k 10 --repeats 1 --warmup 0 --out benchmarks/work/lucene-check).
 
 Prints a table and saves benchmarks/results/lucene_latency.{csv,json,png} (--out for another folder).
 """

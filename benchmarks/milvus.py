@@ -20,7 +20,7 @@ accurate one); Lucene scores quantized weights (scale 100), so it is close to ex
 Results: benchmarks/results/milvus.csv, .json (rows plus load average, CPU count, versions) and .png.
 
     .venv/bin/python benchmarks/milvus.py --data scifact
-    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/milvus.py --data synthetic --docs 100000 --queries 100
+    flock .cpu.lock .venv/bin/python benchmarks/milvus.py --data synthetic --docs 100000 --queries 100
     (or --synthetic STORE: a store made earlier with 'lilsr vectors synth')
 
 Inputs come from $LILSR_DATA_DIR (SciFact); intermediate files (stores, indexes, exact runs) go to --work

@@ -8,7 +8,7 @@ test queries, R@1000 (qrels) of exact search, of the old defaults under the old 
 checkout without k-aware defaults, run in a child process) and of the new defaults, plus how many results
 each returns at k=1000.
 
-    flock /tmp/lilsr-cpu.lock nice -n 10 python benchmarks/native_k_defaults.py \\
+    flock .cpu.lock nice -n 10 python benchmarks/native_k_defaults.py \\
         --vectors STORE --dev-queries TRAIN_QUERIES --test-queries TEST_QUERIES --before ../main
 
 Writes benchmarks/results/native_k_defaults.{csv,json}. The lines to paste into

@@ -15,8 +15,8 @@ each query ``--repeats`` times and keeps its fastest run, then reports accuracy@
 ms/query. Results go to
 benchmarks/results/native_vs_seismic.csv and .png; the targets of issue 4 are checked at the end.
 
-    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/native_vs_seismic.py --data scifact
-    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/native_vs_seismic.py --data synthetic
+    flock .cpu.lock .venv/bin/python benchmarks/native_vs_seismic.py --data scifact
+    flock .cpu.lock .venv/bin/python benchmarks/native_vs_seismic.py --data synthetic
 
 Big intermediate files (the SciFact store, encoded once with splade-tiny from $LILSR_DATA_DIR, the synthetic
 store, indexes, exact runs) go to --work (default benchmarks/work/native, ignored by git); re-runs reuse them.

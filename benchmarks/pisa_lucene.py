@@ -8,7 +8,7 @@ per query from Python, Lucene inside Java through the bridge). Accuracy@10 is ag
 float vectors (``exact``) and on the quantized ones with the same integer query weights (``exact-q``);
 nDCG@10 against the collection's qrels.
 
-    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/pisa_lucene.py \\
+    flock .cpu.lock .venv/bin/python benchmarks/pisa_lucene.py \\
         --vectors out/scifact-splade-tiny --pisa out/scifact-pisa --lucene out/scifact-lucene \\
         --queries out/q-table --collection scifact
 

@@ -19,7 +19,7 @@ ms/query = median over --repeats of (batch wall time / queries) after --warmup p
 where each query's call time is its median over the repeats, then averaged (p50 beside it). PyTerrier's top-k (toks_scale=1)
 is checked against the engine's, so no speed-up is bought with other answers.
 
-    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/pisa_wrapper.py \\
+    flock .cpu.lock .venv/bin/python benchmarks/pisa_wrapper.py \\
         --index out/scifact-pisa --queries out/q-table
 
 Prints a table and saves benchmarks/results/pisa_wrapper.json.

@@ -1,6 +1,6 @@
 """What the structure check of a vector store costs on every load, against a search run's start-up.
 
-    flock /tmp/lilsr-cpu.lock nice -n 10 python benchmarks/store_check.py \
+    flock .cpu.lock nice -n 10 python benchmarks/store_check.py \
         --from ../artifacts/scifact-splade-tiny --docs 1000000 --store ../scratch/store-1m
 
 makes (once; re-runs reuse it) a synthetic store of ``--docs`` documents with SciFact's term and weight
