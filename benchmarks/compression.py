@@ -15,7 +15,7 @@ accuracy@10 (against the same store's exact top 10, and against the uncompressed
 the ratios to the uncompressed index of the same model and engine. The load average is recorded around
 each timing (the machine must be otherwise idle).
 
-    flock /tmp/lilsr-cpu.lock .venv/bin/python benchmarks/compression.py --study out/compression-scifact \
+    flock .cpu.lock .venv/bin/python benchmarks/compression.py --study out/compression-scifact \
         --model big=CHECKPOINT_OR_STORE --model small=CHECKPOINT_OR_STORE
 
 (the same --model arguments as the study, so its encoded vectors and tables are reused). What a synthetic
@@ -303,8 +303,7 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for (model, engine), group in frame.groupby(["model", "engine"], sort=False):
         # a point only compares with another at equal accuracy: hollow where tuning missed the target
-        reached = group["tune_reached"].fillna(True).astype(bool) if "tune_reached" in group else \
-            pd.Series(True, index=group.index)
+        reached = group.get("tune_reached", pd.Series(True, index=group.index)).fillna(True).astype(bool)
         line = ax.plot(group["index_bytes"][reached] / 2**20, group["p50_ms"][reached], "o",
                        label=f"{model} · {engine}")[0]
         ax.plot(group["index_bytes"][~reached] / 2**20, group["p50_ms"][~reached], "o", mfc="none",

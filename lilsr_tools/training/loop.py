@@ -615,10 +615,11 @@ def _train(config, out, resuming, overwrite, progress, stop_after, loaded, on_st
     from ..models.presets import vocabulary
     from ..models.table import save_table
 
-    save_table(out / "table", student.table(), vocabulary(student.tokenizer, student.vocab_size), student.tokenizer,
+    table = student.table()
+    save_table(out / "table", table, vocabulary(student.tokenizer, student.vocab_size), student.tokenizer,
                source=str((out / "model").resolve()),
                params={"init": "head", "bias": student.head()[1], "query_dup": config.query_dup}, overwrite=True)
-    health = table_health(student.table(), out / "log.jsonl")
+    health = table_health(table, out / "log.jsonl")
     warning = collapse_warning(health, stats.get("teacher_agreement"))
     counts = {**data.counts(), **stats.get("dropped", {}), "steps": step, "train_seconds": round(seconds, 1),
               "seconds_per_step": round(seconds / max(1, step), 3),

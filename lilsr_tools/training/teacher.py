@@ -244,11 +244,8 @@ def qrels_agreement(data: TrainingData, scores: Scores) -> dict:
     query, the share the teacher scores the positive higher (ties count half). 0.5 is a coin; a teacher near
     or below it gives the ranking loss nothing the qrels would call right, and a static table trained on it
     can collapse to zero (equal scores fit a flat teacher best)."""
-    trained: dict[str, list[str]] = {}
-    for qid, doc in data.examples:
-        trained.setdefault(qid, []).append(doc)
     wins = pairs = 0.0
-    for qid, positives in trained.items():
+    for qid, positives in _trained_positives(data).items():
         known = scores.get(qid, {})
         pos = np.array([known[d] for d in positives if d in known], dtype=np.float64)
         neg = np.array([known[d] for d in data.pools.get(qid, ()) if d in known], dtype=np.float64)
@@ -259,10 +256,16 @@ def qrels_agreement(data: TrainingData, scores: Scores) -> dict:
     return {"pairs": int(pairs), "positive_above_negative": round(wins / pairs, 4) if pairs else None}
 
 
-def _candidates(data: TrainingData) -> dict[str, list[str]]:
+def _trained_positives(data: TrainingData) -> dict[str, list[str]]:
+    """qid -> the positives its training examples use, in example order."""
     trained: dict[str, list[str]] = {}
     for qid, doc in data.examples:
         trained.setdefault(qid, []).append(doc)
+    return trained
+
+
+def _candidates(data: TrainingData) -> dict[str, list[str]]:
+    trained = _trained_positives(data)
     return {qid: list(dict.fromkeys(trained.get(qid, []) + data.pools[qid])) for qid in sorted(data.pools)}
 
 
