@@ -30,7 +30,8 @@ def read_query_texts(source: str, split: str | None, topic_field: str = "title")
     return [q.id for q in queries], [q.text for q in queries]
 
 
-def build_query_encoder(kind, model, table, vectors, dup, max_length, threads, batch_size=32, corpus=None):
+def build_query_encoder(kind, model, table, vectors, dup, max_length, threads, batch_size=32, corpus=None,
+                        top_k=None):
     """``corpus`` (for ``idf``): the collection whose text idf counts; default the corpus ``vectors`` encoded."""
     from ..models.query_encoders import make_query_encoder
     from ..vectors.store import load_vectors
@@ -39,12 +40,12 @@ def build_query_encoder(kind, model, table, vectors, dup, max_length, threads, b
     if kind == "idf" and store is not None and store.manifest.get("params", {}).get("corpus"):
         corpus = store.manifest["params"]["corpus"]
     return make_query_encoder(kind, model=model, table=table, vectors=store, dup=dup, max_length=max_length,
-                              threads=threads, batch_size=batch_size, corpus=corpus, progress=True)
+                              threads=threads, batch_size=batch_size, corpus=corpus, progress=True, top_k=top_k)
 
 
 def load_query_batch(queries: str, split: str | None, *, encoder=None, model=None, table=None, vectors=None,
                      dup="sum", max_length=128, threads=None, need_vectors=True, topic_field="title",
-                     batch_size=1):
+                     batch_size=1, top_k=None):
     """A ``QueryBatch`` from encoded queries (a folder from 'lilsr encode queries') or from raw queries
     (a collection or a queries file), encoding them with ``encoder`` when the engine searches vectors
     (``batch_size`` > 1: the contextual encoder in batches)."""
@@ -65,9 +66,11 @@ def load_query_batch(queries: str, split: str | None, *, encoder=None, model=Non
     if encoder is None:
         raise LilsrError("raw queries need a query encoder: pass --encoder table|contextual|idf|binary")
     corpus = None if path.is_file() else queries  # idf counts the text of the collection searched
-    query_encoder = build_query_encoder(encoder, model, table, vectors, dup, max_length, threads, batch_size, corpus)
+    query_encoder = build_query_encoder(encoder, model, table, vectors, dup, max_length, threads, batch_size, corpus,
+                                        top_k)
     encoded = encode_queries(query_encoder, qids, texts, batch_size=batch_size)
     from ..vectors.store import vocab_digest
 
     return QueryBatch(qids, texts, encoded.vectors, encoded.encode_ns, query_encoder.name,
-                      vocab_digest=vocab_digest(query_encoder.vocab), source=f"{queries} (--encoder {encoder})")
+                      vocab_digest=vocab_digest(query_encoder.vocab), source=f"{queries} (--encoder {encoder}"
+                      + (f", --query-top-k {top_k})" if top_k else ")"))

@@ -27,6 +27,20 @@ def _model_spec(item: str):
     return ModelSpec(name=name, checkpoint=value)
 
 
+def _encoder_specs(values):
+    from ..models.query_encoders import parse_encoder_spec
+
+    for value in values:
+        try:
+            name, _ = parse_encoder_spec(value)
+        except Exception as exc:  # LilsrError: a malformed cut
+            raise click.BadParameter(str(exc), param_hint="--encoder") from None
+        if name not in QUERY_ENCODERS:
+            raise click.BadParameter(f"{value!r}: choose from {', '.join(QUERY_ENCODERS)} (or NAME:topT)",
+                                     param_hint="--encoder")
+    return values
+
+
 @click.command("compare")
 @click.argument("grid_file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (re-runs reuse it).")
@@ -36,8 +50,9 @@ def _model_spec(item: str):
 @click.option("--split", default=None, help="Qrels split (default test).")
 @click.option("--model", "models", multiple=True,
               help="Without GRID_FILE: NAME=CHECKPOINT or NAME=VECTOR_STORE (repeatable).")
-@click.option("--encoder", "encoders", multiple=True, type=click.Choice(QUERY_ENCODERS),
-              help="Query encoders (repeatable; default table and contextual).")
+@click.option("--encoder", "encoders", multiple=True, callback=lambda ctx, param, value: _encoder_specs(value),
+              help="Query encoders (repeatable; default table and contextual); NAME:topT keeps each query's T "
+                   "highest-weighted tokens, e.g. table:top6.")
 @click.option("--engine", "engines", multiple=True, type=click.Choice(list(ENGINES)),
               help="Engines with default parameters (repeatable).")
 @click.option("-k", "--k", "k", type=options.positive_int("a run holds at least one result per query"), default=None,
@@ -158,6 +173,36 @@ def ablate_lambda_command(models, lambdas, collections, split, engines, encoder,
                           synth={"method": synth_method, "seed": seed} if docs else None, repeat=repeat,
                           tune_split=tune_split, accuracy_target=accuracy_target, skipped=skipped)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(f"report: {Path(out) / 'report.html'}")
+
+
+@ablate_command.command("query-length")
+@click.option("--model", "models", multiple=True, required=True,
+              help="NAME=CHECKPOINT: a trained Li-LSR model, its table and its documents (repeatable).")
+@click.option("--collection", required=True, help="Collection name or BEIR folder.")
+@click.option("--tune-split", required=True,
+              help="Where the cut is chosen: a dev split of the collection or a qrels file (e.g. a sweep run's "
+                   "dev_qrels.tsv); never the evaluation split.")
+@click.option("--split", default="test", show_default=True, help="Evaluation split, searched once.")
+@click.option("--cuts", default="2,4,6,8,12,16", show_default=True,
+              help="Comma-separated query lengths T (each query keeps its T heaviest tokens).")
+@click.option("--encoder", default="table", show_default=True, type=click.Choice(["table", "idf", "contextual"]),
+              help="The query side being cut.")
+@click.option("--max-loss", type=click.FloatRange(0, 100, max_open=True), default=0.5, show_default=True,
+              help="nDCG@10 points the chosen cut may lose against the uncut queries on the tuning split.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (re-runs reuse it).")
+def ablate_query_length_command(models, collection, tune_split, split, cuts, encoder, max_loss, out):
+    """Query non-zeros against nDCG@10 per cut; the cut chosen on --tune-split, reported on --split once."""
+    from ..errors import LilsrError
+    from ..reports.query_length import ablate_query_length
+
+    parts = [p.strip() for p in cuts.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise LilsrError(f"--cuts expects comma-separated whole numbers >= 1 (e.g. 2,4,6), got {cuts!r}")
+    tables = ablate_query_length([_model_spec(m) for m in models], collection, out, tune_split=tune_split,
+                                 split=split, cuts=[int(p) for p in parts], base_encoder=encoder, max_loss=max_loss)
+    click.echo(tables["tuning"].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(tables["chosen"].T.to_string(header=False, float_format=lambda v: f"{v:.4g}"))
     click.echo(f"report: {Path(out) / 'report.html'}")
 
 

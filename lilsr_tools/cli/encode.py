@@ -95,7 +95,7 @@ def check_device(device: str) -> None:
 @options.threads
 @options.overwrite
 def encode_queries_command(collection, out, split, all_queries, model, encoder, table, vectors, dup,
-                           query_max_length, topic_field, query_batch_size, threads, overwrite):
+                           query_max_length, topic_field, query_top_k, query_batch_size, threads, overwrite):
     """Encode COLLECTION's queries into OUT (queries.jsonl: {"qid", "vector"} per line, plus timings).
 
     COLLECTION is a name or BEIR folder (the queries judged in --split), or a queries file: BEIR
@@ -116,7 +116,7 @@ def encode_queries_command(collection, out, split, all_queries, model, encoder, 
     qids, texts = read_query_texts(collection, None if all_queries else split, topic_field)
     corpus = None if Path(collection).is_file() else collection  # idf counts the text of this collection
     query_encoder = build_query_encoder(encoder or "table", model, table, vectors, dup, query_max_length, threads,
-                                        query_batch_size, corpus)
+                                        query_batch_size, corpus, query_top_k)
     started = time.perf_counter()
     encoded = encode_queries(query_encoder, qids, texts, batch_size=query_batch_size)
     seconds = time.perf_counter() - started

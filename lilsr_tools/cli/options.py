@@ -69,6 +69,9 @@ def query_encoder_options(func):
                      help="Token limit of the contextual query encoder (at most the model's position limit)."),
         click.option("--topic-field", type=click.Choice(["title", "desc", "narr"]), default="title",
                      show_default=True, help="Which field of a TREC topic file is the query text."),
+        click.option("--query-top-k", type=positive_int("a query keeps at least one token"), default=None,
+                     help="Keep each query's T highest-weighted tokens (any encoder; default: all). The cut "
+                          "is part of the encoding time."),
     ]):
         func = option(func)
     return func

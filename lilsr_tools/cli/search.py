@@ -57,7 +57,7 @@ def parse_params(values: tuple[str, ...]) -> dict:
 @options.verify
 @options.overwrite
 def command(index, queries, engine, run_path, latency_path, k, threads, warmup, repeat, split, model, encoder, table,
-            vectors, dup, query_max_length, topic_field, query_batch_size, params, tag, verify, overwrite):
+            vectors, dup, query_max_length, topic_field, query_top_k, query_batch_size, params, tag, verify, overwrite):
     """Search INDEX with QUERIES and write a TREC run plus per-query latency.
 
     QUERIES is an encoded-queries folder ('lilsr encode queries'), a collection (name or folder; judged
@@ -84,7 +84,7 @@ def command(index, queries, engine, run_path, latency_path, k, threads, warmup, 
     search_params = parse_params(params)
     batch = load_query_batch(queries, split, encoder=encoder, model=model, table=table, vectors=vectors, dup=dup,
                              max_length=query_max_length, need_vectors=engine_cls.query_input == "vector",
-                             topic_field=topic_field, batch_size=query_batch_size)
+                             topic_field=topic_field, batch_size=query_batch_size, top_k=query_top_k)
     tag = check_tag(tag) if tag else run_tag("/".join(
         [name, *([batch.encoder] if batch.encoder else []), *(f"{key}={value}" for key, value in
                                                             sorted(search_params.items()))]))

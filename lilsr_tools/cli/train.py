@@ -7,8 +7,17 @@ import click
 from . import options
 
 
-def training_options(func):
-    """Options shared by train and sweep; None means 'take it from the profile, preset or defaults'."""
+LAMBDA_Q_GRID = click.option(
+    "--lambda-q", default=None,
+    help="Query regularization weight: one value, or comma-separated values, a grid crossed with the lambda_d "
+         "runs (default 1e-4; presets leave it alone).")
+
+
+def training_options(func=None, *, lambda_q_grid: bool = False):
+    """Options shared by train and sweep; None means 'take it from the profile, preset or defaults'. With
+    ``lambda_q_grid`` (sweep), --lambda-q takes comma-separated values."""
+    if func is None:
+        return lambda f: training_options(f, lambda_q_grid=lambda_q_grid)
     for option in reversed([
         click.option("--profile", type=click.Choice(["cpu", "gpu"]), default=None,
                      help="Machine-sized settings: cpu (splade-tiny, length 128, ~1 s/step on 2 cores, 1200 steps) "
@@ -57,14 +66,18 @@ def training_options(func):
         click.option("--loss", type=click.Choice(["kl", "margin-mse"]), default=None, help="Ranking loss (default kl)."),
         click.option("--ce-weight", type=float, default=None,
                      help="Add this x cross-entropy with the qrels positive as label (default 0)."),
+        click.option("--in-batch/--no-in-batch", "in_batch_negatives", default=None,
+                     help="The positive cross-entropy also over the other queries' candidates of the batch "
+                          "(in-batch negatives; needs --ce-weight > 0)."),
         click.option("--reg-d", type=click.Choice(["l1", "flops"]), default=None,
                      help="Document-side regularizer (default l1)."),
         click.option("--reg-q", type=click.Choice(["l1", "flops"]), default=None,
                      help="Query-side regularizer, on the table weights of the batch's queries (default l1)."),
         click.option("--lambda-d", type=float, default=None,
                      help="Document regularization weight (presets: big 1e-5, medium 1e-4, small 1e-3)."),
-        click.option("--lambda-q", type=float, default=None,
-                     help="Query regularization weight (default 1e-4; presets leave it alone)."),
+        LAMBDA_Q_GRID if lambda_q_grid else click.option(
+            "--lambda-q", type=float, default=None,
+            help="Query regularization weight (default 1e-4; presets leave it alone)."),
         click.option("--reg-warmup-steps", type=int, default=None,
                      help="Steps over which the lambdas ramp up as (t/T)^2 (default: a third of the steps)."),
         click.option("--steps", type=int, default=None,
@@ -170,7 +183,7 @@ def train(collection, out, preset, profile, run_eval, dev_only, eval_max_length,
               help="Comma-separated presets to train (each sets lambda_d).")
 @click.option("--lambdas", default=None, help="Or: comma-separated lambda_d values.")
 @click.option("--tie-lambda-q", is_flag=True, help="Let lambda_q follow lambda_d (default: only lambda_d varies).")
-@training_options
+@training_options(lambda_q_grid=True)
 @click.option("--eval-max-length", type=int, default=None, help="Document length for evaluation (default: training's).")
 @options.overwrite
 def sweep(collection, out, presets, lambdas, tie_lambda_q, profile, eval_max_length, overwrite, **values):
@@ -180,15 +193,19 @@ def sweep(collection, out, presets, lambdas, tie_lambda_q, profile, eval_max_len
     from ..errors import LilsrError
     from ..training.sweep import format_sweep, run_sweep
 
-    try:
-        lambda_list = [float(v) for v in lambdas.split(",")] if lambdas else None
-    except ValueError:
-        raise LilsrError(f"--lambdas expects comma-separated numbers, got {lambdas!r}") from None
-    values = {k: v for k, v in values.items() if k != "lambda_d"}
+    from ..training.sweep import parse_lambdas
+
+    lambda_list = parse_lambdas(lambdas, "--lambdas") if lambdas else None
+    lambda_q_list = parse_lambdas(values.pop("lambda_q"), "--lambda-q") if values.get("lambda_q") else None
+    if lambda_q_list and tie_lambda_q:
+        raise LilsrError("--tie-lambda-q lets lambda_q follow lambda_d: give it or a --lambda-q grid, not both")
+    values = {k: v for k, v in values.items() if k not in ("lambda_d", "lambda_q")}
+    if lambda_q_list and len(lambda_q_list) == 1:
+        values["lambda_q"], lambda_q_list = lambda_q_list[0], None
     config = build_config(collection, profile, None, **values)
     rows = run_sweep(config, out, presets=[p for p in presets.split(",") if p] if not lambda_list else None,
-                     lambdas=lambda_list, tie_lambda_q=tie_lambda_q, eval_max_length=eval_max_length,
-                     overwrite=overwrite)
+                     lambdas=lambda_list, lambdas_q=lambda_q_list, tie_lambda_q=tie_lambda_q,
+                     eval_max_length=eval_max_length, overwrite=overwrite)
     click.echo(format_sweep(rows, config))
 
 

@@ -77,6 +77,50 @@ class StaticTableEncoder:
         return vector
 
 
+class TopKEncoder:
+    """Any query encoder, each query cut to its ``top_k`` highest-weighted tokens (the paper's sparse queries:
+    a per-query cut at encoding time, timed with the encoding). Ties at the cut keep the token seen first."""
+
+    def __init__(self, inner: QueryEncoder, top_k: int):
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise LilsrError(f"--query-top-k must be a whole number of tokens, at least 1, got {top_k!r}")
+        self.inner = inner
+        self.top_k = int(top_k)
+        self.name = inner.name
+        self.vocab = inner.vocab
+        self.dup = getattr(inner, "dup", None)
+        self.info = {**getattr(inner, "info", {}), "query_top_k": self.top_k}
+        if hasattr(inner, "encode_many"):
+            self.encode_many = self._encode_many
+
+    def _cut(self, vector: dict[str, float]) -> dict[str, float]:
+        if len(vector) <= self.top_k:
+            return vector
+        kept = sorted(vector.items(), key=lambda item: -item[1])[: self.top_k]  # stable: first seen wins ties
+        return dict(kept)
+
+    def encode(self, text: str) -> dict[str, float]:
+        return self._cut(self.inner.encode(text))
+
+    def _encode_many(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        return [self._cut(v) for v in self.inner.encode_many(texts)]
+
+    @property
+    def _encoder(self):  # the contextual encoder's model, for truncation counts
+        return self.inner._encoder
+
+
+def parse_encoder_spec(spec: str) -> tuple[str, int | None]:
+    """``table``, ``contextual``, ... or ``NAME:topT`` (each query keeps its T highest-weighted tokens):
+    the encoder names of compare/ablate grids."""
+    name, _, cut = str(spec).partition(":")
+    if not cut:
+        return name, None
+    if not cut.startswith("top") or not cut[3:].isdigit() or int(cut[3:]) < 1:
+        raise LilsrError(f"encoder {spec!r}: a cut is written NAME:topT with T a whole number >= 1 (e.g. table:top6)")
+    return name, int(cut[3:])
+
+
 class ContextualEncoder:
     """SPLADE query encoding through the transformer: ``encode`` one query at a time (as an online system
     would; the latency figures), ``encode_many`` in batches of ``batch_size`` (throughput, offline runs)."""
@@ -110,8 +154,8 @@ DEFAULT_DUP = {"idf": "sum", "vector-idf": "sum", "binary": "max"}
 
 def make_query_encoder(kind: str, *, model: str | None = None, table=None, vectors=None, dup: str | None = None,
                        max_length: int = 128, threads: int | None = None, batch_size: int = 32, corpus=None,
-                       progress: bool = False) -> QueryEncoder:
-    """Build a query encoder.
+                       progress: bool = False, top_k: int | None = None) -> QueryEncoder:
+    """Build a query encoder; ``top_k`` cuts each query to its ``top_k`` highest-weighted tokens (any kind).
 
     - ``table``: needs ``table`` (a folder or a ``QueryTable``); the tokenizer comes from the table folder
       or from ``model``. ``dup`` defaults to the table's recorded ``query_dup``.
@@ -121,6 +165,10 @@ def make_query_encoder(kind: str, *, model: str | None = None, table=None, vecto
     - ``vector-idf``: needs ``vectors`` (a document vector store).
     - ``binary``: needs ``model`` (or ``vectors``) for the tokenizer.
     """
+    if top_k is not None:
+        return TopKEncoder(make_query_encoder(kind, model=model, table=table, vectors=vectors, dup=dup,
+                                              max_length=max_length, threads=threads, batch_size=batch_size,
+                                              corpus=corpus, progress=progress), top_k)
     from .presets import load_tokenizer, vocabulary
     from .table import QueryTable, idf_table, load_table
 

@@ -12,8 +12,10 @@ from .table import QueryTable, idf_table, init_head, load_head, table_from_head
 INITS = ("head", "idf", "vector-idf", "binary", "untrained")
 
 
-def export_table(model: str, init: str = "head", *, vectors=None, corpus=None, seed: int = 0):
-    """Return ``(weights, vocab, tokenizer, params)`` for ``model``'s vocabulary.
+def export_table(model: str, init: str = "head", *, vectors=None, corpus=None, seed: int = 0,
+                 min_weight: float | None = None):
+    """Return ``(weights, vocab, tokenizer, params)`` for ``model``'s vocabulary; ``min_weight`` zeroes the
+    tokens weighing less (a static prune: those tokens drop out of every query; ``prune_table``).
 
     ``params["query_dup"]`` says how a repeated query token counts with this table (the lookup's default):
     a trained head as the training's ``query_dup`` (sum unless recorded otherwise), idf sums, binary once."""
@@ -60,7 +62,25 @@ def export_table(model: str, init: str = "head", *, vectors=None, corpus=None, s
         raise LilsrError(f"unknown --init {init!r}; choose one of {', '.join(INITS)}")
     weights = np.asarray(weights, np.float32).copy()
     weights[[i for i in tokenizer.all_special_ids if i < len(weights)]] = 0.0
+    if min_weight is not None:
+        weights, params["prune"] = prune_table(weights, min_weight)
     return weights, vocab, tokenizer, params
+
+
+def prune_table(weights: np.ndarray, min_weight: float) -> tuple[np.ndarray, dict]:
+    """Zero every weight below ``min_weight``; returns the pruned copy and what was cut (for the manifest).
+    A cut that leaves no weighted token is refused: every query would match nothing."""
+    if isinstance(min_weight, bool) or not np.isfinite(min_weight) or min_weight < 0:
+        raise LilsrError(f"--min-weight must be a finite number >= 0, got {min_weight!r}")
+    weights = np.asarray(weights, np.float32).copy()
+    before = int((weights > 0).sum())
+    weights[weights < np.float32(min_weight)] = 0.0
+    after = int((weights > 0).sum())
+    if after == 0:
+        raise LilsrError(f"--min-weight {min_weight:g} leaves no token with a weight (the table's largest weight is "
+                         f"below it); every query would match nothing: choose a lower cut")
+    return weights, {"min_weight": float(min_weight), "nonzero_before": before, "nonzero_after": after,
+                     "tokens_zeroed": before - after}
 
 
 def _trained_dup(model: str) -> str:

@@ -26,7 +26,7 @@ def cell_key(ws: Workspace, grid: Grid, cell: Cell) -> str:
     if cell.model is not None:
         try:
             inputs.append(ws.vectors_identity(cell.model))
-            if cell.encoder == "table":
+            if (cell.encoder or "").split(":")[0] == "table":
                 from ..manifest import read_manifest
 
                 inputs.append(read_manifest(ws.table(cell.model)).get("sha256"))
@@ -110,7 +110,7 @@ def _measure(ws: Workspace, grid: Grid, cell: Cell, warmup: bool) -> dict:
             record["accuracy@10"] = accuracy_at_k(run, ws.exact_run(cell.model, cell.encoder, 10), k=10)
         else:
             record["accuracy@10"] = 1.0
-        if cell.encoder == "table":
+        if (cell.encoder or "").split(":")[0] == "table":
             record["table_source"] = ws.table_source(cell.model)
     return record
 

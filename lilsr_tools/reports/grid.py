@@ -211,9 +211,12 @@ def grid_from_dict(data: dict, where: str = "grid") -> Grid:
     if len(set(names)) != len(names):
         raise LilsrError(f"{where}: model names must be unique")
     encoders = list(data.get("encoders", ["table", "contextual"]))
+    from ..models.query_encoders import parse_encoder_spec
+
     for encoder in encoders:
-        if encoder not in QUERY_ENCODERS:
-            raise LilsrError(f"{where}: unknown encoder {encoder!r}; choose from {', '.join(QUERY_ENCODERS)}")
+        if parse_encoder_spec(encoder)[0] not in QUERY_ENCODERS:
+            raise LilsrError(f"{where}: unknown encoder {encoder!r}; choose from {', '.join(QUERY_ENCODERS)} "
+                             "(NAME:topT keeps each query's T heaviest tokens)")
     engines = []
     for name, spec in (data.get("engines") or {}).items():
         if name not in ENGINES:

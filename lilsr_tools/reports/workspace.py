@@ -160,25 +160,30 @@ class Workspace:
         from ..vectors.queries import load_encoded_queries, save_encoded_queries
         from ..vectors.store import vocab_digest
 
+        from ..models.query_encoders import parse_encoder_spec
+
         text = self.text_queries
+        encoder_spec, (encoder, top_k) = encoder, parse_encoder_spec(encoder)
         table = self.table(model) if encoder == "table" else None
         inputs = [model.name, encoder, self.checkpoint(model), self.split, self.collection.name,
                   key_of(read_manifest(table).get("sha256")) if table else None,
                   self.real_identity(model) if encoder == "vector-idf" else None,
                   str(self.collection.corpus_path) if encoder == "idf" else None]
-        path = self.path("queries", f"{model.name}-{encoder}", inputs)
+        inputs += [top_k] if top_k else []  # a cut is part of the key; the uncut keys stay as they were
+        path = self.path("queries", f"{model.name}-{encoder_spec.replace(':', '-')}", inputs)
         if not (path / MANIFEST).is_file():
             query_encoder = make_query_encoder(encoder, model=None if encoder == "table" else self.checkpoint(model),
                                                table=table,
                                                vectors=self.real_vectors(model) if encoder == "vector-idf" else None,
-                                               corpus=self.collection.corpus_path, progress=self.progress)
+                                               corpus=self.collection.corpus_path, progress=self.progress,
+                                               top_k=top_k)
             from ..models.query_encoders import encode_queries
 
             encoded = encode_queries(query_encoder, text.qids, text.texts)
             save_encoded_queries(path, encoded, overwrite=True, vocab_digest=vocab_digest(query_encoder.vocab),
-                                 params={"model": model.name, "encoder": encoder})
+                                 params={"model": model.name, "encoder": encoder_spec})
         encoded, manifest = load_encoded_queries(path)
-        batch = QueryBatch(encoded.qids, text.texts, encoded.vectors, encoded.encode_ns, encoder,
+        batch = QueryBatch(encoded.qids, text.texts, encoded.vectors, encoded.encode_ns, encoder_spec,
                            vocab_digest=manifest.get("vocab_digest"), source=str(path))
         self._queries[cache_key] = batch
         return batch

@@ -49,6 +49,7 @@ class TrainConfig:
     # objective
     loss: str = "kl"
     ce_weight: float = 0.0               # + ce_weight x cross-entropy with the qrels positive as the label
+    in_batch_negatives: bool = False     # that cross-entropy also over the other queries' candidates
     reg_d: str = "l1"                    # document-side regularizer
     reg_q: str = "l1"                    # query-side regularizer (the table's mass over the batch's queries)
     lambda_d: float = 1e-4
@@ -91,6 +92,8 @@ class TrainConfig:
                              f"(--negatives-depth {self.negatives_depth}); raise the depth")
         if min(self.lambda_d, self.lambda_q, self.lr, self.head_lr, self.ce_weight) < 0:
             raise LilsrError("lambdas, learning rates and --ce-weight must be non-negative")
+        if self.in_batch_negatives and not self.ce_weight:
+            raise LilsrError("in-batch negatives enter the positive cross-entropy: give --ce-weight > 0 with --in-batch")
         if self.teacher_temperature is not None and self.teacher_temperature <= 0:
             raise LilsrError("--teacher-temperature must be positive")
         if self.teacher_max_length is not None and self.teacher_max_length < 8:

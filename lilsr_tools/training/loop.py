@@ -45,7 +45,7 @@ from ..manifest import write_manifest
 from .config import TrainConfig
 from .data import BatchSampler, TrainingData, build_examples, load_training_data, read_triples, restrict_to_scored, \
     write_triples
-from .losses import RANKING_LOSSES, REGULARIZERS, positive_ce_loss, quadratic_warmup
+from .losses import RANKING_LOSSES, REGULARIZERS, in_batch_ce_loss, positive_ce_loss, quadratic_warmup
 from .model import LiLSRStudent
 from .teacher import default_temperature, read_score_file, teacher_kind, write_score_file
 
@@ -474,11 +474,13 @@ def train_step_inputs(sampler: BatchSampler, data: TrainingData, scores: dict, m
 def compute_loss(student: LiLSRStudent, config: TrainConfig, inputs, step: int) -> tuple[torch.Tensor, dict]:
     query_texts, doc_texts, teacher, n_candidates = inputs
     out = student(query_texts, doc_texts, n_candidates, max_length=config.max_length,
-                  query_max_length=config.query_max_length)
+                  query_max_length=config.query_max_length, in_batch=config.in_batch_negatives)
     scores = out["scores"].float()
     ranking = RANKING_LOSSES[config.loss](scores, teacher.to(scores.device))
     loss = ranking
-    if config.ce_weight:
+    if config.ce_weight and config.in_batch_negatives:
+        loss = loss + config.ce_weight * in_batch_ce_loss(out["batch_scores"].float(), doc_texts, n_candidates)
+    elif config.ce_weight:
         loss = loss + config.ce_weight * positive_ce_loss(scores)
     lambda_d = quadratic_warmup(config.lambda_d, step, config.reg_warmup)
     lambda_q = quadratic_warmup(config.lambda_q, step, config.reg_warmup)

@@ -26,6 +26,23 @@ def positive_ce_loss(student: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(student, torch.zeros(len(student), dtype=torch.long, device=student.device))
 
 
+def in_batch_ce_loss(batch_scores: torch.Tensor, doc_texts: list[str], n_candidates: int) -> torch.Tensor:
+    """Cross-entropy with the qrels positive as the label over every candidate of the batch: query q's own
+    candidates (its positive in column q * C) and the other queries' as negatives. Another query's copy of
+    q's positive is masked out (it is the same document, not a negative).
+
+    Why: mined negatives are chosen for matching the query's content tokens, so against them alone a content
+    token barely tells the positive apart and the ranking terms push its weight down; documents of other
+    queries do not share those tokens, and restore the signal (training/diagnostics.py)."""
+    n_queries = batch_scores.shape[0]
+    labels = torch.arange(n_queries, device=batch_scores.device) * n_candidates
+    positives = [doc_texts[int(i)] for i in labels]
+    same = torch.tensor([[text == positives[q] for text in doc_texts] for q in range(n_queries)],
+                        device=batch_scores.device)
+    same[torch.arange(n_queries), labels] = False
+    return F.cross_entropy(batch_scores.masked_fill(same, float("-inf")), labels)
+
+
 RANKING_LOSSES = {"kl": kl_loss, "margin-mse": margin_mse_loss}
 
 

@@ -145,9 +145,10 @@ class LiLSRStudent(torch.nn.Module):
     # --- scores ----------------------------------------------------------------------------------------
 
     def forward(self, query_texts: list[str], doc_texts: list[str], n_candidates: int, *, max_length: int,
-                query_max_length: int) -> dict[str, torch.Tensor]:
+                query_max_length: int, in_batch: bool = False) -> dict[str, torch.Tensor]:
         """Scores [Q, C] of each query against its own C candidates (``doc_texts`` is query-major), the
-        document vectors, and the query vectors' regularizable part."""
+        document vectors, and the query vectors' regularizable part. ``in_batch`` adds ``batch_scores``
+        [Q, Q*C]: each query against every candidate of the batch (the other queries' as extra negatives)."""
         docs, doc_nonzeros = self.encode_splade(self.tokenize(doc_texts, max_length))
         candidates = docs.view(len(query_texts), n_candidates, -1)
         if self.query_side == "static":
@@ -161,8 +162,11 @@ class LiLSRStudent(torch.nn.Module):
         else:
             queries, query_nonzeros = self.encode_splade(self.tokenize(query_texts, query_max_length))
             scores = torch.einsum("qv,qcv->qc", queries, candidates)
-        return {"scores": scores, "docs": docs, "queries": queries, "doc_nonzeros": doc_nonzeros,
-                "query_nonzeros": query_nonzeros}
+        out = {"scores": scores, "docs": docs, "queries": queries, "doc_nonzeros": doc_nonzeros,
+               "query_nonzeros": query_nonzeros}
+        if in_batch:  # the dense query vectors hold the same sums as the lookup: one product serves both sides
+            out["batch_scores"] = queries @ docs.T
+        return out
 
     # --- checkpoints -----------------------------------------------------------------------------------
 

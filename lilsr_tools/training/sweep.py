@@ -29,27 +29,54 @@ from .evaluation import ENCODERS, evaluate_targets, run_targets
 from .loop import train
 
 
-def variants(presets: Sequence[str] | None, lambdas: Sequence[float] | None) -> list[tuple[str, float]]:
-    """(name, lambda_d) per run."""
+def parse_lambdas(text: str, option: str) -> list[float]:
+    """Comma-separated regularization weights: finite, non-negative numbers, at least one, no repeats."""
+    import math
+
+    values = []
+    for part in str(text).split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise LilsrError(f"{option} expects comma-separated numbers (e.g. 1e-5,1e-4), got {part.strip()!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise LilsrError(f"{option}: {part.strip()} is not a finite number >= 0")
+        values.append(value)
+    if len(set(values)) != len(values):
+        raise LilsrError(f"{option} lists a value twice: {text}")
+    return values
+
+
+def variants(presets: Sequence[str] | None, lambdas: Sequence[float] | None,
+             lambdas_q: Sequence[float] | None = None) -> list[tuple[str, float, float | None]]:
+    """(name, lambda_d, lambda_q or None for the base config's) per run; a lambda_q grid crosses the lambda_d runs."""
     if lambdas:
-        return [(f"lambda-{value:g}", float(value)) for value in lambdas]
-    names = list(presets or PRESETS)
-    unknown = [n for n in names if n not in PRESETS]
-    if unknown:
-        raise LilsrError(f"unknown preset {unknown[0]!r}; choose from {', '.join(PRESETS)}")
-    return [(name, PRESETS[name]["lambda_d"]) for name in names]
+        runs = [(f"lambda-{value:g}", float(value)) for value in lambdas]
+    else:
+        names = list(presets or PRESETS)
+        unknown = [n for n in names if n not in PRESETS]
+        if unknown:
+            raise LilsrError(f"unknown preset {unknown[0]!r}; choose from {', '.join(PRESETS)}")
+        runs = [(name, PRESETS[name]["lambda_d"]) for name in names]
+    if not lambdas_q:
+        return [(name, lambda_d, None) for name, lambda_d in runs]
+    return [(f"{name}-q{lq:g}", lambda_d, float(lq)) for name, lambda_d in runs for lq in lambdas_q]
 
 
 def run_sweep(base: TrainConfig, out: str | Path, *, presets: Sequence[str] | None = None,
-              lambdas: Sequence[float] | None = None, tie_lambda_q: bool = False, eval_max_length: int | None = None,
+              lambdas: Sequence[float] | None = None, lambdas_q: Sequence[float] | None = None,
+              tie_lambda_q: bool = False, eval_max_length: int | None = None,
               encoders: Sequence[str] = ENCODERS, progress: bool = True, overwrite: bool = False) -> list[dict]:
     out = Path(out)
     if (out / "manifest.json").is_file() and not overwrite:
         raise LilsrError(f"{out} holds a finished sweep; pass --overwrite to run it again")
     out.mkdir(parents=True, exist_ok=True)
     runs = []
-    for name, lambda_d in variants(presets, lambdas):
-        config = base.replace(lambda_d=lambda_d, lambda_q=lambda_d if tie_lambda_q else base.lambda_q,
+    if lambdas_q and tie_lambda_q:
+        raise LilsrError("tie_lambda_q lets lambda_q follow lambda_d: give it or a lambda_q grid, not both")
+    for name, lambda_d, lambda_q in variants(presets, lambdas, lambdas_q):
+        lambda_q = lambda_d if tie_lambda_q else (base.lambda_q if lambda_q is None else lambda_q)
+        config = base.replace(lambda_d=lambda_d, lambda_q=lambda_q,
                               preset=name if name in PRESETS else None).validate()
         run = out / name
         if not (run / "manifest.json").is_file() or overwrite:
@@ -70,7 +97,7 @@ def run_sweep(base: TrainConfig, out: str | Path, *, presets: Sequence[str] | No
     best = max(rows, key=lambda r: r["dev_nDCG@10"])
     for row in rows:
         row["best_on_dev"] = row is best
-    write_sweep(out, rows, base, presets, lambdas, tie_lambda_q)
+    write_sweep(out, rows, base, presets, lambdas, tie_lambda_q, lambdas_q)
     return rows
 
 
@@ -108,7 +135,8 @@ COLUMNS = ("name", "lambda_d", "lambda_q", "doc_nnz", "query_nnz", "flops", "dev
            "seconds_per_step", "checkpoint")
 
 
-def write_sweep(out: Path, rows: list[dict], base: TrainConfig, presets, lambdas, tie_lambda_q) -> None:
+def write_sweep(out: Path, rows: list[dict], base: TrainConfig, presets, lambdas, tie_lambda_q,
+                lambdas_q=None) -> None:
     labels = sorted({label for r in rows for label in r["test"]})
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*COLUMNS, *(f"test {label} nDCG@10" for label in labels)])
@@ -121,7 +149,7 @@ def write_sweep(out: Path, rows: list[dict], base: TrainConfig, presets, lambdas
     with atomic_file(out / "sweep.md") as handle:
         handle.write(format_sweep(rows, base) + "\n")
     write_manifest(out, "lilsr.sweep", params={**base.to_dict(), "presets": presets, "lambdas": lambdas,
-                                               "tie_lambda_q": tie_lambda_q},
+                                               "lambdas_q": lambdas_q, "tie_lambda_q": tie_lambda_q},
                    counts={"runs": len(rows)}, rows=rows, hash_files=["sweep.csv"])
 
 
@@ -129,8 +157,8 @@ def format_sweep(rows: list[dict], base: TrainConfig) -> str:
     main = "table" if base.query_side == "static" else "contextual"
     labels = sorted({label for r in rows for label in r["test"]})
     lines = [f"Sweep of lambda_d on {base.collection} ({base.base}, query side {base.query_side}, "
-             f"{base.reg_q} lambda_q {base.lambda_q:g} unless tied); exact engine, queries encoded with "
-             f"'{main}'. Chosen on dev (* best); test evaluated once after all runs, never chosen on.", "",
+             f"{base.reg_q} lambda_q {base.lambda_q:g} unless tied or gridded: see each row); exact engine, "
+             f"queries encoded with '{main}'. Chosen on dev (* best); test evaluated once after all runs, never chosen on.", "",
              "| run | lambda_d | lambda_q | doc non-zeros | query non-zeros | FLOPS | dev nDCG@10 | dev idf | "
              "dev binary | dev contextual | " + " | ".join(f"TEST {label} nDCG@10" for label in labels) +
              (" | " if labels else "") + "train min | eval min |",
