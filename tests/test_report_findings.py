@@ -127,3 +127,34 @@ def test_sig_sits_beside_the_measure_it_tests_and_headers_are_readable(tmp_path)
                                          ("nDCG@10", "nDCG@10"), ("postings", "postings")])
 def test_readable_headers(name, shown):
     assert readable(name) == shown
+
+
+def test_every_engine_has_a_colour_of_its_own():
+    from lilsr_tools.engines import ENGINES
+    from lilsr_tools.reports.plots import engine_color
+
+    colours = [engine_color(engine) for engine in ENGINES]
+    assert len(set(colours)) == len(ENGINES)
+
+
+def test_lambda_plot_tells_engines_and_k_apart_with_the_legend_outside(tmp_path, monkeypatch):
+    """The ``ablate lambda --docs`` plot: colour per engine, line style per k, legend right of the panels."""
+    from lilsr_tools.reports import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out, **options: drawn.update(fig=fig))
+    rows = [{"engine": engine, "k": k, "model": model, "mean_doc_nnz": nnz, "retrieval_p50_ms": nnz / 100 * (k / 10),
+             "index_MB": nnz / 10}
+            for engine in ("lucene", "native", "pisa", "bmp", "kannolo") for k in (10, 1000)
+            for model, nnz in (("small", 79.0), ("big", 174.0))]
+    frame = pd.DataFrame(rows).assign(**{"engine / k": lambda f: f["engine"] + " k=" + f["k"].astype(str)})
+    plots.lines(frame, "mean_doc_nnz", ["retrieval_p50_ms", "index_MB"], "engine / k", tmp_path / "l.png", "t",
+                ylog=[True, True])
+    first, last = drawn["fig"].axes[0], drawn["fig"].axes[-1]
+    styles = {line.get_label(): (line.get_color(), line.get_linestyle()) for line in first.get_lines()}
+    assert styles["lucene k=10"][0] == styles["lucene k=1000"][0] != styles["native k=10"][0]
+    assert styles["lucene k=10"][1] != styles["lucene k=1000"][1]
+    assert len({colour for colour, _ in styles.values()}) == 5
+    assert first.get_legend() is None  # the first panel's data stays uncovered
+    anchor = last.get_legend().get_bbox_to_anchor().transformed(last.transAxes.inverted())
+    assert anchor.x0 > 1.0  # right of the last panel

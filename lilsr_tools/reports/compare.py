@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -51,6 +51,7 @@ class Comparison:
     report_md: Path
     report_html: Path
     workspace: Workspace
+    findings: list[str] = field(default_factory=list)  # the report's first section, sentence by sentence
 
 
 def default_baseline(grid: Grid, records: list[dict]) -> str | None:
@@ -102,14 +103,15 @@ def compare_one(grid: Grid, out: str | Path, progress: bool = True, significance
     pairs = pairwise_table(records, grid.measures[0], baseline, significance)
     with atomic_file(out / "significance.csv") as handle:
         pairs.to_csv(handle, index=False)
-    blocks = report_blocks(grid, ws, frame, records, baseline, significance, pairs)
+    sentences = report_findings(grid, frame, records, baseline, significance, pairs)
+    blocks = report_blocks(grid, ws, frame, records, baseline, significance, pairs, sentences)
     md, html = write_report(blocks, out, f"lilsr compare: {grid.collection}")
     ok = sum(r["status"] == "ok" for r in records)
     write_manifest(out, "lilsr.compare", params=grid.as_dict(),
                    counts={"cells": len(records), "ok": ok, "failed": len(records) - ok,
                            "reused": sum(bool(r.get("reused")) for r in records)},
                    baseline=baseline, significance=significance)
-    return Comparison(frame, records, md, html, ws)
+    return Comparison(frame, records, md, html, ws, sentences)
 
 
 def environment_line(grid: Grid) -> str:
@@ -147,14 +149,19 @@ def model_lambdas(grid: Grid) -> dict[str, float | None]:
     return {model.name: trained_lambda(model) for model in grid.models}
 
 
-def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[dict], baseline: str | None,
-                  significance: str, pairs: pd.DataFrame | None = None) -> list[Block]:
-    figures = ws.root / "figures"
-    figures.mkdir(exist_ok=True)
+def report_findings(grid: Grid, frame: pd.DataFrame, records: list[dict], baseline: str | None,
+                    significance: str, pairs: pd.DataFrame | None) -> list[str]:
     measure = None if grid.docs else grid.measures[0]  # synthetic documents have no judgments
     per_query = {r["cell"]: r.get("per_query") for r in records if r["status"] == "ok"}
-    sentences = findings(frame, measure, pairs=pairs, per_query=per_query, baseline=baseline,
-                         method=significance, lambdas=model_lambdas(grid))
+    return findings(frame, measure, pairs=pairs, per_query=per_query, baseline=baseline, method=significance,
+                    lambdas=model_lambdas(grid))
+
+
+def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[dict], baseline: str | None,
+                  significance: str, pairs: pd.DataFrame | None = None,
+                  sentences: list[str] | None = None) -> list[Block]:
+    figures = ws.root / "figures"
+    figures.mkdir(exist_ok=True)
     blocks = [Block("h1", f"lilsr compare: {grid.collection} ({grid.split})")]
     if sentences:
         blocks += [Block("h2", "Findings"), Block("list", sentences)]

@@ -138,20 +138,22 @@ def _verdict(rows: list[dict]) -> str:
 
 # -- density -----------------------------------------------------------------------------------------------
 
-def density_rows(ok: pd.DataFrame, lambdas: dict[str, float | None]) -> pd.DataFrame:
+def density_rows(ok: pd.DataFrame, lambdas: dict[str, float | None], one_setting: bool = True) -> pd.DataFrame:
     """The rows the density sentences compare: vector engines, one query encoder (the static table when
-    present: the Li-LSR setting), each engine's first build/search setting, and the lambda-sweep models
-    when at least two have a known lambda_d (else every model)."""
+    present: the Li-LSR setting), each engine's first build/search setting (``one_setting``; off when each
+    model already has its own tuned setting), and the lambda-sweep models when at least two have a known
+    lambda_d (else every model)."""
     rows = ok[(ok["engine"] != "bm25") & ok["model"].astype(bool) & ok["mean_doc_nnz"].notna()]
     if rows.empty:
         return rows
     encoders = list(dict.fromkeys(rows["encoder"]))
     rows = rows[rows["encoder"] == ("table" if "table" in encoders else encoders[0])]
-    setting = rows["build"].astype(str) + "|" + rows["search"].astype(str)
-    first: dict[str, str] = {}
-    for engine, value in zip(rows["engine"], setting):
-        first.setdefault(engine, value)
-    rows = rows[[first[e] == value for e, value in zip(rows["engine"], setting)]]
+    if one_setting and {"build", "search"} <= set(rows.columns):
+        setting = rows["build"].astype(str) + "|" + rows["search"].astype(str)
+        first: dict[str, str] = {}
+        for engine, value in zip(rows["engine"], setting):
+            first.setdefault(engine, value)
+        rows = rows[[first[e] == value for e, value in zip(rows["engine"], setting)]]
     swept = [m for m, value in lambdas.items() if value is not None and m in set(rows["model"])]
     if len(swept) >= 2:
         rows = rows[rows["model"].isin(swept)]
@@ -164,11 +166,11 @@ def _model_label(model: str, lambdas: dict[str, float | None], nnz: float) -> st
 
 
 def density_findings(ok: pd.DataFrame, measure: str | None, lambdas: dict[str, float | None] | None = None,
-                     latency: str = "retrieval_p50_ms") -> list[str]:
+                     latency: str = "retrieval_p50_ms", one_setting: bool = True) -> list[str]:
     """How effectiveness and each engine's latency moved from the sparsest to the densest model; nothing
     when fewer than two models differ in density (by ``MIN_DENSITY_RATIO``)."""
     lambdas = lambdas or {}
-    rows = density_rows(ok, lambdas)
+    rows = density_rows(ok, lambdas, one_setting)
     if rows.empty:
         return []
     nnz = rows.groupby("model", sort=False)["mean_doc_nnz"].mean().sort_values()
