@@ -173,13 +173,14 @@ def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[
                                      "accuracy@10: share of the exact engine's top 10 found (same vectors, "
                                      "same queries). Latency in ms per query; total = encode + retrieve.")]
     if pairs is not None and not pairs.empty:
+        first = grid.measures[0]
+        shown = pairs.drop(columns=["measure"]).rename(columns={"value": first, "other_value": f"other's {first}"})
         blocks += [Block("h2", "Significance"),
-                   Block("table", pairs, f"Every pair a reader compares: each cell against the baseline, and "
-                                         f"model against model where engine, query encoder and parameters are "
-                                         f"the same. difference = cell - other ({pairs['measure'].iloc[0]}); "
-                                         f"p: two-sided {significance} over per-query values; sig: ▲/▼ cell "
-                                         "significantly better/worse than other (p < 0.05, no multiple-testing "
-                                         "correction). Also in significance.csv.")]
+                   Block("table", shown, "Every pair a reader compares: each cell against the baseline, and model "
+                                         "against model where engine, query encoder and parameters are the same. "
+                                         f"difference = cell - other ({first}); p: two-sided {significance} over "
+                                         "per-query values; sig: ▲/▼ cell significantly better/worse than other "
+                                         "(p < 0.05, no multiple-testing correction). Also in significance.csv.")]
     overlap = training_overlap_table(grid, ws)
     if not overlap.empty:
         blocks += [Block("h2", "Training overlap of trained models"),

@@ -113,9 +113,9 @@ def model_pair_summaries(pairs: pd.DataFrame, ok: pd.DataFrame, measure: str) ->
             {"engine": a["engine"], "difference": difference, "p": row["p"]})
     sentences = []
     for (first, second, encoder), rows in groups.items():
-        differences = [r["difference"] for r in rows]
-        spread = (f"+{differences[0]:.4f}" if len(rows) == 1 else
-                  f"+{min(differences):.4f} to +{max(differences):.4f}")
+        low, high = (f"+{value:.4f}" for value in (min(r["difference"] for r in rows),
+                                                  max(r["difference"] for r in rows)))
+        spread = low if low == high else f"{low} to {high}"
         sentences.append(f"{first} above {second} with {encoder} queries: {spread} {measure}, "
                          f"{_verdict(rows)}.")
     return sentences
@@ -129,9 +129,10 @@ def _verdict(rows: list[dict]) -> str:
         return f"{'significant' if significant else 'not significant'} on {engine_name(row['engine'])} ({fmt_p(row['p'])})"
     ps = [r["p"] for r in rows]
     if len(significant) == len(rows):
-        return f"significant on all {len(rows)} engines (p <= {max(ps):.3g})"
+        return f"significant on {'both' if len(rows) == 2 else f'all {len(rows)}'} engines (p <= {max(ps):.3g})"
     if not significant:
-        return f"not significant on any of the {len(rows)} engines (p >= {min(ps):.3g})"
+        return f"not significant on {'either' if len(rows) == 2 else f'any of the {len(rows)}'} engine" \
+               f"{'' if len(rows) == 2 else 's'} (p >= {min(ps):.3g})"
     return (f"significant on {', '.join(engine_name(r['engine']) for r in significant)} only "
             f"(of {len(rows)} engines)")
 

@@ -19,7 +19,6 @@ NAMES = {
     "lambda_d": "lambda_d",
     "docs_truncated": "docs truncated",
     "tokens_cut_share": "tokens cut (share)",
-    "max_length": "max length (tokens)",
 }
 
 # unit suffixes, longest first: "_p50_ms" is a "_ms" column

@@ -9,7 +9,7 @@ import pandas as pd
 
 # one fixed, distinct colour per engine, so an engine looks the same in every report and no two engines of
 # one plot share a colour (a hashed palette let PISA, BMP and kANNolo land on the same greys and purples)
-ENGINE_COLORS = {"lucene": "#c44e52", "native": "#4c72b0", "seismic-rs": "#55a868", "exact": "#8172b2",
+ENGINE_COLORS = {"lucene": "#c44e52", "native": "#4c72b0", "seismic-rs": "#55a868", "exact": "#3b3b3b",
                  "bm25": "#937860", "pisa": "#dd8452", "milvus": "#64b5cd", "bmp": "#da8bc3",
                  "kannolo": "#ccb974"}
 # engines without a fixed colour take one from this palette, chosen by a hash of their name (stable)
@@ -72,13 +72,16 @@ def frontier(group: pd.DataFrame, x: str, y: str) -> tuple[list, list]:
 
 
 def _log_axis(ax, which: str = "x") -> None:
-    """A log axis labelled 0.2, 0.5, 1, 2, 5 ...: less than a decade of data otherwise gets crowded
-    minor labels (2x10^-1 3x10^-1 ...) that run into each other."""
+    """A log axis labelled in plain numbers, 0.2, 0.5, 1, 2, 5 ... (every 1..9 step when the data span less
+    than a decade): matplotlib's own labels (2x10^-1 3x10^-1 ...) run into each other or vanish. Call it
+    after plotting: the steps depend on the data's range."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     getattr(ax, f"set_{which}scale")("log")
+    low, high = sorted(getattr(ax, f"get_{which}lim")())
+    narrow = low > 0 and high / low < 10
     axis = getattr(ax, f"{which}axis")
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_locator(LogLocator(base=10, subs=tuple(range(1, 10)) if narrow else (1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_formatter(NullFormatter())
 
@@ -194,7 +197,8 @@ def lines(frame: pd.DataFrame, x: str, ys: list[str], group: str, out: Path, tit
     axes = np.atleast_1d(axes)
     ks = sorted(frame["k"].unique()) if "k" in frame else []
     models = list(dict.fromkeys(frame["model"])) if "model" in frame else []
-    model_markers = variant_markers([str(m) for m in models])
+    # the few models of a sweep take the most distinct markers in order (a hash may pick ^ and > for two)
+    model_markers = {str(m): MARKERS[i % len(MARKERS)] for i, m in enumerate(models)}
     handles = {}
     for i, (ax, y) in enumerate(zip(axes, ys)):
         for name, part in frame.groupby(group, sort=False):

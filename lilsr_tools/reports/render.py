@@ -54,6 +54,8 @@ def _fmt(value) -> str:
             return f"{value:,.0f}"
         if abs(value) >= 1:
             return f"{value:.3f}"
+        if abs(value) < 1e-4:  # a p-value of 3e-9 is not "0.0000"
+            return f"{value:.1e}"
         return f"{value:.4f}"
     return str(value)
 
