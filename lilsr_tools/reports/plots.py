@@ -262,8 +262,10 @@ def size_pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", size: 
                 linestyle=LINE_STYLES[models.index(model) % len(LINE_STYLES)])
     for i, family in enumerate(families):
         ax.scatter([], [], marker=MARKERS[i % len(MARKERS)], color="white", edgecolor="black", label=family)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"{size.replace('_', ' ')} (log scale)")
+    from .headers import readable
+
+    _log_axis(ax)
+    ax.set_xlabel(f"{readable(size)}, log scale")
     ax.set_ylabel(measure)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
