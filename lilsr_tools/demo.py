@@ -24,6 +24,7 @@ from pathlib import Path
 from .errors import LilsrError
 from .data.collection import resolve_collection
 from .reports.compare import compare
+from .reports.findings import DENSITY
 from .reports.grid import EngineSpec, Grid, ModelSpec
 from .reports.headers import readable
 from .reports.workspace import Workspace
@@ -99,6 +100,18 @@ def demo_grid(models: list[ModelSpec]) -> Grid:
                 engines=[EngineSpec("bm25"), EngineSpec("lucene"), EngineSpec("native"), EngineSpec("exact")])
 
 
+def missing_answer(findings: list[str], models: list[ModelSpec]) -> str | None:
+    """A line for the terminal when the report cannot answer the demo's question: the two trained models
+    missing, or their documents of about the same density (no density findings)."""
+    trained = [m.name for m in models if m.name.startswith("lilsr-")]
+    if len(trained) < 2:
+        return "demo: fewer than two trained models, so the report cannot say how density moved latency"
+    if not any(sentence.startswith(DENSITY) for sentence in findings):
+        return (f"demo: {' and '.join(trained)} ended at about the same document density, so the report has no "
+                "density findings; raise LILSR_DEMO_STEPS (each model trains that many steps)")
+    return None
+
+
 def main() -> int:
     out = Path(os.environ.get("LILSR_DEMO_OUT", "demo-output")).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -125,6 +138,9 @@ def main() -> int:
         print("\nFindings:")
         for sentence in result.findings:
             print(f"- {sentence}")
+    note = missing_answer(result.findings, models)
+    if note:
+        print(note, file=sys.stderr)
     print(f"\ndemo finished in {(time.perf_counter() - started) / 60:.1f} min")
     print(f"report: {result.report_html}")
     return 0 if failed.empty else 1

@@ -61,3 +61,13 @@ def test_a_finished_run_of_another_config_is_refused_not_overwritten(tmp_path, m
                                          r"\(save_every, steps differ\)"):
         demo.train_demo_models(tmp_path / "train", tmp_path / "vectors")
     assert (tmp_path / "train" / "lilsr-small" / "manifest.json").is_file()
+
+
+def test_the_demo_says_so_when_its_report_cannot_answer_the_density_question():
+    models = [demo.BASE, demo.ModelSpec("lilsr-small", checkpoint="x"), demo.ModelSpec("lilsr-big", checkpoint="y")]
+    answered = ["Best on nDCG@10: bm25 ...", "Density: documents go from 90 non-zeros a document (lilsr-small) ..."]
+    assert demo.missing_answer(answered, models) is None
+    note = demo.missing_answer(answered[:1], models)
+    assert "lilsr-small and lilsr-big ended at about the same document density" in note
+    assert "LILSR_DEMO_STEPS" in note
+    assert "fewer than two trained models" in demo.missing_answer(answered, models[:2])

@@ -26,6 +26,7 @@ ALPHA = 0.05
 # densities closer than this ratio are "the same density": no density sentence
 MIN_DENSITY_RATIO = 1.1
 SCALE_POINTER = "How this holds at 1M documents: docs/scale.md."
+DENSITY = "Density:"  # opens the density sentences (the demo checks its report answered)
 LISTED = 4  # cells named per list before "and N more"
 
 
@@ -179,7 +180,7 @@ def density_findings(ok: pd.DataFrame, measure: str | None, lambdas: dict[str, f
         return []
     sparse, dense = nnz.index[0], nnz.index[-1]
     encoder = rows["encoder"].iloc[0]
-    sentences = [f"Density: documents go from {nnz.iloc[0]:.0f} non-zeros a document ({sparse}) to "
+    sentences = [f"{DENSITY} documents go from {nnz.iloc[0]:.0f} non-zeros a document ({sparse}) to "
                  f"{nnz.iloc[-1]:.0f} ({dense}), x{nnz.iloc[-1] / nnz.iloc[0]:.2f}"
                  + (f" over {len(nnz)} models" if len(nnz) > 2 else "") + f"; {encoder} queries throughout."]
     if measure and measure in rows and rows[measure].notna().any():
