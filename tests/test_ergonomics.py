@@ -219,4 +219,4 @@ def test_report_tables_scroll_instead_of_being_cut(tmp_path):
     _, html = write_report([Block("table", frame)], tmp_path, "t")
     text = html.read_text()
     assert "<div class='table-wrap'><table>" in text and ".table-wrap { max-width: 100%; overflow-x: auto;" in text
-    assert "model/<wbr>table/<wbr>native/<wbr>" in text and "retrieval_<wbr>p50_<wbr>ms" in text
+    assert "model/<wbr>table/<wbr>native/<wbr>" in text and "<th>retrieve p50 (ms)</th>" in text

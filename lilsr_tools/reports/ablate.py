@@ -18,6 +18,7 @@ from ..evaluation.metrics import evaluate
 from ..manifest import write_manifest
 from . import plots
 from .compare import compare, effectiveness_table, environment_line
+from .findings import density_findings
 from .grid import EngineSpec, Grid, ModelSpec
 from .render import Block, write_report
 from .workspace import Workspace
@@ -140,15 +141,21 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
     with atomic_file(out / "lambda.csv") as handle:
         table.to_csv(handle, index=False)
     where = f"{collection} ({split})" + (f", grown to {docs:,} synthetic documents" if docs else "")
-    blocks = [Block("h1", f"lilsr ablate lambda: {where}"), Block("text", environment_line(grid)),
-              Block("h2", "Per model and engine"),
-              Block("table", table.assign(lambda_d=table["lambda_d"].map(lambda v: "" if pd.isna(v) else f"{v:g}")),
-                    f"One model per lambda_d, query encoder '{encoder}'. Does the effectiveness "
-                    "gained by denser documents survive each engine's latency? (Latency: "
-                    "p50 is robust to the odd garbage-collection pause that moves a mean.)"
-                    + (" accuracy@10 is against exact search over the same synthetic vectors; build "
-                       "peak RSS: the largest process (Python or the JVM), tree: all together." if docs else "")),
-              Block("image", figure, caption)]
+    blocks = [Block("h1", f"lilsr ablate lambda: {where}")]
+    # with synthetic documents: no judgments, and the k=10 rows (each model at its own tuned setting)
+    sentences = (density_findings(frame, grid.measures[0], lambdas) if docs is None else
+                 density_findings(frame[frame["k"] == 10], None, lambdas, one_setting=False))
+    if sentences:
+        blocks += [Block("h2", "Findings"),
+                   Block("list", sentences + ([f"Latency at k=10 over {docs:,} synthetic documents."] if docs else []))]
+    blocks += [Block("h2", "Per model and engine"),
+               Block("table", table.assign(lambda_d=table["lambda_d"].map(lambda v: "" if pd.isna(v) else f"{v:g}")),
+                     f"One model per lambda_d, query encoder '{encoder}'. Does the effectiveness "
+                     "gained by denser documents survive each engine's latency? (Latency: "
+                     "p50 is robust to the odd garbage-collection pause that moves a mean.)"
+                     + (" accuracy@10 is against exact search over the same synthetic vectors; build "
+                        "peak RSS: the largest process (Python or the JVM), tree: all together." if docs else "")),
+               Block("image", figure, caption)]
     if all_cells is not None and docs is None:
         blocks += [Block("h2", "All cells"), Block("table", all_cells)]
     elif all_cells is not None:
@@ -161,6 +168,7 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
     if skipped:
         blocks += [Block("h2", "Engines not run"),
                    Block("table", pd.DataFrame([{"engine": e, "why": why} for e, why in skipped.items()]))]
+    blocks += [Block("h2", "Machine and protocol"), Block("text", environment_line(grid))]
     if docs is None:
         from .compare import training_overlap_table
 
@@ -201,14 +209,19 @@ def _ablate_lambda_collections(models: list[LambdaModel], collection: list[str],
     with atomic_file(out / "lambda.csv") as handle:
         table.to_csv(handle, index=False)
     title = ", ".join(collections)
-    blocks = [Block("h1", f"lilsr ablate lambda: {title} ({split})"),
-              Block("text", environment_line(grid.for_target(*grid.targets()[0]))),
-              Block("h2", "Per model and engine"),
-              Block("table", table.assign(lambda_d=table["lambda_d"].map(lambda v: "" if pd.isna(v) else f"{v:g}")),
-                    f"One model per lambda_d, query encoder '{encoder}'. Does the effectiveness "
-                    "gained by denser documents survive each engine's latency? (Latency: "
-                    "p50 is robust to the odd garbage-collection pause that moves a mean.)")]
+    blocks = [Block("h1", f"lilsr ablate lambda: {title} ({split})")]
+    sentences = []
     groups = frame.groupby("collection", sort=False) if len(collections) > 1 else [(collections[0], frame)]
+    for name, group in groups:
+        found = density_findings(group, grid.measures[0], lambdas)
+        sentences += [f"{name}: {s}" if len(collections) > 1 else s for s in found]
+    if sentences:
+        blocks += [Block("h2", "Findings"), Block("list", sentences)]
+    blocks += [Block("h2", "Per model and engine"),
+               Block("table", table.assign(lambda_d=table["lambda_d"].map(lambda v: "" if pd.isna(v) else f"{v:g}")),
+                     f"One model per lambda_d, query encoder '{encoder}'. Does the effectiveness "
+                     "gained by denser documents survive each engine's latency? (Latency: "
+                     "p50 is robust to the odd garbage-collection pause that moves a mean.)")]
     for name, group in groups:
         part = group.sort_values(["engine", "mean_doc_nnz"])
         slug = "".join(c if c.isalnum() else "_" for c in str(name))
@@ -236,6 +249,7 @@ def _ablate_lambda_collections(models: list[LambdaModel], collection: list[str],
                                                                        "collections and their mean; ▲/▼ per "
                                                                        "collection against its baseline."),
                    Block("text", "Every cell of each collection: the sub-folders' report.html.")]
+    blocks += [Block("h2", "Machine and protocol"), Block("text", environment_line(grid.for_target(*grid.targets()[0])))]
     write_report(blocks, out, f"lilsr ablate lambda: {title}")
     write_manifest(out, "lilsr.ablate-lambda", params={**grid.as_dict(), "lambdas": lambdas},
                    counts={"models": len(models), "cells": len(result.frame)})

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -30,15 +30,18 @@ from ..manifest import write_manifest
 from ..vectors.store import posting_lengths, posting_stats
 from . import plots
 from .cells import run_cell
+from .findings import best_system, findings
 from .grid import Grid
+from .pairs import pairwise_table
 from .render import Block, write_report
 from .table import results_frame
 from .workspace import Workspace
 
 log = logging.getLogger("lilsr.compare")
 
-MAIN_COLUMNS = ["cell", "sig", "accuracy@10", "encode_mean_ms", "retrieval_mean_ms", "retrieval_p50_ms",
-                "retrieval_p99_ms", "index_MB", "mean_doc_nnz", "mean_query_nnz"]
+# after the cell and its measures (the first measure followed by sig and p, the test of it)
+MAIN_COLUMNS = ["accuracy@10", "encode_mean_ms", "retrieval_mean_ms", "retrieval_p50_ms", "retrieval_p99_ms",
+                "total_mean_ms", "index_MB", "mean_doc_nnz", "mean_query_nnz"]
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Comparison:
     report_md: Path
     report_html: Path
     workspace: Workspace
+    findings: list[str] = field(default_factory=list)  # the report's first section, sentence by sentence
 
 
 def default_baseline(grid: Grid, records: list[dict]) -> str | None:
@@ -96,14 +100,18 @@ def compare_one(grid: Grid, out: str | Path, progress: bool = True, significance
     frame = results_frame(records, grid.measures, baseline, significance)
     with atomic_file(out / "results.csv") as handle:
         frame.to_csv(handle, index=False)
-    blocks = report_blocks(grid, ws, frame, records, baseline, significance)
+    pairs = pairwise_table(records, grid.measures[0], baseline, significance)
+    with atomic_file(out / "significance.csv") as handle:
+        pairs.to_csv(handle, index=False)
+    sentences = report_findings(grid, frame, records, baseline, significance, pairs)
+    blocks = report_blocks(grid, ws, frame, records, baseline, significance, pairs, sentences)
     md, html = write_report(blocks, out, f"lilsr compare: {grid.collection}")
     ok = sum(r["status"] == "ok" for r in records)
     write_manifest(out, "lilsr.compare", params=grid.as_dict(),
                    counts={"cells": len(records), "ok": ok, "failed": len(records) - ok,
                            "reused": sum(bool(r.get("reused")) for r in records)},
                    baseline=baseline, significance=significance)
-    return Comparison(frame, records, md, html, ws)
+    return Comparison(frame, records, md, html, ws, sentences)
 
 
 def environment_line(grid: Grid) -> str:
@@ -129,21 +137,50 @@ def effectiveness_table(frame: pd.DataFrame, measures: list[str]) -> pd.DataFram
         return ok
     if "index_bytes" in ok:
         ok["index_MB"] = ok["index_bytes"].astype(float) / 1e6
-    columns = [c for c in ["cell", *measures, *MAIN_COLUMNS[1:]] if c in ok.columns]
+    tested = ["sig", "p_vs_baseline"] if measures else []
+    columns = [c for c in ["cell", *measures[:1], *tested, *measures[1:], *MAIN_COLUMNS] if c in ok.columns]
     return ok[columns]
 
 
+def model_lambdas(grid: Grid) -> dict[str, float | None]:
+    """lambda_d of each model trained by ``lilsr train`` (None for others), for the density findings."""
+    from .ablate import trained_lambda
+
+    return {model.name: trained_lambda(model) for model in grid.models}
+
+
+def report_findings(grid: Grid, frame: pd.DataFrame, records: list[dict], baseline: str | None,
+                    significance: str, pairs: pd.DataFrame | None) -> list[str]:
+    measure = None if grid.docs else grid.measures[0]  # synthetic documents have no judgments
+    per_query = {r["cell"]: r.get("per_query") for r in records if r["status"] == "ok"}
+    return findings(frame, measure, pairs=pairs, per_query=per_query, baseline=baseline, method=significance,
+                    lambdas=model_lambdas(grid))
+
+
 def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[dict], baseline: str | None,
-                  significance: str) -> list[Block]:
+                  significance: str, pairs: pd.DataFrame | None = None,
+                  sentences: list[str] | None = None) -> list[Block]:
     figures = ws.root / "figures"
     figures.mkdir(exist_ok=True)
-    blocks = [Block("h1", f"lilsr compare: {grid.collection} ({grid.split})"), Block("text", environment_line(grid))]
+    blocks = [Block("h1", f"lilsr compare: {grid.collection} ({grid.split})")]
+    if sentences:
+        blocks += [Block("h2", "Findings"), Block("list", sentences)]
     table = effectiveness_table(frame, [] if grid.docs else grid.measures)  # synthetic: no judgments
     blocks += [Block("h2", "Effectiveness and latency"),
-               Block("table", table, f"▲/▼: {grid.measures[0]} significantly better/worse than the baseline "
-                                     f"'{baseline}' ({significance} over per-query {grid.measures[0]}, p < 0.05). "
+               Block("table", table, f"sig: ▲/▼ {grid.measures[0]} significantly better/worse than the baseline "
+                                     f"'{baseline}' ({significance} over per-query {grid.measures[0]}, p < 0.05; "
+                                     "p vs baseline: its p-value). "
                                      "accuracy@10: share of the exact engine's top 10 found (same vectors, "
-                                     "same queries). Latency in ms per query.")]
+                                     "same queries). Latency in ms per query; total = encode + retrieve.")]
+    if pairs is not None and not pairs.empty:
+        first = grid.measures[0]
+        shown = pairs.drop(columns=["measure"]).rename(columns={"value": first, "other_value": f"other's {first}"})
+        blocks += [Block("h2", "Significance"),
+                   Block("table", shown, "Every pair a reader compares: each cell against the baseline, and model "
+                                         "against model where engine, query encoder and parameters are the same. "
+                                         f"difference = cell - other ({first}); p: two-sided {significance} over "
+                                         "per-query values; sig: ▲/▼ cell significantly better/worse than other "
+                                         "(p < 0.05, no multiple-testing correction). Also in significance.csv.")]
     overlap = training_overlap_table(grid, ws)
     if not overlap.empty:
         blocks += [Block("h2", "Training overlap of trained models"),
@@ -159,7 +196,10 @@ def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[
         measure = "accuracy@10" if grid.docs else grid.measures[0]
         blocks += [Block("h2", f"Latency vs {measure}"),
                    Block("image", plots.pareto(frame, figures / "pareto.png", measure),
-                         f"Retrieval latency against {measure}; each line is an engine's Pareto frontier.")]
+                         f"{measure} against retrieval time (left) and query encoding + retrieval time (right): "
+                         "the right panel charges the contextual encoder's forward pass that a static table "
+                         "removes. One colour per engine (its line: the engine's Pareto frontier), one marker "
+                         "per system (model · encoder).")]
     lengths, rows = {}, []
     for model in grid.models:
         try:
@@ -182,7 +222,9 @@ def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[
         blocks += [Block("h2", "Failed cells"), Block("table", failed[["cell", "error"]],
                                                       "Each failure is recorded and skipped; fix it and re-run to "
                                                       "compute only these cells.")]
-    blocks += [Block("h2", "Files"), Block("text", "results.csv (one row per cell), runs/ (TREC runs and latency "
+    blocks += [Block("h2", "Machine and protocol"), Block("text", environment_line(grid))]
+    blocks += [Block("h2", "Files"), Block("text", "results.csv (one row per cell), significance.csv (the "
+                                                   "compared pairs), runs/ (TREC runs and latency "
                                                    "JSON per cell), cells/ (cached cell records), artifacts/ "
                                                    "(vectors, tables, encoded queries, indexes).")]
     return blocks
@@ -266,10 +308,15 @@ def compare_collections(grid: Grid, out: str | Path, progress: bool = True,
         beir.to_csv(handle, index=False)
     baselines = {label: default_baseline(grid.for_target(*t), r.records)
                  for (label, r), t in zip(results.items(), grid.targets())}
-    blocks = [Block("h1", f"lilsr compare: {', '.join(frames)}"),
-              Block("text", environment_line(grid.for_target(*grid.targets()[0])).replace(
-                  f"Collection {grid.targets()[0][0]}, split {grid.targets()[0][1]}", f"Collections {', '.join(frames)}")),
-              Block("h2", f"All collections ({measure})"),
+    best = {label: best_system(r.frame[r.frame["status"] == "ok"], measure,
+                               {c["cell"]: c.get("per_query") for c in r.records if c["status"] == "ok"},
+                               significance) for label, r in results.items()}
+    blocks = [Block("h1", f"lilsr compare: {', '.join(frames)}")]
+    if any(best.values()):
+        blocks += [Block("h2", "Findings"),
+                   Block("list", [f"{label}: {sentence}" for label, sentence in best.items() if sentence]
+                         + ["Each collection's report (its sub-folder) has its own findings and significance."])]
+    blocks += [Block("h2", f"All collections ({measure})"),
               Block("table", beir, f"BEIR-style: {measure} per collection and the mean over collections. ▲/▼: "
                                    f"significantly better/worse than that collection's baseline "
                                    f"({', '.join(f'{k}: {v}' for k, v in baselines.items())}; {significance} over "
@@ -283,6 +330,9 @@ def compare_collections(grid: Grid, out: str | Path, progress: bool = True,
                                          result.workspace)
         if not overlap.empty:
             blocks += [Block("table", overlap, f"Training overlap with {label}.")]
+    blocks += [Block("h2", "Machine and protocol"),
+               Block("text", environment_line(grid.for_target(*grid.targets()[0])).replace(
+                   f"Collection {grid.targets()[0][0]}, split {grid.targets()[0][1]}", f"Collections {', '.join(frames)}"))]
     md, html = write_report(blocks, out, f"lilsr compare: {', '.join(frames)}")
     records = [r for result in results.values() for r in result.records]
     ok = sum(r["status"] == "ok" for r in records)

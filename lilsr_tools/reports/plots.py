@@ -7,12 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ENGINE_COLORS = {"lucene": "#c44e52", "native": "#4c72b0", "seismic-rs": "#55a868", "exact": "#8172b2",
-                 "bm25": "#937860"}
+# one fixed, distinct colour per engine, so an engine looks the same in every report and no two engines of
+# one plot share a colour (a hashed palette let PISA, BMP and kANNolo land on the same greys and purples)
+ENGINE_COLORS = {"lucene": "#c44e52", "native": "#4c72b0", "seismic-rs": "#55a868", "exact": "#3b3b3b",
+                 "bm25": "#937860", "pisa": "#dd8452", "milvus": "#64b5cd", "bmp": "#da8bc3",
+                 "kannolo": "#ccb974"}
 # engines without a fixed colour take one from this palette, chosen by a hash of their name (stable)
-PALETTE = ["#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd", "#dd8452", "#2f4b7c", "#a05195", "#3a923a"]
+PALETTE = ["#2f4b7c", "#a05195", "#3a923a", "#8c8c8c", "#ff7c43", "#003f5c", "#7a5195", "#b5a300"]
 MARKERS = "osD^vP*h<>pdH8"  # "X" is BM25's own
 BM25_VARIANT = "bm25 (text)"
+LINE_STYLES = ["-", "--", ":", "-."]
 
 
 def _stable_index(name: str, size: int) -> int:
@@ -67,30 +71,55 @@ def frontier(group: pd.DataFrame, x: str, y: str) -> tuple[list, list]:
     return xs, ys
 
 
-def pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", latency: str = "retrieval_mean_ms") -> Path:
-    """Latency against effectiveness, one colour per engine, one marker per model+encoder; the legend sits
-    beside the axes, so it never covers a point."""
+def _log_axis(ax, which: str = "x") -> None:
+    """A log axis labelled in plain numbers, 0.2, 0.5, 1, 2, 5 ... (every 1..9 step when the data span less
+    than a decade): matplotlib's own labels (2x10^-1 3x10^-1 ...) run into each other or vanish. Call it
+    after plotting: the steps depend on the data's range."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    getattr(ax, f"set_{which}scale")("log")
+    low, high = sorted(getattr(ax, f"get_{which}lim")())
+    narrow = low > 0 and high / low < 10
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_locator(LogLocator(base=10, subs=tuple(range(1, 10)) if narrow else (1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+PARETO_PANELS = (("retrieval_mean_ms", "retrieval"), ("total_mean_ms", "query encoding + retrieval"))
+
+
+def pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10",
+           panels: tuple[tuple[str, str], ...] = PARETO_PANELS) -> Path:
+    """Latency against effectiveness, one panel per latency column (by default retrieval alone, then query
+    encoding + retrieval: the contextual encoder's forward pass, which a static table removes, shows as a
+    shift right in the second). One colour per engine (its line: the engine's Pareto frontier), one
+    marker per model+encoder; the legend sits beside the axes, so it never covers a point."""
     plt = _pyplot()
     ok = frame[frame["status"] == "ok"].copy()
+    panels = tuple((column, label) for column, label in panels if column in ok and ok[column].notna().any())
     ok["variant"] = np.where(ok["engine"] == "bm25", BM25_VARIANT, ok["model"] + " · " + ok["encoder"])
     markers = variant_markers(list(dict.fromkeys(ok["variant"])))
-    fig, ax = plt.subplots(figsize=(9.5, 5))
-    for engine, group in ok.groupby("engine", sort=False):
-        color = engine_color(engine)
-        for _, row in group.iterrows():
-            ax.scatter(row[latency], row[measure], color=color, marker=markers[row["variant"]],
-                       s=60, edgecolor="black", linewidth=0.5, zorder=3)
-        xs, ys = frontier(group, latency, measure)
-        ax.step(xs, ys, where="post", color=color, alpha=0.5, label=engine)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 2.6, 4.6), sharey=True, squeeze=False)
+    for ax, (latency, label) in zip(axes[0], panels):
+        for engine, group in ok.groupby("engine", sort=False):
+            color = engine_color(engine)
+            for _, row in group.iterrows():
+                ax.scatter(row[latency], row[measure], color=color, marker=markers[row["variant"]],
+                           s=60, edgecolor="black", linewidth=0.5, zorder=3)
+            xs, ys = frontier(group, latency, measure)
+            ax.step(xs, ys, where="post", color=color, alpha=0.6, label=engine)
+        _log_axis(ax)
+        ax.set_xlabel(f"{label}, mean ms per query (log scale)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_title(label, fontsize=9)
+    axes[0][0].set_ylabel(measure)
+    last = axes[0][-1]
     for variant, marker in markers.items():
-        ax.scatter([], [], marker=marker, color="white", edgecolor="black", label=variant)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"{latency.replace('_', ' ')} per query (log scale)")
-    ax.set_ylabel(measure)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False,
-              title="engine (line, colour) · system (marker)", title_fontsize=7)
-    ax.set_title("Latency vs effectiveness (lines: each engine's Pareto frontier)", fontsize=10)
+        last.scatter([], [], marker=marker, color="white", edgecolor="black", label=variant)
+    last.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False,
+                title="engine (colour, line) · system (marker)", title_fontsize=7)
+    fig.suptitle(f"Latency vs {measure} (lines: each engine's Pareto frontier)", fontsize=10)
     save_figure(fig, out, bbox_inches="tight")
     plt.close(fig)
     return out
@@ -156,25 +185,49 @@ def time_split(frame: pd.DataFrame, out: Path) -> Path:
 
 def lines(frame: pd.DataFrame, x: str, ys: list[str], group: str, out: Path, title: str, xlog: bool = False,
           ylog: list[bool] | None = None) -> Path:
-    """Small multiples: one panel per y column, one line per group (ablation plots)."""
+    """Small multiples: one panel per y column, one line per group (ablation plots). A line takes its
+    engine's colour (the ``engine`` column, else the group's name) and, when the frame has a ``k`` column,
+    a line style per k; each point a marker per model. The legend sits right of the last panel."""
+    from matplotlib.lines import Line2D
+
+    from .headers import readable
+
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(ys), figsize=(4.2 * len(ys), 3.6))
     axes = np.atleast_1d(axes)
+    ks = sorted(frame["k"].unique()) if "k" in frame else []
+    models = list(dict.fromkeys(frame["model"])) if "model" in frame else []
+    # the few models of a sweep take the most distinct markers in order (a hash may pick ^ and > for two)
+    model_markers = {str(m): MARKERS[i % len(MARKERS)] for i, m in enumerate(models)}
+    handles = {}
     for i, (ax, y) in enumerate(zip(axes, ys)):
         for name, part in frame.groupby(group, sort=False):
             part = part.sort_values(x)
-            ax.plot(part[x], part[y], marker="o", label=str(name), color=engine_color(str(name)))
+            color = engine_color(str(part["engine"].iloc[0]) if "engine" in part else str(name))
+            style = LINE_STYLES[ks.index(part["k"].iloc[0]) % len(LINE_STYLES)] if ks else "-"
+            (line,) = ax.plot(part[x], part[y], color=color, linestyle=style, label=str(name),
+                              marker=None if models else "o")
+            handles.setdefault(str(name), line)
+            if not models:
+                continue
+            for model, point in part.groupby("model", sort=False):
+                ax.scatter(point[x], point[y], color=color, marker=model_markers[str(model)], s=36,
+                           edgecolor="black", linewidth=0.4, zorder=3)
         if xlog:
-            ax.set_xscale("log")
+            _log_axis(ax, "x")
         if ylog and ylog[i]:
-            ax.set_yscale("log")
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
+            _log_axis(ax, "y")
+        ax.set_xlabel(readable(x))
+        ax.set_ylabel(readable(y))
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    entries = list(handles.values())
+    entries += [Line2D([], [], linestyle="", marker=model_markers[str(m)], markerfacecolor="white",
+                       markeredgecolor="black", label=str(m)) for m in models]
+    axes[-1].legend(handles=entries, fontsize=7, loc="upper left", bbox_to_anchor=(1.03, 1.0), borderaxespad=0,
+                    frameon=False, title=f"{group} (line) · model (marker)", title_fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    save_figure(fig, out)
+    save_figure(fig, out, bbox_inches="tight")
     plt.close(fig)
     return out
 
@@ -187,8 +240,6 @@ def save_figure(fig, out, **options) -> None:
     with atomic_file(out, "wb") as handle:
         fig.savefig(handle, format=out.suffix.lstrip(".") or "png", dpi=110, **options)
 
-
-LINE_STYLES = ["-", "--", ":", "-."]
 
 
 def size_pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", size: str = "index_MB",
@@ -211,13 +262,14 @@ def size_pareto(frame: pd.DataFrame, out: Path, measure: str = "nDCG@10", size: 
                 linestyle=LINE_STYLES[models.index(model) % len(LINE_STYLES)])
     for i, family in enumerate(families):
         ax.scatter([], [], marker=MARKERS[i % len(MARKERS)], color="white", edgecolor="black", label=family)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"{size.replace('_', ' ')} (log scale)")
+    from .headers import readable
+
+    _log_axis(ax)
+    ax.set_xlabel(f"{readable(size)}, log scale")
     ax.set_ylabel(measure)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     ax.set_title(title + " (lines: each engine and model's Pareto frontier)", fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, out)
+    save_figure(fig, out, bbox_inches="tight")
     plt.close(fig)
     return out

@@ -1,5 +1,6 @@
 """Reports as a list of blocks, rendered twice: ``report.md`` and a self-contained ``report.html``
-(figures embedded as base64 PNG, so the file opens anywhere on its own)."""
+(figures embedded as base64 PNG, so the file opens anywhere on its own). Table headers are shown in
+words with units (``headers.readable``); the CSV files keep the column names."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_file
+from .headers import readable
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 2em auto; max-width: 1400px;
@@ -26,6 +28,7 @@ td:first-child, th:first-child { text-align: left; white-space: normal; min-widt
 tr:nth-child(even) { background: #fafafa; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .note { color: #555; font-size: 0.9em; } .failed { color: #b00; }
+.findings li { margin: 0.3em 0; line-height: 1.4; }
 """
 
 # where long names may break: cell ids at '/', column names at '_' (an HTML table is only as narrow as its
@@ -36,7 +39,7 @@ _BREAK_HEAD = ("_", "/", "@")
 
 @dataclass
 class Block:
-    kind: str  # "h1", "h2", "text", "table", "image", "code"
+    kind: str  # "h1", "h2", "text", "list", "table", "image", "code"
     content: object
     caption: str = ""
 
@@ -51,12 +54,14 @@ def _fmt(value) -> str:
             return f"{value:,.0f}"
         if abs(value) >= 1:
             return f"{value:.3f}"
+        if abs(value) < 1e-4:  # a p-value of 3e-9 is not "0.0000"
+            return f"{value:.1e}"
         return f"{value:.4f}"
     return str(value)
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    header = "| " + " | ".join(readable(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     rows = ["| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
@@ -70,7 +75,7 @@ def _breakable(text: str, after: tuple[str, ...]) -> str:
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{_breakable(str(c), _BREAK_HEAD)}</th>" for c in frame.columns)
+    head = "".join(f"<th>{_breakable(readable(c), _BREAK_HEAD)}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{_breakable(_fmt(v), _BREAK_CELL)}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
     return f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
@@ -88,6 +93,10 @@ def write_report(blocks: list[Block], folder: Path, title: str) -> tuple[Path, P
         elif block.kind == "text":
             md.append(f"{block.content}\n")
             doc.append(f"<p class='note'>{html.escape(str(block.content))}</p>")
+        elif block.kind == "list":  # sentences, e.g. the Findings
+            md.append("\n".join(f"- {item}" for item in block.content) + "\n")
+            doc.append("<ul class='findings'>" + "".join(f"<li>{html.escape(str(item))}</li>"
+                                                         for item in block.content) + "</ul>")
         elif block.kind == "code":
             md.append(f"```\n{block.content}\n```\n")
             doc.append(f"<pre>{html.escape(str(block.content))}</pre>")

@@ -37,10 +37,19 @@ def results_frame(records: list[dict], measures: list[str], baseline: str | None
             if base is not None and r is not base and r["per_query"] and base["per_query"]:
                 p = paired_test(r["per_query"], base["per_query"], method)
                 delta = r["metrics"][first] - base["metrics"][first]
-                row.update({f"p_vs_baseline": p, "sig": mark(delta, p)})
+                row.update({"p_vs_baseline": p, "sig": mark(delta, p)})
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    return frame
+    return sig_beside_measure(pd.DataFrame(rows), first)
+
+
+def sig_beside_measure(frame: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """``sig`` and ``p_vs_baseline`` right after the measure they test (not after the last measure)."""
+    tested = [c for c in ("sig", "p_vs_baseline") if c in frame.columns]
+    if measure not in frame.columns or not tested:
+        return frame
+    rest = [c for c in frame.columns if c not in tested]
+    at = rest.index(measure) + 1
+    return frame[rest[:at] + tested + rest[at:]]
 
 
 def _gb(value) -> float | None:
