@@ -15,7 +15,7 @@ from ..data.trec import Run, read_run, write_run
 from ..engines import get_engine
 from ..engines.search import QueryBatch, run_search
 from ..errors import LilsrError
-from ..manifest import MANIFEST, read_manifest
+from ..manifest import MANIFEST, read_manifest, sha256_file
 from ..models.table import HEAD_FILE
 from ..vectors.store import SparseVectors, load_vectors
 from .grid import EngineSpec, ModelSpec, key_of
@@ -54,6 +54,13 @@ class Workspace:
     def path(self, kind: str, name: str, key_payload) -> Path:
         return self.artifacts / kind / f"{_slug(name)}-{key_of(key_payload)}"
 
+    @cached_property
+    def corpus_identity(self) -> list[str]:
+        """The corpus as cache keys see it: its resolved path and a digest of its content. How the data
+        folder is spelled (``LILSR_DATA_DIR=../shared/data`` or the Makefile's absolute path) must not
+        change a key, or a re-run re-encodes; an edited corpus must."""
+        return corpus_identity(self.collection.corpus_path)
+
     # -- queries -------------------------------------------------------------------------------------
     @cached_property
     def text_queries(self) -> QueryBatch:
@@ -78,8 +85,8 @@ class Workspace:
             from ..models.corpus import encode_corpus
             from ..models.splade import SpladeEncoder
 
-            path = self.path("vectors", model.name, [model.checkpoint, model.max_length,
-                                                     str(self.collection.corpus_path), _checkpoint_stamp(model)])
+            path = self.path("vectors", model.name, [_checkpoint_name(model.checkpoint), model.max_length,
+                                                     self.corpus_identity, _checkpoint_stamp(model)])
             if (path / MANIFEST).is_file():
                 vectors = load_vectors(path)
             else:
@@ -137,9 +144,10 @@ class Workspace:
         checkpoint = self.checkpoint(model)
         has_head = (Path(resolve_model(checkpoint)) / HEAD_FILE).is_file()
         init = "head" if has_head else "idf"
-        path = self.path("tables", f"{model.name}-{init}", [checkpoint, init, _checkpoint_stamp(model),
-                                                            str(self.collection.corpus_path) if init == "idf"
-                                                            else None, "text-idf"])
+        path = self.path("tables", f"{model.name}-{init}", [_checkpoint_name(checkpoint), init,
+                                                            _checkpoint_stamp(model),
+                                                            self.corpus_identity if init == "idf" else None,
+                                                            "text-idf"])
         if not (path / MANIFEST).is_file():
             corpus = self.collection.corpus_path if init == "idf" else None
             weights, vocab, tokenizer, params = export_table(checkpoint, init, corpus=corpus)
@@ -162,10 +170,10 @@ class Workspace:
 
         text = self.text_queries
         table = self.table(model) if encoder == "table" else None
-        inputs = [model.name, encoder, self.checkpoint(model), self.split, self.collection.name,
+        inputs = [model.name, encoder, _checkpoint_name(self.checkpoint(model)), self.split, self.collection.name,
                   key_of(read_manifest(table).get("sha256")) if table else None,
                   self.real_identity(model) if encoder == "vector-idf" else None,
-                  str(self.collection.corpus_path) if encoder == "idf" else None]
+                  self.corpus_identity if encoder == "idf" else None]
         path = self.path("queries", f"{model.name}-{encoder}", inputs)
         if not (path / MANIFEST).is_file():
             query_encoder = make_query_encoder(encoder, model=None if encoder == "table" else self.checkpoint(model),
@@ -187,7 +195,7 @@ class Workspace:
     def index(self, model: ModelSpec | None, engine: EngineSpec) -> Path:
         engine_cls = get_engine(engine.name)
         if engine.name == "bm25":
-            path = self.path("indexes", f"{self.collection.name}-bm25", [str(self.collection.corpus_path), engine.build])
+            path = self.path("indexes", f"{self.collection.name}-bm25", [self.corpus_identity, engine.build])
             source = str(self.collection.root)
         else:
             vectors = self.vectors(model)
@@ -244,6 +252,27 @@ class Workspace:
             path.mkdir(parents=True, exist_ok=True)
             write_run(run_file, results.qids, results.doc_ids, results.scores, tag="exact")
         return read_run(run_file)
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def corpus_identity(corpus: Path) -> list[str]:
+    """Resolved path and sha256 of a corpus file; the digest is computed once per file version in a process."""
+    path = Path(corpus).resolve()
+    stat = path.stat()
+    version = (str(path), stat.st_size, stat.st_mtime_ns)
+    if version not in _DIGESTS:
+        _DIGESTS[version] = sha256_file(path)
+    return [str(path), _DIGESTS[version]]
+
+
+def _checkpoint_name(checkpoint: str | None) -> str | None:
+    """A checkpoint as keys see it: a local folder by its resolved path (however it was spelled), a hub or
+    preset name as given."""
+    if checkpoint and Path(checkpoint).expanduser().is_dir():
+        return str(Path(checkpoint).expanduser().resolve())
+    return checkpoint
 
 
 def _checkpoint_stamp(model: ModelSpec):
