@@ -18,6 +18,7 @@ from ..errors import LilsrError
 from ..manifest import MANIFEST, read_manifest, sha256_file
 from ..models.table import HEAD_FILE
 from ..vectors.store import SparseVectors, load_vectors
+from .coverage import Coverage, check_coverage, corpus_coverage, coverage_notes
 from .grid import EngineSpec, ModelSpec, key_of
 
 log = logging.getLogger("lilsr.compare")
@@ -32,11 +33,12 @@ class Workspace:
     ``synth`` options) and index those; tables and queries still come from the real collection.
     ``measure_builds``: build every index in a child process that records wall time and peak memory
     (``engines.measured_build``). ``strict_vectors`` (several collections in one grid): a model's given
-    vectors serve only the corpus they encode."""
+    vectors serve only the corpus they encode. ``partial``: accept a given store that lacks some of the
+    collection's documents (``coverage`` records how much it holds); else such a store is refused."""
 
     def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True,
                  docs: int | None = None, synth: dict | None = None, measure_builds: bool = False,
-                 artifacts: str | Path | None = None, strict_vectors: bool = False):
+                 artifacts: str | Path | None = None, strict_vectors: bool = False, partial: bool = False):
         self.root = Path(root)
         self.artifacts = Path(artifacts) if artifacts else self.root / "artifacts"
         self.collection = collection
@@ -46,6 +48,8 @@ class Workspace:
         self.synth = dict(synth or {})
         self.measure_builds = measure_builds or docs is not None
         self.strict_vectors = strict_vectors
+        self.partial = partial
+        self.coverage: dict[str, Coverage] = {}  # model name -> how much of the corpus its given store holds
         self._real: dict[str, SparseVectors] = {}
         self._vectors: dict[str, SparseVectors] = {}
         self._queries: dict[tuple, QueryBatch] = {}
@@ -76,8 +80,11 @@ class Workspace:
         """The model's vectors of the real collection (given, or encoded once)."""
         if model.name in self._real:
             return self._real[model.name]
-        if model.vectors and (not self.strict_vectors or self._encodes_this_corpus(model.vectors)):
+        if self._uses_given_vectors(model):
             vectors = load_vectors(model.vectors)
+            if self.docs is None:  # grown synthetic stores are judged against exact search, not qrels
+                self.coverage[model.name] = corpus_coverage(vectors, self.collection)
+                check_coverage(self.coverage[model.name], model.name, self.partial)
         elif model.vectors and not model.checkpoint:
             raise LilsrError(f"model '{model.name}': its vectors {model.vectors} encode another corpus than "
                              f"{self.collection.corpus_path}; give the model a checkpoint to encode this collection")
@@ -113,6 +120,20 @@ class Workspace:
                 vectors = synthesize(vectors, path, self.docs, overwrite=True, progress=self.progress, **self.synth)
         self._vectors[model.name] = vectors
         return vectors
+
+    def check_coverage(self, models) -> None:
+        """Refuse, before any cell runs, a given store that lacks documents of the collection (unless
+        ``partial``; its coverage is recorded in ``coverage``). Models encoded here cover it all by making."""
+        for model in models:
+            if self._uses_given_vectors(model):
+                self.real_vectors(model)
+
+    def coverage_notes(self) -> list[str]:
+        """One sentence per incomplete store, for the report and the console."""
+        return coverage_notes(self.coverage)
+
+    def _uses_given_vectors(self, model: ModelSpec) -> bool:
+        return bool(model.vectors) and (not self.strict_vectors or self._encodes_this_corpus(model.vectors))
 
     def _encodes_this_corpus(self, vectors: str) -> bool:
         corpus = read_manifest(vectors).get("params", {}).get("corpus")
