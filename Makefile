@@ -12,7 +12,8 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-PIP := $(BIN)/python -m pip install -q
+# -qq: pip's warnings (hundreds of "Location ... is ignored" from the local indexes) go, its errors stay
+PIP := $(BIN)/python -m pip install -qq
 
 .PHONY: venv bridge test demo clean
 

@@ -8,7 +8,7 @@ of growing size (drawn from a real store's term and weight distributions, see
 
 A fit over three sizes is a plan, not a measurement: graph builds (kANNolo's HNSW) grow faster than
 linearly, and memory pressure at the large size can bend the curve further. Writes
-benchmarks/results/build_scaling.{csv,json}.
+benchmarks/work/results/build_scaling.{csv,json}.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 
 from engines import build_in_child, portable  # noqa: E402
 
@@ -38,7 +39,8 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--extrapolate", type=int, default=1_000_000)
     parser.add_argument("--work", default="benchmarks/work/build-scaling", help="relative to the checkout")
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
+    add_update_results(parser)
     return parser.parse_args(argv)
 
 
@@ -91,7 +93,7 @@ def main(argv=None) -> None:
                   f"CPU ~ docs^{cpu_b:.2f}, {cpu_at:,.0f} CPU s), "
                   f"peak RSS ~ {summary['fits'][engine][f'peak_rss_mib_at_{args.extrapolate}']:,} MiB (linear)",
                   flush=True)
-    out = (REPO / args.out).resolve()
+    out = (REPO / args.out).resolve() if args.out else results_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "build_scaling.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -51,7 +51,7 @@ from lilsr_tools.reports.workspace import Workspace  # noqa: E402
 from lilsr_tools.vectors.store import load_vectors  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-RESULTS = Path(__file__).parent / "results"
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 FIELDS = ["model", "setting", "engine", "docs", "index_bytes", "size_ratio", "bytes_per_posting", "postings",
           "search", "accuracy_at_10", "accuracy_vs_uncompressed", "p50_ms", "mean_ms", "p99_ms", "latency_ratio",
           "tune_accuracy_at_10", "tune_p50_ms", "tune_reached", "build_s", "load_before", "load_after"]
@@ -179,7 +179,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(__file__).parent / "work" / "compression-synthetic",
                         help="Synthetic stores, indexes and exact runs (re-runs reuse them).")
     parser.add_argument("--out", type=Path, default=None,
-                        help="CSV path (default benchmarks/results/compression_<docs/1000>k.csv; .png beside it).")
+                        help="CSV path (default compression_<docs/1000>k.csv in benchmarks/work/results, or with "
+                             "--update-results benchmarks/results; .png beside it).")
+    add_update_results(parser)
     args = parser.parse_args()
     if args.tune_split == args.split:
         parser.error("--tune-split must differ from --split")
@@ -188,7 +190,7 @@ def main() -> None:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     settings = settings_to_run(args.study, args.settings, args.max_settings)
     args.work.mkdir(parents=True, exist_ok=True)
-    out = args.out or RESULTS / f"compression_{args.docs // 1000}k.csv"
+    out = args.out or results_dir(args) / f"compression_{args.docs // 1000}k.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     collection = resolve_collection(args.collection)
     ws = Workspace(args.study, collection, args.split)

@@ -10,7 +10,7 @@ beside the checkout):
 
     .venv/bin/python benchmarks/encode.py --docs 512 --max-length 256 --batch-size 32
 
-Prints a table and saves benchmarks/results/encode.json and encode.png (--out for another folder; a quick
+Prints a table and saves benchmarks/work/results/encode.json and encode.png (--out for another folder; a quick
 check: --docs 16 --repeats 1 --bf16-docs 0 --out benchmarks/work/encode-check).
 """
 
@@ -22,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from common import RESULTS, portable, run  # noqa: E402  (sets sys.path and $LILSR_DATA_DIR first)
+from common import add_update_results, portable, results_dir, run  # noqa: E402  (sets sys.path and $LILSR_DATA_DIR first)
 
 import torch  # noqa: E402
 
@@ -71,9 +71,10 @@ def main() -> None:
     parser.add_argument("--bf16-docs", type=int, default=32,
                         help="Documents for the bf16 variant (emulated, very slow on CPUs without AVX512-BF16/AMX); "
                              "0 skips it.")
-    parser.add_argument("--out", default=str(RESULTS), help="Folder for encode.json and encode.png.")
+    parser.add_argument("--out", default=None, help="Folder for encode.json and encode.png.")
+    add_update_results(parser)
     args = parser.parse_args()
-    out = Path(args.out)
+    out = Path(args.out) if args.out else results_dir(args)
     torch.set_num_threads(args.threads)
     corpus = resolve_collection(args.collection).corpus()
     texts = [doc.contents for doc, _ in zip(corpus, range(args.docs))]

@@ -24,7 +24,7 @@ a vector store and encoded queries (``--vectors STORE --queries QUERIES --name s
     flock .cpu.lock nice -n 10 python benchmarks/engines.py
     flock .cpu.lock python benchmarks/engines.py --vectors STORE --queries QUERIES --name synth-1m
 
-Writes benchmarks/results/engines-<name>.csv (every row), .json (the summary per engine) and .png (latency
+Writes benchmarks/work/results/engines-<name>.csv (every row), .json (the summary per engine) and .png (latency
 against accuracy@10, one curve per engine: its Pareto frontier). What a synthetic collection can and cannot
 tell is said in docs/engines.md.
 """
@@ -55,7 +55,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-RESULTS = Path(__file__).parent / "results"
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 WORK = Path(__file__).parent / "work"
 TARGETS = (0.95, 0.99)
 SAFE_K = (10, 1000)
@@ -379,7 +379,8 @@ def parse_args(argv=None):
     parser.add_argument("--build-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--work", default=str(WORK.relative_to(REPO)), help="scratch folder, relative to the "
                                                                             "checkout (git-ignored)")
-    parser.add_argument("--out", default=str(RESULTS.relative_to(REPO)), help="results folder")
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
+    add_update_results(parser)
     parser.add_argument("--rebuild", action="store_true", help="rebuild indexes found in --work")
     parser.add_argument("--replot", metavar="CSV", default=None, help="only redraw the plot of a results CSV")
     args = parser.parse_args(argv)
@@ -455,7 +456,7 @@ def main(argv=None) -> None:
             summary["skipped"][name] = f"failed: {exc}"
     summary["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
 
-    out = (REPO / args.out).resolve()
+    out = (REPO / args.out).resolve() if args.out else results_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"engines-{args.name}"
     with open(stem.with_suffix(".csv"), "w", newline="") as handle:

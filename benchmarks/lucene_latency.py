@@ -26,7 +26,7 @@ SciFact corpus encoded with splade-tiny (length 256; about 3 minutes on 2 cores)
 (`lilsr index lucene`, `lilsr encode queries`); --docs N encodes only the first N documents (a quick
 check: --docs 300 --k 10 --repeats 1 --warmup 0 --out benchmarks/work/lucene-check).
 
-Prints a table and saves benchmarks/results/lucene_latency.{csv,json,png} (--out for another folder).
+Prints a table and saves benchmarks/work/results/lucene_latency.{csv,json,png} (--out for another folder).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import statistics
 import time
 from pathlib import Path
 
-from common import RESULTS, portable, run, work_dir  # noqa: E402  (sets sys.path and $LILSR_DATA_DIR first)
+from common import add_update_results, portable, results_dir, run, work_dir  # noqa: E402  (sets sys.path and $LILSR_DATA_DIR first)
 
 import numpy as np  # noqa: E402
 
@@ -63,7 +63,8 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="'all threads' setting")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
+    add_update_results(parser)
     return parser.parse_args()
 
 
@@ -189,7 +190,7 @@ def main():
     for key, value in speedups.items():
         print(f"  {key}: {value:.1f}x")
 
-    out = Path(args.out)
+    out = Path(args.out) if args.out else results_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"index": portable(args.index), "queries": portable(args.queries), "encoder": qmanifest.get("encoder"),
             "queries_n": n, "unknown_query_tokens": unknown, "scale": scale, "repeats": args.repeats,

@@ -17,7 +17,7 @@ throughput figure, reported separately). Milvus runs with drop ratios 0 (all Lit
 accuracy@10 against exact must be 1 up to ties; the native index runs at two settings (its default and an
 accurate one); Lucene scores quantized weights (scale 100), so it is close to exact but not equal.
 
-Results: benchmarks/results/milvus.csv, .json (rows plus load average, CPU count, versions) and .png.
+Results: benchmarks/work/results/milvus.csv, .json (rows plus load average, CPU count, versions) and .png.
 
     .venv/bin/python benchmarks/milvus.py --data scifact
     flock .cpu.lock .venv/bin/python benchmarks/milvus.py --data synthetic --docs 100000 --queries 100
@@ -53,7 +53,7 @@ from lilsr_tools.manifest import package_versions, read_manifest  # noqa: E402
 from lilsr_tools.vectors.store import SparseVectors, load_vectors  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 K = 10
 NATIVE_SETTINGS = ({"query_cut": 10, "heap_factor": 0.7}, {"query_cut": 20, "heap_factor": 0.9})
 FIELDS = ["data", "docs", "engine", "variant", "accuracy_at_10", "median_ms", "mean_ms", "p99_ms", "build_s",
@@ -254,17 +254,18 @@ def main() -> None:
     parser.add_argument("--engines", default="milvus,native,lucene")
     parser.add_argument("--queries", type=int, default=None,
                         help="Search only the first N test queries (Milvus Lite is slow on big sets).")
+    add_update_results(parser)
     args = parser.parse_args()
     if args.docs < 1 or args.repeats < 1 or args.batch < 1:
         parser.error("--docs, --repeats and --batch must be at least 1")
     args.work.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = results_dir(args)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     qids, queries = scifact_queries(args.work)
     if args.queries:
         qids, queries = qids[:args.queries], queries[:args.queries]
     real = scifact_store(args.work, args.store)
-    csv_path, json_path = RESULTS / "milvus.csv", RESULTS / "milvus.json"
+    csv_path, json_path = results / "milvus.csv", results / "milvus.json"
     names = ["scifact", "synthetic"] if args.data == "both" else [args.data]
     rows = load_rows(csv_path)  # rows of other data sets are kept
     runs = json.loads(json_path.read_text()).get("runs", {}) if json_path.is_file() else {}
@@ -287,8 +288,8 @@ def main() -> None:
                                      "machine": platform.processor() or platform.machine(),
                                      "versions": package_versions(("numpy", "scipy", "numba", "pymilvus",
                                                                    "milvus-lite", "pyserini"))}, indent=1))
-    plot(rows, RESULTS / "milvus.png")
-    print(f"\nwrote {csv_path}, {json_path} and {RESULTS / 'milvus.png'}")
+    plot(rows, results / "milvus.png")
+    print(f"\nwrote {csv_path}, {json_path} and {results / 'milvus.png'}")
 
 
 if __name__ == "__main__":

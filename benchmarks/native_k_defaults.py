@@ -11,7 +11,7 @@ each returns at k=1000.
     flock .cpu.lock nice -n 10 python benchmarks/native_k_defaults.py \\
         --vectors STORE --dev-queries TRAIN_QUERIES --test-queries TEST_QUERIES --before ../main
 
-Writes benchmarks/results/native_k_defaults.{csv,json}. The lines to paste into
+Writes benchmarks/work/results/native_k_defaults.{csv,json}. The lines to paste into
 ``lilsr_tools/engines/native/engine.py`` (``K_DEFAULTS``) are printed at the end.
 """
 
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-RESULTS = Path(__file__).parent / "results"
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 KS = (10, 100, 1000)
 QUERY_CUTS = (5, 8, 10, 15, 20, 30, 50)
 HEAP_FACTORS = (0.5, 0.7, 0.8, 0.9, 1.0)
@@ -49,7 +49,8 @@ def parse_args(argv=None):
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", default="benchmarks/work/native-k", help="relative to the checkout")
-    parser.add_argument("--out", default=str(RESULTS.relative_to(REPO)))
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
+    add_update_results(parser)
     return parser.parse_args(argv)
 
 
@@ -138,7 +139,7 @@ def main(argv=None) -> None:
           engine.batch_search(test.qids, test.vectors, k=1000, query_cut=best["query_cut"],
                               heap_factor=best["heap_factor"]).as_run())
 
-    out = (REPO / args.out).resolve()
+    out = (REPO / args.out).resolve() if args.out else results_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "native_k_defaults.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

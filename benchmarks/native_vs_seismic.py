@@ -13,7 +13,7 @@ over query_cut x heap_factor. Both are timed on the call clock (wall time around
 conversion included; the native engine's own clock is in ``SearchResults.engine_ns``). Every setting runs
 each query ``--repeats`` times and keeps its fastest run, then reports accuracy@10, median and mean
 ms/query. Results go to
-benchmarks/results/native_vs_seismic.csv and .png; the targets of issue 4 are checked at the end.
+benchmarks/work/results/native_vs_seismic.csv and .png; the targets of issue 4 are checked at the end.
 
     flock .cpu.lock .venv/bin/python benchmarks/native_vs_seismic.py --data scifact
     flock .cpu.lock .venv/bin/python benchmarks/native_vs_seismic.py --data synthetic
@@ -45,7 +45,7 @@ from lilsr_tools.manifest import read_manifest  # noqa: E402
 from lilsr_tools.vectors.store import SparseVectors, load_vectors  # noqa: E402
 from lilsr_tools.vectors.synth import synthesize  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 K = 10
 QUERY_CUTS = (3, 5, 8, 10, 15, 20)
 HEAP_FACTORS = (0.5, 0.7, 0.8, 0.9, 1.0)
@@ -279,14 +279,15 @@ def main() -> None:
     parser.add_argument("--query-cuts", default=",".join(map(str, QUERY_CUTS)), help="Comma-separated query_cut values.")
     parser.add_argument("--heap-factors", default=",".join(map(str, HEAP_FACTORS)),
                         help="Comma-separated heap_factor values.")
+    add_update_results(parser)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = results_dir(args)
     grid = [(3, 0.7), (10, 0.9)] if args.quick else [
         (int(qc), float(hf)) for qc in args.query_cuts.split(",") for hf in args.heap_factors.split(",")]
     variants = args.variants.split(",")
     qids, queries = load_queries(args.work)
-    csv_path = RESULTS / "native_vs_seismic.csv"
+    csv_path = results / "native_vs_seismic.csv"
     rows: list[dict] = []
     if csv_path.is_file():  # keep the other data set's rows
         with open(csv_path, newline="") as handle:
@@ -313,9 +314,9 @@ def main() -> None:
             writer.writeheader()
             for row in rows:
                 writer.writerow({k: row.get(k, "") for k in FIELDS})
-    plot(rows, RESULTS / "native_vs_seismic.png")
+    plot(rows, results / "native_vs_seismic.png")
     print("\n" + "\n".join(report(rows)))
-    print(f"\nwrote {csv_path} and {RESULTS / 'native_vs_seismic.png'}")
+    print(f"\nwrote {csv_path} and {results / 'native_vs_seismic.png'}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ nDCG@10 against the collection's qrels.
         --vectors out/scifact-splade-tiny --pisa out/scifact-pisa --lucene out/scifact-lucene \\
         --queries out/q-table --collection scifact
 
-Prints a table and saves benchmarks/results/pisa_lucene.json.
+Prints a table and saves benchmarks/work/results/pisa_lucene.json.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-RESULTS = Path(__file__).parent / "results"
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 
 
 def parse_args():
@@ -41,7 +41,8 @@ def parse_args():
     parser.add_argument("--k", type=int, nargs="+", default=[10, 1000])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
+    add_update_results(parser)
     return parser.parse_args()
 
 
@@ -93,7 +94,7 @@ def main():
                   f"acc@10 {row['accuracy@10 exact']:.3f} (quantized {row['accuracy@10 exact-q']:.3f})  "
                   f"nDCG@10 {row['nDCG@10']:.4f}")
     lucene.close()
-    out = Path(args.out)
+    out = Path(args.out) if args.out else results_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     record = {"vectors": args.vectors, "queries": args.queries, "n_queries": len(qids), "docs": len(vectors),
               "scale": scale, "repeats": args.repeats, "warmup": args.warmup, "rows": rows,

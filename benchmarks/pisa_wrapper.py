@@ -22,7 +22,7 @@ is checked against the engine's, so no speed-up is bought with other answers.
     flock .cpu.lock .venv/bin/python benchmarks/pisa_wrapper.py \\
         --index out/scifact-pisa --queries out/q-table
 
-Prints a table and saves benchmarks/results/pisa_wrapper.json.
+Prints a table and saves benchmarks/work/results/pisa_wrapper.json.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-RESULTS = Path(__file__).parent / "results"
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 
 
 def parse_args():
@@ -52,7 +52,8 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--skip-scale-100", action="store_true",
                         help="skip the toks_scale=100 path (100x the term repeats: slow on big query sets)")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
+    add_update_results(parser)
     return parser.parse_args()
 
 
@@ -153,7 +154,7 @@ def main():
           f"{overlap:.3f} of the top {k}")
     for name, ms in rows.items():
         print(f"  {name:<{width}}  {ms:8.3f} ms/query")
-    out = Path(args.out)
+    out = Path(args.out) if args.out else results_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     record = {"index": str(args.index), "queries": str(args.queries), "k": k, "algorithm": args.algorithm,
               "docs": engine.manifest["counts"]["docs"], "n_queries": n, "repeats": args.repeats,

@@ -15,7 +15,7 @@ never chosen on test). This is ``lilsr ablate lambda --docs N --tune-split train
 --sizes repeats it for the first model at smaller N, and the script fits latency = a * N^b per engine,
 with its error on the measured points, and predicts MS MARCO's 8.8M passages.
 
-Outputs: benchmarks/results/scale-<N>.csv, .json and .png (latency against mean document non-zeros at N,
+Outputs: benchmarks/work/results/scale-<N>.csv, .json and .png (latency against mean document non-zeros at N,
 and latency against N); the ablation reports stay under --work (default benchmarks/work/scale, ignored by
 git). Run it alone on the machine: it records the load average, and a busy machine makes the numbers wrong.
 """
@@ -39,7 +39,7 @@ from lilsr_tools.reports.ablate import LambdaModel, ablate_lambda, engines_at_sc
 from lilsr_tools.reports.grid import ModelSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results"
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 MSMARCO_PASSAGES = 8_841_823
 
 
@@ -124,11 +124,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "work" / "scale")
     parser.add_argument("--tag", default="", help="Suffix of the result files (scale-<N>k-<tag>.*), e.g. for a "
                                                    "second run with --sizes beside the main one.")
+    add_update_results(parser)
     args = parser.parse_args()
     specs = [model_spec(m) for m in args.model]
     lambdas = {name: float(value) for name, _, value in (item.partition("=") for item in args.lambdas)}
     chosen = tuple(e for e in args.engines.split(",") if e)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = results_dir(args)
     load_before = os.getloadavg()
     started = time.perf_counter()
     skipped: dict[int, dict] = {}
@@ -156,7 +157,7 @@ def main() -> None:
     for (engine, k), part in sizes.groupby(["engine", "k"]):
         if part["docs"].nunique() >= 2:
             fits[f"{engine}@{k}"] = fit_power_law(part["docs"].to_numpy(float), part["retrieval_p50_ms"].to_numpy(float))
-    stem = RESULTS / (f"scale-{args.docs // 1000}k" + (f"-{args.tag}" if args.tag else ""))
+    stem = results / (f"scale-{args.docs // 1000}k" + (f"-{args.tag}" if args.tag else ""))
     table.to_csv(stem.with_suffix(".csv"), index=False)
     sizes.to_csv(stem.parent / f"{stem.name}-sizes.csv", index=False)
     plot(table, sizes, fits, args.docs, stem.with_suffix(".png"))

@@ -19,7 +19,7 @@ each), then measures, warm page cache, median of ``--repeats`` (5):
 - ``sha256``: ``--verify`` (every file hashed), once.
 
 It prints the check's share of the search run's start-up (process + exact start-up) and writes
-``benchmarks/results/store_check.json``. With ``--lucene INDEX`` (a ``lilsr index lucene`` folder) it also
+``benchmarks/work/results/store_check.json``. With ``--lucene INDEX`` (a ``lilsr index lucene`` folder) it also
 times Lucene's checksum check (``indexing.check_checksums``, run on every load) against the load of the
 engine without it, each in a fresh process. The check only runs where a store is loaded (exact and seismic-rs
 search of a store, index builds, exports); searching a built native or Lucene index does not load the store.
@@ -40,6 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 
 from lilsr_tools.manifest import package_versions, read_manifest, verify_hashes  # noqa: E402
 from lilsr_tools.vectors import store as store_module  # noqa: E402
@@ -120,9 +121,12 @@ def main() -> None:
     parser.add_argument("--from", dest="source", type=Path, default=None, help="Real store to synthesize from.")
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "store_check.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON path (default store_check.json in benchmarks/work/results)")
+    add_update_results(parser)
     parser.add_argument("--lucene", type=Path, default=None, help="Also time Lucene's checksums on this index.")
     args = parser.parse_args()
+    args.out = args.out or results_dir(args) / "store_check.json"
     if not (args.store / "manifest.json").is_file():
         if args.source is None:
             parser.error(f"{args.store} is not a store; pass --from REAL_STORE to synthesize one")

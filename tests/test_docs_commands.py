@@ -15,6 +15,17 @@ Lines are run by a small interpreter, in this process (no Python start-up per co
 continuations, ``export A=B``, ``name=value`` and ``$name``, ``flock FILE`` prefixes, ``lilsr`` /
 ``.venv/bin/lilsr`` commands and ``.venv/bin/python benchmarks/...`` scripts. A cheap block with anything
 else fails, so what the guides show stays what users can type.
+
+Printed figures. Comment lines right after a command in a cheap block, of the form ``# NAME NUMBER`` (a
+measure and its value, as ``lilsr evaluate`` prints them)::
+
+    .venv/bin/lilsr evaluate out/runs/exact-table.trec --collection scifact --split test
+    # nDCG@10    0.6585
+
+are what that command prints. The docs test requires each NAME on a line of the command's output, and, when
+the guides run on the real collections (``LILSR_DOCS_REAL_DATA=1``: ``scifact`` is the full one of
+``$LILSR_DATA_DIR``, not the small fixture), its value within ``FIGURE_TOLERANCE`` (0.002) of the printed
+one, so a documented figure cannot drift silently: re-run the guide and paste what it prints.
 """
 
 from __future__ import annotations
@@ -39,6 +50,9 @@ REPO = Path(__file__).resolve().parents[1]
 GUIDES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 MARK = re.compile(r"<!--\s*docs-test:\s*cheap\s*(?:;\s*needs\s+(?P<needs>[^>]*?))?\s*-->")
 LILSR = ("lilsr", ".venv/bin/lilsr")
+FIGURE = re.compile(r"^#\s*(?P<name>[A-Za-z][\w@.()=,]*)\s+(?P<value>-?\d+(?:\.\d+)?)\s*$")
+FIGURE_TOLERANCE = 0.002
+REAL_DATA = os.environ.get("LILSR_DOCS_REAL_DATA", "") not in ("", "0")
 
 
 @dataclass
@@ -92,6 +106,48 @@ def command_lines(text: str) -> list[str]:
     return out
 
 
+def documented_figures(text: str) -> list[list[tuple[str, float]]]:
+    """Per logical command line of ``text`` (the lines ``command_lines`` returns, in order), the
+    ``# NAME NUMBER`` comment lines that follow it: the figures the guide says it prints."""
+    figures: list[list[tuple[str, float]]] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not current and line.lstrip().startswith("#"):
+            match = FIGURE.match(line.strip())
+            if match and figures:
+                figures[-1].append((match.group("name"), float(match.group("value"))))
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        current += line
+        if shlex.split(current, comments=True):
+            figures.append([])
+        current = ""
+    return figures
+
+
+def figure_mismatches(output: str, figures: list[tuple[str, float]], check_values: bool,
+                      tolerance: float = FIGURE_TOLERANCE) -> list[str]:
+    """What differs between a command's output and the figures documented after it."""
+    printed = {}
+    for line in output.splitlines():
+        words = line.split()
+        if len(words) >= 2:
+            try:
+                printed.setdefault(words[0], float(words[1]))
+            except ValueError:
+                pass
+    problems = []
+    for name, value in figures:
+        if name not in printed:
+            problems.append(f"{name}: documented as {value:g}, not printed")
+        elif check_values and abs(printed[name] - value) > tolerance:
+            problems.append(f"{name}: documented {value:g}, printed {printed[name]:g} (tolerance {tolerance:g})")
+    return problems
+
+
 ALL_BLOCKS = [block for guide in GUIDES for block in bash_blocks(guide)]
 CHEAP_BLOCKS = [block for block in ALL_BLOCKS if block.cheap]
 
@@ -137,6 +193,24 @@ def check_parses(args: list[str]) -> None:
         raise click.UsageError(f"missing argument(s) {' '.join(missing)}")
 
 
+def test_a_stale_documented_figure_fails():
+    block = ("lilsr evaluate out/runs/a.trec --collection scifact \\\n    --split test\n# nDCG@10    0.6451\n"
+             "# RR@10      0.6076\n# queries: 300 judged\nlilsr evaluate out/runs/b.trec --collection scifact\n")
+    assert len(command_lines(block)) == 2
+    assert documented_figures(block) == [[("nDCG@10", 0.6451), ("RR@10", 0.6076)], []]
+    printed = "nDCG@10    0.6585\nRR@10      0.6078\nR@100      0.8953\n"
+    figures = documented_figures(block)[0]
+    assert figure_mismatches(printed, figures, check_values=True) == [
+        "nDCG@10: documented 0.6451, printed 0.6585 (tolerance 0.002)"]
+    assert figure_mismatches(printed, figures, check_values=False) == []  # the small fixture: names only
+    assert figure_mismatches("R@100 0.8953\n", figures, check_values=False)[0].startswith("nDCG@10: documented")
+
+
+def test_every_guide_figure_block_parses():
+    for block in CHEAP_BLOCKS:
+        assert len(documented_figures(block.text)) == len(command_lines(block.text)), block.where
+
+
 def test_guides_have_bash_blocks_and_cheap_ones():
     assert len(ALL_BLOCKS) > 15 and len(CHEAP_BLOCKS) >= 6
     assert any(b.guide.name == "README.md" and b.cheap for b in ALL_BLOCKS)  # the quickstart
@@ -163,7 +237,8 @@ def layout(small_corpus, small_vectors, small_table, small_queries, tmp_path_fac
     root = tmp_path_factory.mktemp("guides")
     data = root / "shared" / "data"
     data.mkdir(parents=True)
-    (data / "scifact").symlink_to(small_corpus)
+    # the printed figures of the guides are checked on the real SciFact only (LILSR_DOCS_REAL_DATA=1)
+    (data / "scifact").symlink_to(Path(os.environ["LILSR_DATA_DIR"]) / "scifact" if REAL_DATA else small_corpus)
     seeds = root / "seeds"
     seeds.mkdir()
     shutil.copytree(small_vectors.path, seeds / "scifact-splade-tiny")
@@ -178,30 +253,31 @@ def layout(small_corpus, small_vectors, small_table, small_queries, tmp_path_fac
     return root
 
 
-def run_line(line: str, env: dict, cwd: Path, where: str) -> None:
+def run_line(line: str, env: dict, cwd: Path, where: str) -> str:
+    """Run one logical line; returns what it printed."""
     words = [expand(w, env) for w in shlex.split(line)]
     if words[0] == "export":
         for item in words[1:]:
             key, _, value = item.partition("=")
             env[key] = value
-        return
+        return ""
     if len(words) == 1 and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
         key, _, value = words[0].partition("=")
         env[key] = value
-        return
+        return ""
     args = lilsr_args(list(words))
     if args is not None:
         result = CliRunner().invoke(main, args, catch_exceptions=True)
         if result.exit_code != 0:
             pytest.fail(f"{where}: `{line}` exited {result.exit_code}:\n{result.output[-3000:]}"
                         + (f"\n{result.exc_info[1]!r}" if result.exc_info and result.exit_code == 1 else ""))
-        return
+        return result.output
     if words[0] in (".venv/bin/python", "python") and len(words) > 1 and words[1].startswith("benchmarks/"):
         done = subprocess.run([sys.executable, *words[1:]], cwd=cwd, env={**os.environ, **env},
                               capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             pytest.fail(f"{where}: `{line}` exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
-        return
+        return done.stdout
     pytest.fail(f"{where}: `{line}`: the docs test runs lilsr commands, benchmarks and export/VAR=value lines; "
                 "mark this block as not cheap or write it with those")
 
@@ -228,7 +304,10 @@ def test_cheap_documented_commands_run(guide, layout, tmp_path, monkeypatch):
             if not (cwd / need).exists():
                 (cwd / need).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(seed, cwd / need)
-        for line in command_lines(block.text):
-            run_line(line, env, cwd, block.where)
+        for line, figures in zip(command_lines(block.text), documented_figures(block.text)):
+            output = run_line(line, env, cwd, block.where)
+            problems = figure_mismatches(output, figures, check_values=REAL_DATA)
+            if problems:
+                pytest.fail(f"{block.where}: `{line}` does not print what the guide shows: {'; '.join(problems)}")
             for key, value in env.items():  # exports apply to the following lines, as in a shell
                 monkeypatch.setenv(key, str((cwd / value).resolve()) if key == "LILSR_DATA_DIR" else value)

@@ -61,8 +61,9 @@ def _encoder_specs(values):
 @click.option("--baseline", default=None, help="Cell id for significance (default bm25, else the first cell).")
 @click.option("--significance", type=click.Choice(["t-test", "randomization"]), default="t-test", show_default=True,
               help="Paired test of each cell's per-query first measure against the baseline.")
+@options.partial
 def compare_command(grid_file, out, collections, split, models, encoders, engines, k, threads, baseline,
-                    significance):
+                    significance, partial):
     """Run a grid of models x query encoders x engines on one collection and write a report.
 
     The grid comes from GRID_FILE (TOML or YAML; see docs/compare.md) or from the flags; flags given
@@ -90,7 +91,9 @@ def compare_command(grid_file, out, collections, split, models, encoders, engine
             setattr(grid, attr, value)
     if encoders:
         grid.encoders = list(encoders)
+    grid.partial = grid.partial or partial
     result = compare(grid, out, significance=significance)
+    _echo_coverage(result.workspace.coverage_notes())
     ok = (result.frame["status"] == "ok").sum()
     click.echo(f"{len(result.frame)} cells ({ok} ok, {len(result.frame) - ok} failed, "
                f"{sum(bool(r.get('reused')) for r in result.records)} reused)")
@@ -133,8 +136,9 @@ def ablate_command():
 @click.option("--accuracy-target", type=click.FloatRange(0, 1, min_open=True), default=0.95, show_default=True,
               help="With --tune-split: accuracy@10 against exact search that a chosen setting must reach.")
 @click.option("--out", type=click.Path(file_okay=False), required=True)
+@options.partial
 def ablate_lambda_command(models, lambdas, collections, split, engines, encoder, k, threads, docs, synth_method,
-                          seed, repeat, tune_split, accuracy_target, out):
+                          seed, repeat, tune_split, accuracy_target, out, partial):
     """Effectiveness, latency and index size per lambda_d model, on each engine (at scale with --docs)."""
     from ..errors import LilsrError
     from ..reports.ablate import LambdaModel, ablate_lambda
@@ -171,8 +175,9 @@ def ablate_lambda_command(models, lambdas, collections, split, engines, encoder,
     table = ablate_lambda([LambdaModel(s, values.get(s.name)) for s in specs], collection, out, split=split,
                           engines=tuple(engines), encoder=encoder, k=k, threads=threads, docs=docs,
                           synth={"method": synth_method, "seed": seed} if docs else None, repeat=repeat,
-                          tune_split=tune_split, accuracy_target=accuracy_target, skipped=skipped)
+                          tune_split=tune_split, accuracy_target=accuracy_target, skipped=skipped, partial=partial)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    _echo_coverage(_recorded_coverage(out))
     click.echo(f"report: {Path(out) / 'report.html'}")
 
 
@@ -213,11 +218,13 @@ def ablate_query_length_command(models, collection, tune_split, split, cuts, enc
 @click.option("--top", type=options.positive_int("a table shows at least one row"), default=15, show_default=True,
               help="Rows per table.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (re-runs reuse it).")
-def ablate_context_command(model, collection, split, top, out):
+@options.partial
+def ablate_context_command(model, collection, split, top, out, partial):
     """Static (table) vs contextual query encoding: per query and per token."""
     from ..reports.ablate import ablate_context
 
-    tables = ablate_context(_model_spec(model), collection, out, split=split, top=top)
+    tables = ablate_context(_model_spec(model), collection, out, split=split, top=top, partial=partial)
+    _echo_coverage(tables["coverage"])
     queries = tables["queries"]
     click.echo(f"static table: {tables['table']}")
     click.echo(f"static {queries['static'].mean():.4f} vs contextual {queries['contextual'].mean():.4f} "
@@ -226,6 +233,19 @@ def ablate_context_command(model, collection, split, top, out):
     click.echo("largest static-contextual gaps: " + ", ".join(tables["tokens"].sort_values(
         "mean_abs_gap", ascending=False)["token"].head(10)))
     click.echo(f"report: {Path(out) / 'report.html'}")
+
+
+def _echo_coverage(notes: list[str]) -> None:
+    for note in notes:
+        click.echo(f"coverage: {note}")
+
+
+def _recorded_coverage(out: str) -> list[str]:
+    """The incomplete stores an ablation's manifest recorded, as sentences."""
+    from ..manifest import read_manifest
+    from ..reports.coverage import coverage_notes, recorded_coverage
+
+    return coverage_notes(recorded_coverage(read_manifest(out)))
 
 
 def _grid_values(option: str, kind: str, text: str) -> tuple[str, ...]:
@@ -268,8 +288,9 @@ def _grid_values(option: str, kind: str, text: str) -> tuple[str, ...]:
 @click.option("-k", "--k", "k", type=int, default=1000, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True)
+@options.partial
 def ablate_compression_command(models, collection, split, tune_split, engines, top_k, mass, postings, scale,
-                               value_bits, energy, also, max_loss, encoder, k, threads, out):
+                               value_bits, energy, also, max_loss, encoder, k, threads, out, partial):
     """Document-side compressions (term pruning, value quantization, posting pruning) of each model, through
     each engine: index bytes, effectiveness, accuracy and latency per cell; one table and a Pareto plot."""
     from ..errors import LilsrError
@@ -286,7 +307,8 @@ def ablate_compression_command(models, collection, split, tune_split, engines, t
     specs = [_model_spec(m) for m in models]
     tables = ablate_compression(specs, collection, out, split=split, tune_split=tune_split, settings=settings,
                                 engines=tuple(engines) or ("exact", "native", "lucene"), encoder=encoder, k=k,
-                                threads=threads, max_loss=max_loss)
+                                threads=threads, max_loss=max_loss, partial=partial)
+    _echo_coverage(tables["coverage"])
     recommended = tables["recommended"]
     if not recommended.empty:
         click.echo(recommended.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -45,6 +45,9 @@ threads = click.option("--threads", type=THREADS, default=None, help="CPU thread
 model = click.option("--model", "model", default=None,
                      help="Checkpoint folder, hub name, or preset (splade-tiny, minilm).")
 split = click.option("--split", default="test", show_default=True, help="Qrels split of the collection.")
+partial = click.option("--partial", is_flag=True,
+                       help="Accept a vector store that lacks some of the collection's documents (refused otherwise: "
+                            "they can never be retrieved); the coverage is printed and recorded in the report.")
 verify = click.option("--verify", is_flag=True,
                       help="Re-check every file's sha256 (and run Lucene's CheckIndex) before using it.")
 

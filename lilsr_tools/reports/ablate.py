@@ -17,7 +17,7 @@ from ..errors import LilsrError
 from ..evaluation.metrics import evaluate
 from ..manifest import write_manifest
 from . import plots
-from .compare import compare, effectiveness_table, environment_line
+from .compare import compare, coverage_blocks, effectiveness_table, environment_line
 from .findings import density_findings
 from .grid import EngineSpec, Grid, ModelSpec
 from .render import Block, write_report
@@ -52,7 +52,7 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
                   engines: tuple[str, ...] = ("lucene", "native"), encoder: str = "table", k: int = 1000,
                   threads: int = 1, progress: bool = True, docs: int | None = None, synth: dict | None = None,
                   repeat: int = 1, tune_split: str | None = None, accuracy_target: float = 0.95,
-                  skipped: dict[str, str] | None = None) -> pd.DataFrame:
+                  skipped: dict[str, str] | None = None, partial: bool = False) -> pd.DataFrame:
     """Each model (one per lambda) through each engine with the same query encoder; one table, one plot.
 
     With ``docs``, each model's vectors of ``collection`` are grown to that many synthetic documents
@@ -63,26 +63,29 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
     split's queries (a dev side: never the evaluation split), and each model is then measured with the
     fastest setting reaching ``accuracy_target`` there (or the most accurate, when none does).
     Several collections (``collection`` a list): one table and plot per collection and a BEIR-style table
-    (not with ``docs``)."""
+    (not with ``docs``). ``partial``: accept vector stores lacking some of the corpus (coverage recorded)."""
     if not isinstance(collection, str):
         collections = list(collection)
         if len(collections) > 1:
             if docs is not None or tune_split:
                 raise LilsrError("--docs and --tune-split take one --collection")
             return _ablate_lambda_collections(models, collections, out, split=split, engines=engines,
-                                              encoder=encoder, k=k, threads=threads, progress=progress)
+                                              encoder=encoder, k=k, threads=threads, progress=progress,
+                                              partial=partial)
         collection = collections[0]
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     lambdas = {m.spec.name: m.lambda_d if m.lambda_d is not None else trained_lambda(m.spec) for m in models}
     base = dict(collection=collection, split=split, threads=threads, models=[m.spec for m in models],
-                encoders=[encoder], engines=[EngineSpec(e) for e in engines], repeat=repeat)
+                encoders=[encoder], engines=[EngineSpec(e) for e in engines], repeat=repeat, partial=partial)
+    coverage = {}
     if docs is None:
         grid = Grid(k=k, **base)
         result = compare(grid, out, progress=progress)
         frame = result.frame[result.frame["status"] == "ok"].copy()
         failed = result.frame[result.frame["status"] != "ok"]
         all_cells = effectiveness_table(result.frame, grid.measures)
+        coverage = result.workspace.coverage
     else:
         synth = dict(synth or {})
         grid = Grid(k=10, docs=docs, synth=synth, **base)
@@ -148,7 +151,8 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
     if sentences:
         blocks += [Block("h2", "Findings"),
                    Block("list", sentences + ([f"Latency at k=10 over {docs:,} synthetic documents."] if docs else []))]
-    blocks += [Block("h2", "Per model and engine"),
+    blocks += [*(coverage_blocks(result.workspace) if docs is None else []),
+               Block("h2", "Per model and engine"),
                Block("table", table.assign(lambda_d=table["lambda_d"].map(lambda v: "" if pd.isna(v) else f"{v:g}")),
                      f"One model per lambda_d, query encoder '{encoder}'. Does the effectiveness "
                      "gained by denser documents survive each engine's latency? (Latency: "
@@ -177,13 +181,14 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
             blocks += [Block("h2", f"Training overlap with {collection}:{split}"), Block("table", overlap)]
     write_report(blocks, out, f"lilsr ablate lambda: {collection}")
     write_manifest(out, "lilsr.ablate-lambda", params={**grid.as_dict(), "lambdas": lambdas, "skipped": skipped or {}},
-                   counts={"models": len(models), "rows": len(table), "failed": len(failed)})
+                   counts={"models": len(models), "rows": len(table), "failed": len(failed)},
+                   coverage={name: c.as_dict() for name, c in coverage.items()})
     return table
 
 
 def _ablate_lambda_collections(models: list[LambdaModel], collection: list[str], out: str | Path, *,
                                split: str, engines: tuple[str, ...], encoder: str, k: int, threads: int,
-                               progress: bool = True) -> pd.DataFrame:
+                               progress: bool = True, partial: bool = False) -> pd.DataFrame:
     """Each model (one per lambda) through each engine with the same query encoder; one table, one plot per
     collection (several collections: ``collection`` a list, a BEIR-style table in the compare report)."""
     from .compare import training_overlap_table
@@ -192,7 +197,7 @@ def _ablate_lambda_collections(models: list[LambdaModel], collection: list[str],
     collections = [collection] if isinstance(collection, str) else list(collection)
     grid = Grid(collection=collections[0], collections=collections if len(collections) > 1 else [], split=split,
                 k=k, threads=threads, models=[m.spec for m in models], encoders=[encoder],
-                engines=[EngineSpec(e) for e in engines])
+                engines=[EngineSpec(e) for e in engines], partial=partial)
     result = compare(grid, out, progress=progress)
     lambdas = {m.spec.name: m.lambda_d if m.lambda_d is not None else trained_lambda(m.spec) for m in models}
     frame = result.frame[result.frame["status"] == "ok"].copy()
@@ -319,13 +324,14 @@ def _group_ok(records: list[dict]) -> dict:
 # -- context ---------------------------------------------------------------------------------------------------
 
 def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split: str = "test", top: int = 15,
-                   measure: str = "nDCG@10", progress: bool = True) -> dict[str, pd.DataFrame]:
-    """Static (table) vs contextual query encoding of the same model, per query and per token (exact engine)."""
+                   measure: str = "nDCG@10", progress: bool = True, partial: bool = False) -> dict[str, pd.DataFrame]:
+    """Static (table) vs contextual query encoding of the same model, per query and per token (exact engine).
+    ``partial``: accept a vector store lacking some of the corpus (coverage recorded)."""
     from ..data.collection import resolve_collection
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ws = Workspace(out, resolve_collection(collection), split, progress=progress)
+    ws = Workspace(out, resolve_collection(collection), split, progress=progress, partial=partial)
     engine = ExactEngine(ws.vectors(model))
     per_query, texts = {}, dict(zip(ws.text_queries.qids, ws.text_queries.texts))
     batches = {}
@@ -357,6 +363,7 @@ def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split:
               Block("text", "Exact search over the same document vectors; only the query side changes: the "
                             f"static table ({table}; one weight per token) or the model's contextual SPLADE "
                             f"query encoder ({ws.checkpoint(model)})."),
+              *coverage_blocks(ws),
               Block("table", summary),
               Block("h2", f"Queries where the static table loses most ({measure})"), Block("table", losses),
               Block("h2", f"Queries where the static table gains most ({measure})"), Block("table", gains),
@@ -381,9 +388,10 @@ def ablate_context(model: ModelSpec, collection: str, out: str | Path, *, split:
     write_report(blocks, out, f"lilsr ablate context: {model.name}")
     write_manifest(out, "lilsr.ablate-context", params={"model": vars(model), "collection": collection,
                                                         "split": split, "measure": measure, "table": table},
-                   counts={"queries": len(queries), "tokens": len(tokens)})
+                   counts={"queries": len(queries), "tokens": len(tokens)},
+                   coverage={name: c.as_dict() for name, c in ws.coverage.items()})
     return {"queries": queries, "losses": losses, "gains": gains, "tokens": tokens, "polysemy": polysemy,
-            "table": table}
+            "table": table, "coverage": ws.coverage_notes()}
 
 
 def describe_table(ws: Workspace, model: ModelSpec) -> str:

@@ -66,7 +66,8 @@ def run_grid(grid: Grid, out: str | Path, progress: bool = True,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ws = Workspace(out, resolve_collection(grid.collection), grid.split, progress=progress, docs=grid.docs,
-                   synth=grid.synth, artifacts=artifacts, strict_vectors=strict_vectors)
+                   synth=grid.synth, artifacts=artifacts, strict_vectors=strict_vectors, partial=grid.partial)
+    ws.check_coverage(grid.models)  # an incomplete store is refused before any cell runs
     with atomic_file(out / "grid.json") as handle:
         json.dump(grid.as_dict(), handle, indent=1)
     records = []
@@ -110,7 +111,8 @@ def compare_one(grid: Grid, out: str | Path, progress: bool = True, significance
     write_manifest(out, "lilsr.compare", params=grid.as_dict(),
                    counts={"cells": len(records), "ok": ok, "failed": len(records) - ok,
                            "reused": sum(bool(r.get("reused")) for r in records)},
-                   baseline=baseline, significance=significance)
+                   baseline=baseline, significance=significance,
+                   coverage={name: c.as_dict() for name, c in ws.coverage.items()})
     return Comparison(frame, records, md, html, ws, sentences)
 
 
@@ -122,6 +124,15 @@ def environment_line(grid: Grid) -> str:
             f"(wall time around one Python call per query, the same boundary for every engine) after "
             f"{grid.warmup} warm-up pass(es), the median of {grid.repeat} repeat(s) per query; engine_clock columns "
             "give the engine's own clock where it has one (inside compiled code for native, inside Java for Lucene).")
+
+
+def coverage_blocks(ws: Workspace) -> list[Block]:
+    """A warning paragraph when a store given with --partial lacks documents of the collection."""
+    notes = ws.coverage_notes()
+    if not notes:
+        return []
+    return [Block("text", "Coverage: " + "; ".join(notes) + ". Documents a store lacks are never retrieved: "
+                  "its figures count them as misses.")]
 
 
 def _load() -> str:
@@ -165,6 +176,7 @@ def report_blocks(grid: Grid, ws: Workspace, frame: pd.DataFrame, records: list[
     blocks = [Block("h1", f"lilsr compare: {grid.collection} ({grid.split})")]
     if sentences:
         blocks += [Block("h2", "Findings"), Block("list", sentences)]
+    blocks += coverage_blocks(ws)
     table = effectiveness_table(frame, [] if grid.docs else grid.measures)  # synthetic: no judgments
     blocks += [Block("h2", "Effectiveness and latency"),
                Block("table", table, f"sig: ▲/▼ {grid.measures[0]} significantly better/worse than the baseline "

@@ -202,9 +202,11 @@ def plan_cells(ws: Workspace, models: list[ModelSpec], settings: list[tuple[Step
 def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path, *, split: str = "test",
                        tune_split: str | None = None, settings: list[tuple[Step, ...]] | None = None,
                        engines: tuple[str, ...] = DEFAULT_ENGINES, encoder: str = "table", k: int = 1000,
-                       threads: int = 1, max_loss: float = 0.5, progress: bool = True) -> dict[str, pd.DataFrame]:
+                       threads: int = 1, max_loss: float = 0.5, progress: bool = True,
+                       partial: bool = False) -> dict[str, pd.DataFrame]:
     """Run every cell on ``split`` (and on ``tune_split``), write compression.csv, recommended.csv, the
-    report and the Pareto plot; returns the tables."""
+    report and the Pareto plot; returns the tables. ``partial``: accept vector stores lacking some of the
+    corpus (coverage recorded in the manifest)."""
     unknown = [e for e in engines if e not in ENGINES or e == "bm25"]
     if unknown:
         raise LilsrError(f"unknown vector engine(s) {', '.join(unknown)}; choose from "
@@ -228,14 +230,14 @@ def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path
     out.mkdir(parents=True, exist_ok=True)
     if tune_split:
         tune_coll, tune_name = tune_collection(coll, tune_split, out)
-    ws = Workspace(out, coll, split, progress=progress)
+    ws = Workspace(out, coll, split, progress=progress, partial=partial)
     models = [resolved(ws, m) for m in models]  # encoded once, here; every later step reads the store
     grid = Grid(collection=collection, split=split, k=k, threads=threads, models=list(models), encoders=[encoder],
                 engines=[EngineSpec(e) for e in engines], measures=list(MEASURES))
     splits = [(split, ws, grid)]
     if tune_split:
         tune_ws = Workspace(out / f"tune-{tune_name}", tune_coll, tune_name, progress=progress,
-                            artifacts=ws.artifacts)
+                            artifacts=ws.artifacts, partial=partial)
         splits.append((tune_name, tune_ws, Grid(**{**vars(grid), "collection": str(tune_coll.root),
                                                    "split": tune_name})))
     cells, skipped = plan_cells(ws, list(models), settings, list(engines), encoder)
@@ -269,8 +271,9 @@ def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path
                    params={**grid.as_dict(), "tune_split": tune_split, "tune_name": tune_name if tune_split else None,
                            "max_loss_points": max_loss,
                            "settings": [setting_label(s) for s in settings]},
-                   counts={"cells": len(table), "ok": ok, "failed": len(table) - ok, "not_applicable": len(skipped)})
-    return {"cells": table, "recommended": recommended, "sizes": sizes, **{f"cells-{n}": f for n, f in frames.items()}}
+                   counts={"cells": len(table), "ok": ok, "failed": len(table) - ok, "not_applicable": len(skipped)},
+                   coverage={name: c.as_dict() for name, c in ws.coverage.items()})
+    return {"coverage": ws.coverage_notes(), "cells": table, "recommended": recommended, "sizes": sizes, **{f"cells-{n}": f for n, f in frames.items()}}
 
 
 WARMUP_PASSES = 3

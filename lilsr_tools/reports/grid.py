@@ -102,6 +102,7 @@ class Grid:
     docs: int | None = None  # grow each model's vectors to this many synthetic documents (lilsr vectors synth)
     synth: dict = field(default_factory=dict)  # synth options: method, seed, mix, pool, keep, noise
     collections: list[str] = field(default_factory=list)  # several: "name" or "name:split" each
+    partial: bool = False  # accept vector stores that lack some of the corpus (coverage recorded)
 
     def targets(self) -> list[tuple[str, str]]:
         """(collection, split) pairs the grid runs on."""
@@ -132,7 +133,7 @@ class Grid:
     def as_dict(self) -> dict:
         return {"collection": self.collection, "collections": self.collections, "split": self.split, "k": self.k,
                 "threads": self.threads, "warmup": self.warmup, "repeat": self.repeat, "docs": self.docs,
-                "synth": self.synth,
+                "synth": self.synth, "partial": self.partial,
                 "baseline": self.baseline, "encoders": self.encoders, "measures": self.measures,
                 "models": [vars(m) for m in self.models],
                 "engines": [{"name": e.name, "build": e.build, "search": list(e.search)} for e in self.engines]}
@@ -185,7 +186,7 @@ def _rel(value: str | None, base: Path, keep_names: bool = False) -> str | None:
 
 def grid_from_dict(data: dict, where: str = "grid") -> Grid:
     known = {"collection", "collections", "split", "k", "threads", "baseline", "models", "encoders", "engines",
-             "measures", "warmup", "repeat", "docs", "synth"}
+             "measures", "warmup", "repeat", "docs", "synth", "partial"}
     unknown = set(data) - known
     if unknown:
         raise LilsrError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
@@ -236,7 +237,15 @@ def grid_from_dict(data: dict, where: str = "grid") -> Grid:
                 encoders=encoders, engines=engines,
                 measures=list(data.get("measures", ["nDCG@10", "RR@10", "R@100", "R@1000"])),
                 warmup=_count(data, "warmup", 1, 0, where), repeat=_count(data, "repeat", 1, 1, where),
-                docs=_count(data, "docs", None, 1, where), synth=_synth_options(data.get("synth"), where))
+                docs=_count(data, "docs", None, 1, where), synth=_synth_options(data.get("synth"), where),
+                partial=_flag(data, "partial", where))
+
+
+def _flag(data: dict, key: str, where: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise LilsrError(f"{where}: '{key}' must be true or false, not {value!r}")
+    return value
 
 
 def _synth_options(value, where: str) -> dict:

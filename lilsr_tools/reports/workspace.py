@@ -15,9 +15,10 @@ from ..data.trec import Run, read_run, write_run
 from ..engines import get_engine
 from ..engines.search import QueryBatch, run_search
 from ..errors import LilsrError
-from ..manifest import MANIFEST, read_manifest
+from ..manifest import MANIFEST, read_manifest, sha256_file
 from ..models.table import HEAD_FILE
 from ..vectors.store import SparseVectors, load_vectors
+from .coverage import Coverage, check_coverage, corpus_coverage, coverage_notes
 from .grid import EngineSpec, ModelSpec, key_of
 
 log = logging.getLogger("lilsr.compare")
@@ -32,11 +33,12 @@ class Workspace:
     ``synth`` options) and index those; tables and queries still come from the real collection.
     ``measure_builds``: build every index in a child process that records wall time and peak memory
     (``engines.measured_build``). ``strict_vectors`` (several collections in one grid): a model's given
-    vectors serve only the corpus they encode."""
+    vectors serve only the corpus they encode. ``partial``: accept a given store that lacks some of the
+    collection's documents (``coverage`` records how much it holds); else such a store is refused."""
 
     def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True,
                  docs: int | None = None, synth: dict | None = None, measure_builds: bool = False,
-                 artifacts: str | Path | None = None, strict_vectors: bool = False):
+                 artifacts: str | Path | None = None, strict_vectors: bool = False, partial: bool = False):
         self.root = Path(root)
         self.artifacts = Path(artifacts) if artifacts else self.root / "artifacts"
         self.collection = collection
@@ -46,6 +48,8 @@ class Workspace:
         self.synth = dict(synth or {})
         self.measure_builds = measure_builds or docs is not None
         self.strict_vectors = strict_vectors
+        self.partial = partial
+        self.coverage: dict[str, Coverage] = {}  # model name -> how much of the corpus its given store holds
         self._real: dict[str, SparseVectors] = {}
         self._vectors: dict[str, SparseVectors] = {}
         self._queries: dict[tuple, QueryBatch] = {}
@@ -53,6 +57,13 @@ class Workspace:
 
     def path(self, kind: str, name: str, key_payload) -> Path:
         return self.artifacts / kind / f"{_slug(name)}-{key_of(key_payload)}"
+
+    @cached_property
+    def corpus_identity(self) -> list[str]:
+        """The corpus as cache keys see it: its resolved path and a digest of its content. How the data
+        folder is spelled (``LILSR_DATA_DIR=../shared/data`` or the Makefile's absolute path) must not
+        change a key, or a re-run re-encodes; an edited corpus must."""
+        return corpus_identity(self.collection.corpus_path)
 
     # -- queries -------------------------------------------------------------------------------------
     @cached_property
@@ -69,8 +80,11 @@ class Workspace:
         """The model's vectors of the real collection (given, or encoded once)."""
         if model.name in self._real:
             return self._real[model.name]
-        if model.vectors and (not self.strict_vectors or self._encodes_this_corpus(model.vectors)):
+        if self._uses_given_vectors(model):
             vectors = load_vectors(model.vectors)
+            if self.docs is None:  # grown synthetic stores are judged against exact search, not qrels
+                self.coverage[model.name] = corpus_coverage(vectors, self.collection)
+                check_coverage(self.coverage[model.name], model.name, self.partial)
         elif model.vectors and not model.checkpoint:
             raise LilsrError(f"model '{model.name}': its vectors {model.vectors} encode another corpus than "
                              f"{self.collection.corpus_path}; give the model a checkpoint to encode this collection")
@@ -78,8 +92,8 @@ class Workspace:
             from ..models.corpus import encode_corpus
             from ..models.splade import SpladeEncoder
 
-            path = self.path("vectors", model.name, [model.checkpoint, model.max_length,
-                                                     str(self.collection.corpus_path), _checkpoint_stamp(model)])
+            path = self.path("vectors", model.name, [_checkpoint_name(model.checkpoint), model.max_length,
+                                                     self.corpus_identity, _checkpoint_stamp(model)])
             if (path / MANIFEST).is_file():
                 vectors = load_vectors(path)
             else:
@@ -106,6 +120,20 @@ class Workspace:
                 vectors = synthesize(vectors, path, self.docs, overwrite=True, progress=self.progress, **self.synth)
         self._vectors[model.name] = vectors
         return vectors
+
+    def check_coverage(self, models) -> None:
+        """Refuse, before any cell runs, a given store that lacks documents of the collection (unless
+        ``partial``; its coverage is recorded in ``coverage``). Models encoded here cover it all by making."""
+        for model in models:
+            if self._uses_given_vectors(model):
+                self.real_vectors(model)
+
+    def coverage_notes(self) -> list[str]:
+        """One sentence per incomplete store, for the report and the console."""
+        return coverage_notes(self.coverage)
+
+    def _uses_given_vectors(self, model: ModelSpec) -> bool:
+        return bool(model.vectors) and (not self.strict_vectors or self._encodes_this_corpus(model.vectors))
 
     def _encodes_this_corpus(self, vectors: str) -> bool:
         corpus = read_manifest(vectors).get("params", {}).get("corpus")
@@ -137,9 +165,10 @@ class Workspace:
         checkpoint = self.checkpoint(model)
         has_head = (Path(resolve_model(checkpoint)) / HEAD_FILE).is_file()
         init = "head" if has_head else "idf"
-        path = self.path("tables", f"{model.name}-{init}", [checkpoint, init, _checkpoint_stamp(model),
-                                                            str(self.collection.corpus_path) if init == "idf"
-                                                            else None, "text-idf"])
+        path = self.path("tables", f"{model.name}-{init}", [_checkpoint_name(checkpoint), init,
+                                                            _checkpoint_stamp(model),
+                                                            self.corpus_identity if init == "idf" else None,
+                                                            "text-idf"])
         if not (path / MANIFEST).is_file():
             corpus = self.collection.corpus_path if init == "idf" else None
             weights, vocab, tokenizer, params = export_table(checkpoint, init, corpus=corpus)
@@ -165,10 +194,10 @@ class Workspace:
         text = self.text_queries
         encoder_spec, (encoder, top_k) = encoder, parse_encoder_spec(encoder)
         table = self.table(model) if encoder == "table" else None
-        inputs = [model.name, encoder, self.checkpoint(model), self.split, self.collection.name,
+        inputs = [model.name, encoder, _checkpoint_name(self.checkpoint(model)), self.split, self.collection.name,
                   key_of(read_manifest(table).get("sha256")) if table else None,
                   self.real_identity(model) if encoder == "vector-idf" else None,
-                  str(self.collection.corpus_path) if encoder == "idf" else None]
+                  self.corpus_identity if encoder == "idf" else None]
         inputs += [top_k] if top_k else []  # a cut is part of the key; the uncut keys stay as they were
         path = self.path("queries", f"{model.name}-{encoder_spec.replace(':', '-')}", inputs)
         if not (path / MANIFEST).is_file():
@@ -192,7 +221,7 @@ class Workspace:
     def index(self, model: ModelSpec | None, engine: EngineSpec) -> Path:
         engine_cls = get_engine(engine.name)
         if engine.name == "bm25":
-            path = self.path("indexes", f"{self.collection.name}-bm25", [str(self.collection.corpus_path), engine.build])
+            path = self.path("indexes", f"{self.collection.name}-bm25", [self.corpus_identity, engine.build])
             source = str(self.collection.root)
         else:
             vectors = self.vectors(model)
@@ -249,6 +278,27 @@ class Workspace:
             path.mkdir(parents=True, exist_ok=True)
             write_run(run_file, results.qids, results.doc_ids, results.scores, tag="exact")
         return read_run(run_file)
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def corpus_identity(corpus: Path) -> list[str]:
+    """Resolved path and sha256 of a corpus file; the digest is computed once per file version in a process."""
+    path = Path(corpus).resolve()
+    stat = path.stat()
+    version = (str(path), stat.st_size, stat.st_mtime_ns)
+    if version not in _DIGESTS:
+        _DIGESTS[version] = sha256_file(path)
+    return [str(path), _DIGESTS[version]]
+
+
+def _checkpoint_name(checkpoint: str | None) -> str | None:
+    """A checkpoint as keys see it: a local folder by its resolved path (however it was spelled), a hub or
+    preset name as given."""
+    if checkpoint and Path(checkpoint).expanduser().is_dir():
+        return str(Path(checkpoint).expanduser().resolve())
+    return checkpoint
 
 
 def _checkpoint_stamp(model: ModelSpec):

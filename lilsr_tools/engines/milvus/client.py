@@ -24,6 +24,11 @@ COLLECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
 def import_pymilvus():
+    # gRPC's C core logs a Milvus Lite call it does not implement (AllocTimestamp) as an error line on
+    # stderr, below Python's logging, even when the command succeeds; a real failure still reaches us as
+    # an exception. The core reads its verbosity once, when first loaded: set it before pymilvus loads it
+    # (a value the user exported wins).
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         import pymilvus
     except ImportError as exc:

@@ -17,8 +17,9 @@ from .build import BUILD_DEFAULTS, ENCODINGS
               help="PISA's posting-list codec.")
 @click.option("--block-size", type=int, default=BUILD_DEFAULTS["block_size"], show_default=True,
               help="Documents per block of the block-max scores (BlockMax-WAND, BlockMax-MaxScore).")
+@click.option("--verbose", is_flag=True, help="Show PISA's own log lines ([info] ...); hidden unless it fails.")
 @options.overwrite
-def command(vectors, out, scale, encoding, block_size, overwrite):
+def command(vectors, out, scale, encoding, block_size, verbose, overwrite):
     """Build a PISA index at OUT from the vector store VECTORS.
 
     Search it with 'lilsr search OUT QUERIES' (-p query_algorithm=maxscore, or block_max_wand,
@@ -26,6 +27,12 @@ def command(vectors, out, scale, encoding, block_size, overwrite):
     from ...manifest import read_manifest
     from .build import build_pisa_index
 
+    import os
+
+    from .pisathon import VERBOSE_ENV
+
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
     build_pisa_index(vectors, out, overwrite=overwrite, scale=scale, encoding=encoding, block_size=block_size)
     manifest = read_manifest(out)
     counts, postings = manifest["counts"], manifest["postings"]

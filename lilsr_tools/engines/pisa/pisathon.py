@@ -62,15 +62,36 @@ def pisa_version() -> str | None:
         return None
 
 
+VERBOSE_ENV = "LILSR_VERBOSE"  # set by `lilsr index pisa --verbose`: PISA's own log lines are shown
+
+
 @contextlib.contextmanager
 def stdout_to_stderr():
-    """PISA's compression prints a file name to file descriptor 1 (below Python's sys.stdout): send it, with
-    PISA's log lines, to stderr, so that a command's standard output stays its own."""
+    """PISA's C++ code prints ``[info]`` log lines and, when compressing, a temporary file name, on file
+    descriptors 1 and 2 (below Python's sys.stdout). They say nothing a user acts on: they are kept aside and
+    shown (on stderr, so that a command's standard output stays its own) only when PISA fails or with
+    ``$LILSR_VERBOSE`` set."""
+    import tempfile
+
     sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    sys.stderr.flush()
+    verbose = os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as kept:
+        os.dup2(2 if verbose else kept.fileno(), 1)
+        if not verbose:
+            os.dup2(kept.fileno(), 2)
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            if failed and not verbose:
+                kept.seek(0)
+                sys.stderr.write(kept.read().decode("utf-8", "replace"))
