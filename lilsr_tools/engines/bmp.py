@@ -57,11 +57,13 @@ from ..manifest import read_manifest, write_manifest
 from ..vectors.convert import quantize
 from ..vectors.store import SparseVectors, posting_stats, vocab_digest
 from .base import SearchResults, source_vectors, bool_param, check_known_params, folder_bytes, queries_to_ids
+from .file_checks import check_files, file_records
 from .packages import call_rust, check_query_vocab, import_package, package_version
 
 KIND = "lilsr.bmp-index"
 INDEX_FILE = "index.bmp"
 TERMS_FILE = "terms.npz"  # per vocabulary id: largest impact, postings, 10th/100th/1000th largest impact
+INDEX_FILES = [INDEX_FILE, TERMS_FILE, "vocab.json"]
 MAX_IMPACT = 255  # BMP keeps document impacts in a u8
 DEFAULT_TOP_IMPACT = 127  # the default scale maps the largest weight here: headroom for BMP's u16 sums
 QUERY_LEVELS = 32  # BMP's MAX_TERM_WEIGHT: every query is rescaled so that its largest weight is 32
@@ -257,7 +259,8 @@ class BmpEngine:
                            source=str(vectors.path) if vectors.path else None, model=vectors.manifest.get("model"),
                            engine_version={"bmp": package_version("bmp")},
                            build_seconds=round(time.perf_counter() - started, 3),
-                           index_bytes=folder_bytes(tmp), hash_files=[TERMS_FILE, "vocab.json"])
+                           index_bytes=folder_bytes(tmp), checked_files=file_records(tmp, INDEX_FILES),
+                           hash_files=INDEX_FILES)
         return Path(out)
 
     @classmethod
@@ -268,9 +271,10 @@ class BmpEngine:
         if manifest.get("kind") != KIND:
             raise LilsrError(f"{path} holds a '{manifest.get('kind')}', not a '{KIND}'; build one with "
                              "'lilsr index bmp' or pick the engine that made it (--engine)")
-        for name in (INDEX_FILE, TERMS_FILE, "vocab.json"):
+        for name in INDEX_FILES:
             if not (path / name).is_file():
                 raise LilsrError(f"{path / name} is missing; rebuild the index")
+        check_files(path, manifest, INDEX_FILES)  # BMP panics (or aborts) on a damaged file
         bmp = import_bmp()
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         with np.load(path / TERMS_FILE) as saved:

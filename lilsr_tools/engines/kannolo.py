@@ -33,10 +33,12 @@ from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
 from ..vectors.store import vocab_digest
 from .base import SearchResults, source_vectors, check_known_params, folder_bytes, queries_to_ids
+from .file_checks import check_files, file_records
 from .packages import call_rust, check_query_vocab, import_package, package_version
 
 KIND = "lilsr.kannolo-index"
 INDEX_FILE = "index.kannolo"
+INDEX_FILES = [INDEX_FILE, "vocab.json", "ids.json"]
 # variant -> (kANNolo class, largest weight it stores without clipping, or None)
 VARIANTS = {"plain": ("SparsePlainHNSW", None), "u16": ("SparseFixedU16HNSW", 7.9998),
             "u8": ("SparseFixedU8HNSW", 3.984), "packing8": ("SparseDotPacking8HNSW", 3.984)}
@@ -157,7 +159,8 @@ class KannoloEngine:
                            source=str(vectors.path) if vectors.path else None, model=vectors.manifest.get("model"),
                            engine_version={"kannolo": package_version("kannolo")}, threads=threads,
                            build_seconds=round(build_seconds, 3), space_usage_bytes=space,
-                           index_bytes=folder_bytes(tmp), hash_files=["vocab.json", "ids.json"])
+                           index_bytes=folder_bytes(tmp), checked_files=file_records(tmp, INDEX_FILES),
+                           hash_files=INDEX_FILES)
         return Path(out)
 
     @classmethod
@@ -168,9 +171,10 @@ class KannoloEngine:
         if manifest.get("kind") != KIND:
             raise LilsrError(f"{path} holds a '{manifest.get('kind')}', not a '{KIND}'; build one with "
                              "'lilsr index kannolo' or pick the engine that made it (--engine)")
-        for name in (INDEX_FILE, "vocab.json", "ids.json"):
+        for name in INDEX_FILES:
             if not (path / name).is_file():
                 raise LilsrError(f"{path / name} is missing; rebuild the index")
+        check_files(path, manifest, INDEX_FILES)  # kANNolo aborts (or answers garbage) on a damaged file
         p = manifest.get("params", {})
         if p.get("variant") not in VARIANTS or p.get("graph_type") not in GRAPH_TYPES:
             raise LilsrError(f"{path}: manifest names an unknown kannolo variant or graph type; rebuild the index")

@@ -34,6 +34,7 @@ from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, read_vocab, write_manifest
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
+from .file_checks import check_files, file_records
 from .base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
                    seismic_style_grid)
 
@@ -188,6 +189,7 @@ class SeismicRsEngine:
             write_manifest(tmp, KIND, params=self.build_params, counts=counts, vocab_digest=vocab_digest(self.vocab),
                            source=str(self.path) if self.path else None,
                            build_seconds=round(self.build_seconds, 3) if self.build_seconds else None,
+                           checked_files=file_records(tmp, [INDEX_FILE, "vocab.json"]),
                            hash_files=[INDEX_FILE, "vocab.json"])
         return Path(out)
 
@@ -207,6 +209,10 @@ class SeismicRsEngine:
         if build_params:
             raise LilsrError(f"{path} is a built Seismic index; build parameters ({', '.join(build_params)}) apply "
                              "only when searching a vector store")
+        for name in (INDEX_FILE, "vocab.json"):
+            if not (Path(path) / name).is_file():
+                raise LilsrError(f"{Path(path) / name} is missing; rebuild the index")
+        check_files(path, manifest, [INDEX_FILE, "vocab.json"])  # Seismic panics or aborts on a damaged file
         seismic = import_seismic(threads)
         vocab = read_vocab(Path(path) / "vocab.json", "rebuild the index")
         _, index_cls = _classes(seismic, len(vocab))
