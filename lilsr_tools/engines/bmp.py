@@ -59,6 +59,7 @@ from ..vectors.store import SparseVectors, posting_stats, vocab_digest
 from .base import SearchResults, source_vectors, bool_param, check_known_params, folder_bytes, queries_to_ids
 from .file_checks import check_files, file_records
 from .packages import call_rust, check_query_vocab, import_package, package_version
+from .checks import checked_search
 
 KIND = "lilsr.bmp-index"
 INDEX_FILE = "index.bmp"
@@ -308,6 +309,7 @@ class BmpEngine:
             return 0
         return int((levels * self.term_kth[band, ids]).max())
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Search every query, one ``Searcher.search`` call each (BMP's Python API has no batch call)."""

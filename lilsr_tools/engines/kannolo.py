@@ -35,6 +35,7 @@ from ..vectors.store import vocab_digest
 from .base import SearchResults, source_vectors, check_known_params, folder_bytes, queries_to_ids
 from .file_checks import check_files, file_records
 from .packages import call_rust, check_query_vocab, import_package, package_version
+from .checks import checked_search
 
 KIND = "lilsr.kannolo-index"
 INDEX_FILE = "index.kannolo"
@@ -200,6 +201,7 @@ class KannoloEngine:
             prepared.append((np.ascontiguousarray(ids[order], np.int32), np.ascontiguousarray(weights[order])))
         return prepared, unknown
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         if len(qids) != len(queries):

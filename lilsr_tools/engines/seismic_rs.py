@@ -37,6 +37,7 @@ from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, v
 from .file_checks import check_files, file_records
 from .base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
                    seismic_style_grid)
+from .checks import checked_search
 
 KIND = "lilsr.seismic-rs-index"
 INDEX_FILE = "index.index.seismic"
@@ -248,6 +249,7 @@ class SeismicRsEngine:
         mapped, unknown = queries_to_ids(queries, self._token_ids)
         return [(self._component_name(ids, dtype), weights) for ids, weights in mapped], unknown
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Search every query. With one thread each query is a ``search`` call timed on its own; with more,

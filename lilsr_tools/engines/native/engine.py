@@ -16,6 +16,7 @@ from .build import build_native_index
 from .layout import IndexArrays, load_arrays
 from .lowlevel import ticks_per_ns
 from .search_kernels import batch_search, search_single
+from ..checks import checked_search
 
 # search parameters (Seismic's names) and their defaults; query_cut and heap_factor depend on k (below)
 SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.7, "sorted": True, "block_order": "global", "prefetch": True}
@@ -123,6 +124,7 @@ class NativeEngine:
         retrieval_ns = np.rint(ticks / self._ticks_per_ns).astype(np.int64)
         return docs, scores, counts, retrieval_ns
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Search every query. With one thread each query is one call into compiled code (``search_single``),

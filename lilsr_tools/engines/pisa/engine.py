@@ -36,6 +36,7 @@ from ..base import SearchResults, check_known_params, folder_bytes
 from ..file_checks import check_files
 from .build import KIND, PISA_DIR, SCORER, build_pisa_index, pisa_files
 from .pisathon import load_pisathon, stdout_to_stderr
+from ..checks import checked_search
 
 # Safe algorithms: each returns the exact top-k for the quantized weights (the conjunctive ones would not).
 ALGORITHMS = ("maxscore", "block_max_wand", "block_max_maxscore", "wand", "ranked_or")
@@ -117,6 +118,7 @@ class PisaEngine:
                              f"({self.manifest['params'].get('model')})")
         return unknown
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """``params``: query_algorithm (maxscore), query_scale (the index scale)."""
