@@ -67,6 +67,8 @@ TERMS_FILE = "terms.npz"  # per vocabulary id: largest impact, postings, 10th/10
 INDEX_FILES = [INDEX_FILE, TERMS_FILE, "vocab.json"]
 MAX_IMPACT = 255  # BMP keeps document impacts in a u8
 DEFAULT_TOP_IMPACT = 127  # the default scale maps the largest weight here: headroom for BMP's u16 sums
+OUTLIER_QUANTILE = 0.9999  # the default scale ignores weights above twice this percentile (clipped, counted)
+# (on stores under 10,000 weights: above twice the second largest)
 QUERY_LEVELS = 32  # BMP's MAX_TERM_WEIGHT: every query is rescaled so that its largest weight is 32
 SEED_RANKS = (10, 100, 1000)  # BMP seeds the threshold with a term's impact at this rank (k <= rank)
 SCORE_LIMIT = 65_535  # BMP accumulates scores in a u16
@@ -117,14 +119,39 @@ def search_params(params: dict) -> dict:
 
 
 def auto_scale(vectors: SparseVectors) -> float:
-    """The default scale: the store's largest weight becomes an impact of 127."""
-    top = float(np.max(vectors.values)) if vectors.nnz else 0.0
+    """The default scale: the store's largest weight becomes an impact of 127, unless the largest lies above
+    twice the 99.99th percentile (the largest 0.01% of weights, at least one, are outliers): then that
+    percentile becomes 127 and the outliers above 255 are clipped to it, counted. Before, one huge weight
+    rounded every other weight to zero."""
+    values = np.asarray(vectors.values)
+    top = float(np.max(values)) if vectors.nnz else 0.0
     if not top > 0:
         raise LilsrError(f"{vectors.path or 'vectors'}: no positive weight to index")
-    scale = DEFAULT_TOP_IMPACT / top
-    while quantize(np.float32(top), scale) > DEFAULT_TOP_IMPACT:  # float rounding must not round it up
+    reference = top
+    outliers = max(1, int(values.size * (1 - OUTLIER_QUANTILE)))  # at least one, on small stores
+    if values.size > outliers:
+        high = float(np.partition(values, values.size - outliers - 1)[values.size - outliers - 1])
+        if top > MAX_IMPACT / DEFAULT_TOP_IMPACT * high > 0:
+            reference = high
+    scale = DEFAULT_TOP_IMPACT / reference
+    while quantize(np.float32(reference), scale) > DEFAULT_TOP_IMPACT:  # float rounding must not round it up
         scale = float(np.nextafter(scale, 0))
     return scale
+
+
+def clip_outliers(vectors: SparseVectors, scale: float) -> tuple[SparseVectors, int]:
+    """The weights above what impact 255 stands for at ``scale`` lowered to it (only the automatic scale
+    does this: an explicit one that overflows is refused); returns the vectors and how many were clipped."""
+    ceiling = np.float32(MAX_IMPACT / scale)
+    values = np.asarray(vectors.values)
+    over = values > ceiling
+    clipped = int(over.sum())
+    if not clipped:
+        return vectors, 0
+    while quantize(ceiling, scale) > MAX_IMPACT:
+        ceiling = np.nextafter(ceiling, np.float32(0))
+    return SparseVectors(vectors.indptr, vectors.indices, np.minimum(values, ceiling), vectors.vocab, vectors.ids,
+                         path=vectors.path, manifest=vectors.manifest), clipped
 
 
 def quantize_impacts(vectors: SparseVectors, scale: float) -> np.ndarray:
@@ -211,7 +238,10 @@ class BmpEngine:
         started = time.perf_counter()
         vectors = source_vectors(source, "bmp")
         where = vectors.path or "vectors"
-        scale = p["scale"] if p["scale"] is not None else auto_scale(vectors)
+        scale, clipped = p["scale"], 0
+        if scale is None:
+            scale = auto_scale(vectors)
+            vectors, clipped = clip_outliers(vectors, scale)
         impacts = quantize_impacts(vectors, scale)
         indices = np.asarray(vectors.indices)
         live = impacts > 0
@@ -250,7 +280,8 @@ class BmpEngine:
             np.savez(tmp / TERMS_FILE, **terms)
             (tmp / "vocab.json").write_text(json.dumps(list(vectors.vocab), ensure_ascii=False), "utf-8")
             counts = {"docs": len(vectors), "postings": int(live.sum()),
-                      "dropped_zero_after_rounding": int((~live).sum()), "empty_docs": empty, "terms": used,
+                      "dropped_zero_after_rounding": int((~live).sum()), "clipped_to_max_impact": clipped,
+                      "empty_docs": empty, "terms": used,
                       "max_impact": int(terms["max_impact"].max()) if used else 0,
                       "padding_docs": padding, "sentinel_docs": 1}
             write_manifest(tmp, KIND, params={**p, "scale": scale, "scale_given": p["scale"] is not None,

@@ -32,7 +32,8 @@ from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
 from ..vectors.store import vocab_digest
-from .base import SearchResults, source_vectors, check_known_params, folder_bytes, queries_to_ids
+from .base import (F16_MAX, SearchResults, check_finite_scores, check_known_params, folder_bytes, queries_to_ids,
+                   source_vectors)
 from .file_checks import check_files, file_records
 from .packages import call_rust, check_query_vocab, import_package, package_version
 from .checks import checked_search
@@ -41,7 +42,7 @@ KIND = "lilsr.kannolo-index"
 INDEX_FILE = "index.kannolo"
 INDEX_FILES = [INDEX_FILE, "vocab.json", "ids.json"]
 # variant -> (kANNolo class, largest weight it stores without clipping, or None)
-VARIANTS = {"plain": ("SparsePlainHNSW", None), "u16": ("SparseFixedU16HNSW", 7.9998),
+VARIANTS = {"plain": ("SparsePlainHNSW", F16_MAX), "u16": ("SparseFixedU16HNSW", 7.9998),
             "u8": ("SparseFixedU8HNSW", 3.984), "packing8": ("SparseDotPacking8HNSW", 3.984)}
 GRAPH_TYPES = ("standard", "permuted", "compressed")
 BUILD_DEFAULTS = {"m": 32, "ef_construction": 200, "variant": "plain", "graph_type": "standard"}
@@ -138,7 +139,9 @@ class KannoloEngine:
         top = float(values.max()) if values.size else 0.0
         if limit is not None and top > limit:
             raise LilsrError(f"{where}: largest weight {top:.4g} is above what kannolo variant {p['variant']} "
-                             f"stores ({limit:g}; larger weights are clipped); use variant plain or u16")
+                             f"stores ({limit:g}; larger weights are clipped or become infinite); "
+                             + ("use variant plain or u16" if p["variant"] != "plain" else
+                                "scale the store's weights down"))
         index_cls = _index_class(kannolo, p["variant"])
         with atomic_dir(out, overwrite=overwrite) as tmp:
             index = call_rust("kannolo build", index_cls.build_from_arrays, indices, values, indptr, m=p["m"],
@@ -246,6 +249,7 @@ class KannoloEngine:
         ids = self.ids
         doc_ids = [[ids[d] for d in found.tolist()] for _, found in rows]
         score_rows = [np.asarray(scores, np.float32) for scores, _ in rows]
+        check_finite_scores(self.name, qids, score_rows)
         info = {"engine": self.name, "k": k, "threads": threads, **p, "build_params": self.manifest.get("params"),
                 "timing": timing}
         return SearchResults(list(qids), doc_ids, score_rows, times, unknown, info)

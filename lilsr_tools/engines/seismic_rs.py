@@ -35,8 +35,8 @@ from ..errors import LilsrError
 from ..manifest import read_manifest, read_vocab, write_manifest
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
 from .file_checks import check_files, file_records
-from .base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
-                   seismic_style_grid)
+from .base import (F16_MAX, SearchResults, bool_param, check_finite_scores, check_known_params, folder_bytes,
+                   number_param, queries_to_ids, seismic_style_grid)
 from .checks import checked_search
 
 KIND = "lilsr.seismic-rs-index"
@@ -78,19 +78,29 @@ def _classes(seismic, vocab_size: int):
     return seismic.SeismicDatasetLV, seismic.SeismicIndexLV
 
 
+# each numeric parameter's range (low, high, whether low itself is allowed); Seismic checks none of them:
+# query_cut=0 gave an empty run, a negative one an OverflowError, a negative or NaN heap_factor was searched
+RANGES = {"n_postings": (1, None, True), "centroid_fraction": (0.0, 1.0, False), "min_cluster_size": (1, None, True),
+          "summary_energy": (0.0, 1.0, False), "max_fraction": (0.0, None, False), "doc_cut": (1, None, True),
+          "query_cut": (1, None, True), "heap_factor": (0.0, None, False), "n_knn": (0, None, True)}
+
+
 def _params(params: dict, defaults: dict, what: str) -> dict:
     check_known_params(params, defaults, f"seismic-rs {what}")
     merged = {**defaults, **params}
-    try:
-        return {key: type(defaults[key])(value) if not isinstance(defaults[key], bool) else bool_param(key, value)
-                for key, value in merged.items()}
-    except (TypeError, ValueError):
-        raise LilsrError(f"bad seismic-rs {what} parameter in {params}") from None
+    return {key: bool_param(key, value) if isinstance(defaults[key], bool)
+            else number_param(f"seismic-rs {what}", key, value, int if isinstance(defaults[key], int) else float,
+                              *RANGES[key])
+            for key, value in merged.items()}
 
 
 def build_in_memory(vectors: SparseVectors, threads: int | None = None, **params):
     """(Seismic index, seconds to fill the dataset, seconds to build) from a vector store in memory."""
     build = _params(params, BUILD_DEFAULTS, "build")
+    top = float(np.max(vectors.values)) if vectors.nnz else 0.0
+    if top > F16_MAX:  # Seismic keeps weights as half floats: larger ones become inf, and so do the scores
+        raise LilsrError(f"{vectors.path or 'vectors'}: largest weight {top:.4g} is above what Seismic stores "
+                         f"(half precision, at most {F16_MAX:g}); scale the store's weights down")
     seismic = import_seismic(threads)
     dataset_cls, index_cls = _classes(seismic, len(vectors.vocab))
     started = time.perf_counter()
@@ -289,6 +299,7 @@ class SeismicRsEngine:
         info = {"engine": self.name, "k": k, "threads": 1, "query_cut": query_cut, "heap_factor": heap_factor,
                 "sorted": sorted, "n_knn": n_knn, "build_params": self.build_params,
                 "timing": "call clock per query, around conversion, SeismicIndex.search and the result lists"}
+        check_finite_scores(self.name, qids, scores)
         return SearchResults(qids, doc_ids, scores, times, unknown, info)
 
     def search_prepared(self, qids: list[str], prepared, unknown: int = 0, k: int = 1000, threads: int = 1,
@@ -329,6 +340,7 @@ class SeismicRsEngine:
         scores = [np.asarray([score for _, score, _ in row], dtype=np.float32) for row in rows]
         info = {"engine": self.name, "k": k, "threads": threads, "query_cut": query_cut, "heap_factor": heap_factor,
                 "sorted": sorted, "n_knn": n_knn, "build_params": self.build_params, "timing": timing}
+        check_finite_scores(self.name, qids, scores)
         return SearchResults(qids, doc_ids, scores, times, unknown, info)
 
     def index_stats(self) -> dict:

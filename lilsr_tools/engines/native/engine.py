@@ -46,8 +46,8 @@ def search_params(params: dict, k: int = 10) -> dict:
         heap_factor = float(merged["heap_factor"])
     except (TypeError, ValueError):
         raise LilsrError("query_cut must be an integer and heap_factor a number") from None
-    if query_cut < 1 or not heap_factor >= 0:
-        raise LilsrError(f"query_cut must be >= 1 and heap_factor >= 0 (got {query_cut}, {heap_factor})")
+    if query_cut < 1 or not 0 <= heap_factor < float("inf"):
+        raise LilsrError(f"query_cut must be >= 1 and heap_factor finite and >= 0 (got {query_cut}, {heap_factor})")
     if merged["block_order"] not in BLOCK_ORDERS:
         raise LilsrError(f"block_order must be one of {', '.join(BLOCK_ORDERS)}, not {merged['block_order']!r}")
     return {"query_cut": query_cut, "heap_factor": heap_factor, "sorted": bool_param("sorted", merged["sorted"]),
