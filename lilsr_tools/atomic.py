@@ -185,7 +185,8 @@ def atomic_file(path: str | Path, mode: str = "w", overwrite: bool = True, encod
 def fault_point(name: str, **details) -> None:
     """A named point where the fault tests stop a real process: when ``$LILSR_FAULT_POINT`` is ``name``, the
     process writes its PID (and ``details``, e.g. a child's PID) to ``$LILSR_FAULT_MARKER`` and sleeps, for
-    the test to kill it with SIGKILL. Without the variable this is one dictionary look-up."""
+    the test to kill it with SIGKILL (or, with ``$LILSR_FAULT_RESUME``, until that file exists: the race
+    tests hold a writer there). Without the variable this is one dictionary look-up."""
     if os.environ.get("LILSR_FAULT_POINT") != name:
         return
     marker = os.environ.get("LILSR_FAULT_MARKER")
@@ -194,4 +195,7 @@ def fault_point(name: str, **details) -> None:
         tmp = Path(marker + ".tmp")
         tmp.write_text(text + "\n")
         os.replace(tmp, marker)
-    time.sleep(float(os.environ.get("LILSR_FAULT_SLEEP", "600")))
+    resume = os.environ.get("LILSR_FAULT_RESUME")  # a file whose creation lets the process go on
+    deadline = time.monotonic() + float(os.environ.get("LILSR_FAULT_SLEEP", "600"))
+    while time.monotonic() < deadline and not (resume and os.path.exists(resume)):
+        time.sleep(0.05 if resume else max(0.0, deadline - time.monotonic()))

@@ -51,6 +51,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
@@ -230,6 +231,7 @@ class BmpEngine:
 
     # --------------------------------------------------------------------------------- build and load
     @classmethod
+    @locks_output()
     def build(cls, source, out, *, overwrite: bool = False, progress: bool = False, **params) -> Path:
         """Write a ``lilsr.bmp-index`` folder from a vector store (``params``: scale, bsize, compress_range)."""
         p = build_params(params)

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
@@ -114,6 +115,7 @@ class KannoloEngine:
 
     # --------------------------------------------------------------------------------- build and load
     @classmethod
+    @locks_output()
     def build(cls, source, out, *, overwrite: bool = False, threads: int | None = None, **params) -> Path:
         """Write a ``lilsr.kannolo-index`` folder from a vector store (``params``: m, ef_construction,
         variant, graph_type). ``threads`` sizes kANNolo's Rayon pool (first import only)."""

@@ -30,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, read_vocab, write_manifest
@@ -178,6 +179,7 @@ class SeismicRsEngine:
 
     # --------------------------------------------------------------------------------- build and load
     @classmethod
+    @locks_output()
     def build(cls, source, out, *, overwrite: bool = False, threads: int | None = None, **params) -> Path:
         """Build from a vector store and save Seismic's index file in a folder with a manifest."""
         check_can_write(out, overwrite)

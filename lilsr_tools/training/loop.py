@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, atomic_file
 from ..errors import LilsrError
 from ..manifest import write_manifest
@@ -493,6 +494,7 @@ def compute_loss(student: LiLSRStudent, config: TrainConfig, inputs, step: int) 
     return loss, metrics
 
 
+@locks_output()
 def train(config: TrainConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True,
           stop_after: int | None = None, loaded=None, on_step=None) -> TrainResult | None:
     """Train (or resume) a Li-LSR model into ``out``. ``stop_after`` ends the session after that many

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import write_manifest
@@ -44,6 +45,7 @@ def shard_range(total: int, index: int, count: int) -> tuple[int, int]:
     return (index - 1) * total // count, index * total // count
 
 
+@locks_output()
 def merge_vectors(out: str | Path, parts: Sequence[str | Path], *, overwrite: bool = False) -> Path:
     """Concatenate the vector stores ``parts`` into one store at ``out``; see the module docstring."""
     if not parts:

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...atomic import atomic_dir, check_can_write
+from ...locks import locks_output
+from ...atomic import atomic_dir, check_can_write, fault_point
 from ...errors import LilsrError
 from ...manifest import read_manifest, write_manifest
 from ...vectors.convert import DEFAULT_SCALE, impact_matrix
@@ -128,6 +129,7 @@ def write_binary_collection(vectors: SparseVectors, folder: Path, scale: float) 
             "sum_impacts": int(doc_lengths.sum()), "max_impact": int(by_term.data.max()) if by_term.nnz else 0}, df
 
 
+@locks_output()
 def build_pisa_index(source, out, *, overwrite: bool = False, **params) -> Path:
     """Build a ``lilsr.pisa-index`` folder at ``out`` from a vector store (a folder or one in memory)."""
     params = build_params(params)
@@ -146,6 +148,7 @@ def build_pisa_index(source, out, *, overwrite: bool = False, **params) -> Path:
         folder = tmp / PISA_DIR
         folder.mkdir()
         counts, df = write_binary_collection(vectors, folder, params["scale"])
+        fault_point("pisa:built")
         pisathon.build_binlex(str(folder / "fwd.terms"), str(folder / "fwd.termlex"))
         pisathon.build_binlex(str(folder / "fwd.documents"), str(folder / "fwd.doclex"))
         write_seconds = time.perf_counter() - started
