@@ -616,8 +616,10 @@ def _train(config, out, resuming, overwrite, progress, stop_after, loaded, on_st
         (tmp / "lilsr_training.json").write_text(json.dumps(provenance, indent=1))
     from ..models.presets import vocabulary
     from ..models.table import save_table
+    from .model import clear_call_state
 
     table = student.table()
+    clear_call_state(student.tokenizer)  # the same tokenizer files whether or not this session trained a step
     save_table(out / "table", table, vocabulary(student.tokenizer, student.vocab_size), student.tokenizer,
                source=str((out / "model").resolve()),
                params={"init": "head", "bias": student.head()[1], "query_dup": config.query_dup}, overwrite=True)

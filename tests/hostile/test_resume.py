@@ -52,3 +52,22 @@ def test_resume_with_other_parameters_starts_over(tiny, tmp_path):
     assert result.exit_code == 0, result.output
     assert "shards of an earlier run with other parameters discarded" in result.output
     assert json.loads((out / "manifest.json").read_text())["counts"]["shards_reused"] == 0
+
+
+def test_saved_tokenizer_does_not_depend_on_the_last_call(splade_tiny, tmp_path):
+    """A training run saves its tokenizer (model and table) after tokenizing at its own lengths; a resumed run
+    that only writes the final model saves it without any call. Both must write the same tokenizer files
+    (before: tokenizer.json recorded the last call's truncation, 32 against 512, and the table's query
+    encoder truncated long queries in one and not the other)."""
+    from lilsr_tools.training.config import TrainConfig
+    from lilsr_tools.training.loop import build_student
+
+    student = build_student(TrainConfig(), splade_tiny)
+    student.save(tmp_path / "resumed", source="x")
+    student.tokenize(["a long query about vitamin d and bone density " * 10], 32)
+    student.save(tmp_path / "trained", source="x")
+    for name in ("tokenizer.json", "table/tokenizer.json"):
+        resumed = json.loads((tmp_path / "resumed" / name).read_text(encoding="utf-8"))
+        trained = json.loads((tmp_path / "trained" / name).read_text(encoding="utf-8"))
+        assert trained["truncation"] is None and trained["padding"] is None
+        assert trained == resumed
