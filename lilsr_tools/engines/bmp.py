@@ -59,7 +59,7 @@ from ..vectors.convert import quantize
 from ..vectors.store import SparseVectors, posting_stats, vocab_digest
 from .base import SearchResults, source_vectors, bool_param, check_known_params, folder_bytes, queries_to_ids
 from .file_checks import check_files, file_records
-from .packages import call_rust, check_query_vocab, import_package, package_version
+from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
 from .checks import checked_search
 
 KIND = "lilsr.bmp-index"
@@ -275,7 +275,7 @@ class BmpEngine:
             for i in range(padding):  # the sentinel must start a block of its own
                 add(f"{PAD_DOC}{i}", {})
             add(SENTINEL_DOC, dict(SENTINEL_TERMS))
-            call_rust("bmp Indexer.finish", indexer.finish)
+            call_rust_quiet("bmp Indexer.finish", indexer.finish)
             del indexer
             if not (tmp / INDEX_FILE).is_file():
                 raise LilsrError(f"bmp did not write {INDEX_FILE}")

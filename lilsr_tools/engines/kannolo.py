@@ -36,7 +36,7 @@ from ..vectors.store import vocab_digest
 from .base import (F16_MAX, SearchResults, check_finite_scores, check_known_params, folder_bytes, queries_to_ids,
                    source_vectors)
 from .file_checks import check_files, file_records
-from .packages import call_rust, check_query_vocab, import_package, package_version
+from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
 from .checks import checked_search
 
 KIND = "lilsr.kannolo-index"
@@ -146,10 +146,10 @@ class KannoloEngine:
                                 "scale the store's weights down"))
         index_cls = _index_class(kannolo, p["variant"])
         with atomic_dir(out, overwrite=overwrite) as tmp:
-            index = call_rust("kannolo build", index_cls.build_from_arrays, indices, values, indptr, m=p["m"],
+            index = call_rust_quiet("kannolo build", index_cls.build_from_arrays, indices, values, indptr, m=p["m"],
                               ef_construction=p["ef_construction"], graph_type=p["graph_type"])
             build_seconds = time.perf_counter() - started
-            call_rust("kannolo save", index.save, str(tmp / INDEX_FILE))
+            call_rust_quiet("kannolo save", index.save, str(tmp / INDEX_FILE))
             if not (tmp / INDEX_FILE).is_file():
                 raise LilsrError(f"kannolo did not write {INDEX_FILE}")
             space = index.space_usage_bytes() if hasattr(index, "space_usage_bytes") else None

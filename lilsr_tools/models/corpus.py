@@ -23,9 +23,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..locks import locks_output
-from ..atomic import check_can_write, fault_point, replace_path
+from ..atomic import check_can_write, disk_full, fault_point, is_disk_full, replace_path
 from ..data.collection import Document, count_documents, read_corpus
-from ..errors import LilsrError
+from ..errors import DiskFull, LilsrError
 from ..progress import bar as progress_bar
 from ..vectors.shards import shard_range
 from ..vectors.store import SparseVectors, save_vectors
@@ -123,6 +123,12 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
         if not any(work.glob("shard-*.npz")):
             shutil.rmtree(work, ignore_errors=True)
         raise
+    except OSError as exc:  # a full disk: the shards fill it, so they go too
+        if not is_disk_full(exc):
+            raise
+        written = sum(f.stat().st_size for f in work.glob("*") if f.is_file())
+        shutil.rmtree(work, ignore_errors=True)
+        raise disk_full(out, written) from None
     matrices, ids = [], []
     for file in shard_files:
         with np.load(file) as shard:
@@ -131,11 +137,15 @@ def encode_corpus(corpus_path: str | Path, out: str | Path, encoder: SpladeEncod
             ids.extend(shard["ids"].tolist())
     vectors = SparseVectors.from_scipy(sp.vstack(matrices, format="csr"), encoder.vocab, ids)
     seconds = time.perf_counter() - started
-    save_vectors(out, vectors, model=encoder.model_name, params=params, overwrite=overwrite,
-                 extra_counts={"empty_input_docs": empty_inputs, "truncation": truncation.as_dict(),
-                               "encode_seconds": round(seconds, 2),
-                               "shards_reused": reused, "shards_discarded_changed": discarded,
-                               "docs_per_second": round(encoded_now / seconds, 2) if encoded_now else None})
+    try:
+        save_vectors(out, vectors, model=encoder.model_name, params=params, overwrite=overwrite,
+                     extra_counts={"empty_input_docs": empty_inputs, "truncation": truncation.as_dict(),
+                                   "encode_seconds": round(seconds, 2),
+                                   "shards_reused": reused, "shards_discarded_changed": discarded,
+                                   "docs_per_second": round(encoded_now / seconds, 2) if encoded_now else None})
+    except DiskFull:
+        shutil.rmtree(work, ignore_errors=True)  # the disk is full: the shards must not stay on it
+        raise
     shutil.rmtree(work, ignore_errors=True)
     return vectors
 
