@@ -53,9 +53,13 @@ def output_lock(out: str | Path) -> Iterator[None]:
             _HELD[out] -= 1
         return
     file = lock_path(out)
-    file.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # the same words as atomic.check_can_write, which would refuse it next
+            raise LilsrError(f"{out}: cannot write there ({exc.strerror} in {file.parent}); choose another path") \
+                from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
