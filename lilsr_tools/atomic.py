@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from .errors import LilsrError
+from .errors import DiskFull, LilsrError
 
 
 def _sibling(path: Path, tag: str) -> Path:
@@ -116,10 +117,82 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         fault_point("atomic:rename")
+    except (OSError, DiskFull) as exc:  # DiskFull: a file inside (a manifest) filled it; name the output
+        written = _bytes_in(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, DiskFull) or is_disk_full(exc):
+            raise disk_full(path, written) from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     replace_path(tmp, path)
+
+
+# --- a full disk --------------------------------------------------------------------------------------------
+
+_NUMPY_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT, or numpy's short write ("N requested and M written", no errno, no path)."""
+    return isinstance(exc, OSError) and (exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                                         or bool(_NUMPY_SHORT_WRITE.search(str(exc))))
+
+
+def _bytes_in(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def free_bytes(path: str | Path) -> int | None:
+    """Free bytes on the file system that holds ``path`` (its nearest existing ancestor)."""
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def disk_full(path: str | Path, written: int, needed: int | None = None) -> DiskFull:
+    """The one line for a full disk: the output, what it needs (or had written when the disk filled) and
+    what is free once the partial output is removed."""
+    free = free_bytes(Path(path).parent)
+    need = f"it needs {_mib(needed)}" if needed else f"it needs more than the {_mib(written)} written when it filled"
+    have = f", {_mib(free)} free" if free is not None else ""
+    return DiskFull(f"{path}: no space left on the device ({need}{have}); nothing was written: free space or "
+                    "choose another location")
+
+
+def check_free_space(path: str | Path, needed: int, margin: float = 1.02) -> None:
+    """Refuse before writing ``needed`` bytes at the output ``path`` when its file system has less free:
+    memory-mapped writers die with SIGBUS, not an error, when a page finds no space."""
+    free = free_bytes(Path(path).parent)
+    if free is not None and needed * margin > free:
+        raise disk_full(path, 0, needed)
+
+
+def reserve(file: str | Path, size: int) -> None:
+    """Allocate ``size`` bytes for ``file`` now (posix_fallocate), so that a full disk is an error here and not
+    a SIGBUS when a memory map of it is written."""
+    if not hasattr(os, "posix_fallocate") or size <= 0:
+        return
+    fd = os.open(file, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems without it: the pre-check stands
+            return
+        raise
+    finally:
+        os.close(fd)
 
 
 def replace_path(src: Path, dst: Path) -> None:
@@ -174,6 +247,12 @@ def atomic_file(path: str | Path, mode: str = "w", overwrite: bool = True, encod
     try:
         with open(tmp, mode, **kwargs) as handle:
             yield handle
+    except OSError as exc:
+        written = _bytes_in(tmp)
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise disk_full(path, written) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -185,7 +264,8 @@ def atomic_file(path: str | Path, mode: str = "w", overwrite: bool = True, encod
 def fault_point(name: str, **details) -> None:
     """A named point where the fault tests stop a real process: when ``$LILSR_FAULT_POINT`` is ``name``, the
     process writes its PID (and ``details``, e.g. a child's PID) to ``$LILSR_FAULT_MARKER`` and sleeps, for
-    the test to kill it with SIGKILL. Without the variable this is one dictionary look-up."""
+    the test to kill it with SIGKILL (or, with ``$LILSR_FAULT_RESUME``, until that file exists: the race
+    tests hold a writer there). Without the variable this is one dictionary look-up."""
     if os.environ.get("LILSR_FAULT_POINT") != name:
         return
     marker = os.environ.get("LILSR_FAULT_MARKER")
@@ -194,4 +274,7 @@ def fault_point(name: str, **details) -> None:
         tmp = Path(marker + ".tmp")
         tmp.write_text(text + "\n")
         os.replace(tmp, marker)
-    time.sleep(float(os.environ.get("LILSR_FAULT_SLEEP", "600")))
+    resume = os.environ.get("LILSR_FAULT_RESUME")  # a file whose creation lets the process go on
+    deadline = time.monotonic() + float(os.environ.get("LILSR_FAULT_SLEEP", "600"))
+    while time.monotonic() < deadline and not (resume and os.path.exists(resume)):
+        time.sleep(0.05 if resume else max(0.0, deadline - time.monotonic()))

@@ -82,7 +82,9 @@ class Retriever(pt.Transformer):
 
     def __init__(self, index: str | Path, engine: str | None = None, k: int = 1000, threads: int = 1, **params):
         from .engines import engine_for_index, get_engine
+        from .engines.checks import check_count
 
+        k, threads = check_count("k", k), check_count("threads", threads)
         self.index = Path(index)
         self.engine_name = engine or engine_for_index(self.index)
         self.engine = get_engine(self.engine_name).load(self.index)

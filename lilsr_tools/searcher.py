@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
-from .errors import LilsrError
+from .errors import BadArgument, BadArgumentType, LilsrError
 
 
 class Hit(NamedTuple):
@@ -43,7 +43,9 @@ class Searcher:
                  table: str | Path | None = None, vectors: str | Path | None = None, dup: str = "sum",
                  max_length: int = 128, batch_size: int = 32, threads: int = 1, **params):
         from .engines import engine_for_index, get_engine
+        from .engines.checks import check_count
 
+        batch_size, threads = check_count("batch_size", batch_size), check_count("threads", threads)
         self.index = Path(index)
         self.engine_name = engine or engine_for_index(self.index)
         engine_cls = get_engine(self.engine_name)
@@ -53,43 +55,79 @@ class Searcher:
         if self.encoder is None and not self.text_engine:
             raise LilsrError(f"{self.index}: the {self.engine_name} engine searches query vectors; pass encoder= "
                              "(a table folder, or table/contextual/idf/binary with what it needs)")
-        if batch_size < 1:
-            raise LilsrError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
         self.threads = threads
         self.params = params
         self.engine = engine_cls.load(self.index)
+        self._check_vocabulary()
+
+    def _check_vocabulary(self) -> None:
+        """The encoder's vocabulary must be the index's (as ``lilsr search`` checks): a table of another
+        model, same size but other tokens, would match the wrong postings without any error."""
+        from .engines.checks import engine_vocab_digest
+        from .vectors.store import vocab_digest
+
+        vocab = getattr(self.encoder, "vocab", None)
+        if self.text_engine or vocab is None:
+            return
+        ours, theirs = vocab_digest(list(vocab)), engine_vocab_digest(self.engine)
+        if theirs and ours != theirs:
+            raise BadArgument(f"the encoder's vocabulary (digest {ours}) is not the one {self.index} was built "
+                              f"over (digest {theirs}); use the table or model the index was made from")
 
     def encode(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Query vectors of ``texts`` (the contextual encoder in batches of ``batch_size``)."""
         from .models.query_encoders import encode_queries
 
+        from .engines.checks import check_query_vectors
+
         qids = [str(i) for i in range(len(texts))]
-        return encode_queries(self.encoder, qids, list(texts), batch_size=self.batch_size).vectors
+        vectors = encode_queries(self.encoder, qids, list(texts), batch_size=self.batch_size).vectors
+        if len(vectors) != len(qids):
+            raise BadArgumentType(f"encoder {self._encoder_name()} returned {len(vectors)} vectors for "
+                                  f"{len(qids)} texts")
+        check_query_vectors(qids, vectors, f"encoder {self._encoder_name()}")
+        return vectors
 
     def search(self, text: str, k: int = 10) -> list[Hit]:
         """The top ``k`` documents for one query text, best first."""
+        from .engines.checks import check_count, check_query_vectors
+
         if not isinstance(text, str):
-            raise LilsrError(f"search takes one query string, got {type(text).__name__}; use batch_search for many")
+            raise BadArgumentType(f"search takes one query string, got {type(text).__name__}; use batch_search "
+                                  "for many")
+        k = check_count("k", k)
         query = text if self.text_engine else self.encoder.encode(text)
+        if not self.text_engine:
+            check_query_vectors(["0"], [query], f"encoder {self._encoder_name()}")
         return self._hits(self.engine.batch_search(["0"], [query], k=k, threads=1, **self.params))[0]
 
     def batch_search(self, texts: Sequence[str], k: int = 10, threads: int | None = None) -> list[list[Hit]]:
         """The top ``k`` documents for each text, in the order of ``texts``."""
+        from .engines.checks import check_count
+
         if isinstance(texts, str):
-            raise LilsrError("batch_search takes a list of query strings; use search for one")
+            raise BadArgumentType("batch_search takes a list of query strings; use search for one")
+        k = check_count("k", k)
+        threads = check_count("threads", threads if threads is not None else self.threads)
         texts = list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise BadArgumentType(f"batch_search: texts[{i}] is a {type(text).__name__}, not a query string")
         if not texts:
             return []
         qids = [str(i) for i in range(len(texts))]
         queries = texts if self.text_engine else self.encode(texts)
-        results = self.engine.batch_search(qids, queries, k=k, threads=threads or self.threads, **self.params)
+        results = self.engine.batch_search(qids, queries, k=k, threads=threads, **self.params)
         return self._hits(results)
 
     @staticmethod
     def _hits(results) -> list[list[Hit]]:
         return [[Hit(docid, float(score)) for docid, score in zip(ids, scores)]
                 for ids, scores in zip(results.doc_ids, results.scores)]
+
+    def _encoder_name(self) -> str:
+        return getattr(self.encoder, "name", type(self.encoder).__name__)
 
     def __repr__(self) -> str:
         encoder = "text" if self.text_engine else getattr(self.encoder, "name", type(self.encoder).__name__)

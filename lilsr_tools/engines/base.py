@@ -129,6 +129,47 @@ def bool_param(name: str, value) -> bool:
     raise LilsrError(f"parameter {name} must be true or false, not {value!r}")
 
 
+F16_MAX = 65504.0  # the largest half-precision float: kANNolo's plain variant and Seismic store weights so
+
+
+def check_finite_scores(engine: str, qids, scores) -> None:
+    """Refuse results holding a score that is not finite (float32 overflow of huge query weights): the run
+    would hold ``inf``, which ranks nothing and breaks every measure."""
+    for qid, row in zip(qids, scores):
+        if row.size and not np.isfinite(row).all():
+            raise LilsrError(f"{engine}: query {qid!r} scored a document {row[~np.isfinite(row)][0]} (float32 "
+                             "overflow); its weights are too large: scale the query vectors down")
+
+
+def number_param(what: str, name: str, value, kind=float, low=None, high=None, low_inclusive: bool = True):
+    """An engine's numeric parameter, strictly: ``kind`` int takes an integer (or its decimal string), never
+    1.5 or a bool; float takes a finite number (or its string); then ``low``..``high`` (``low`` itself only
+    when ``low_inclusive``). One line naming the engine (``what``), the parameter and the range."""
+    text = value.strip() if isinstance(value, str) else value
+    try:
+        if isinstance(text, bool):
+            raise ValueError
+        if kind is int:
+            number = int(text) if isinstance(text, str) else text
+            if not isinstance(number, (int, np.integer)):
+                raise ValueError
+            number = int(number)
+        else:
+            number = float(text)
+            if not np.isfinite(number):
+                raise ValueError
+    except (TypeError, ValueError):
+        noun = "an integer" if kind is int else "a finite number"
+        raise LilsrError(f"{what} parameter {name} must be {noun}, not {value!r}") from None
+    below = low is not None and (number < low or (number == low and not low_inclusive))
+    if below or (high is not None and number > high):
+        lower = "" if low is None else f"{'>=' if low_inclusive else '>'} {low:g}"
+        upper = "" if high is None else f"<= {high:g}"
+        raise LilsrError(f"{what} parameter {name} must be {' and '.join(filter(None, (lower, upper)))}, "
+                         f"got {value!r}")
+    return number
+
+
 def seismic_style_grid(query_cuts=(5, 10, 20, 40), heap_factors=(0.6, 0.7, 0.8, 0.9, 1.0)) -> tuple[dict, ...]:
     """query_cut x heap_factor: the tuning grid of the Seismic-style engines (native, seismic-rs)."""
     return tuple({"query_cut": qc, "heap_factor": hf} for qc in query_cuts for hf in heap_factors)

@@ -51,19 +51,25 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
 from ..vectors.convert import quantize
 from ..vectors.store import SparseVectors, posting_stats, vocab_digest
 from .base import SearchResults, source_vectors, bool_param, check_known_params, folder_bytes, queries_to_ids
-from .packages import call_rust, check_query_vocab, import_package, package_version
+from .file_checks import check_files, file_records
+from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
+from .checks import checked_search
 
 KIND = "lilsr.bmp-index"
 INDEX_FILE = "index.bmp"
 TERMS_FILE = "terms.npz"  # per vocabulary id: largest impact, postings, 10th/100th/1000th largest impact
+INDEX_FILES = [INDEX_FILE, TERMS_FILE, "vocab.json"]
 MAX_IMPACT = 255  # BMP keeps document impacts in a u8
 DEFAULT_TOP_IMPACT = 127  # the default scale maps the largest weight here: headroom for BMP's u16 sums
+OUTLIER_QUANTILE = 0.9999  # the default scale ignores weights above twice this percentile (clipped, counted)
+# (on stores under 10,000 weights: above twice the second largest)
 QUERY_LEVELS = 32  # BMP's MAX_TERM_WEIGHT: every query is rescaled so that its largest weight is 32
 SEED_RANKS = (10, 100, 1000)  # BMP seeds the threshold with a term's impact at this rank (k <= rank)
 SCORE_LIMIT = 65_535  # BMP accumulates scores in a u16
@@ -114,14 +120,39 @@ def search_params(params: dict) -> dict:
 
 
 def auto_scale(vectors: SparseVectors) -> float:
-    """The default scale: the store's largest weight becomes an impact of 127."""
-    top = float(np.max(vectors.values)) if vectors.nnz else 0.0
+    """The default scale: the store's largest weight becomes an impact of 127, unless the largest lies above
+    twice the 99.99th percentile (the largest 0.01% of weights, at least one, are outliers): then that
+    percentile becomes 127 and the outliers above 255 are clipped to it, counted. Before, one huge weight
+    rounded every other weight to zero."""
+    values = np.asarray(vectors.values)
+    top = float(np.max(values)) if vectors.nnz else 0.0
     if not top > 0:
         raise LilsrError(f"{vectors.path or 'vectors'}: no positive weight to index")
-    scale = DEFAULT_TOP_IMPACT / top
-    while quantize(np.float32(top), scale) > DEFAULT_TOP_IMPACT:  # float rounding must not round it up
+    reference = top
+    outliers = max(1, int(values.size * (1 - OUTLIER_QUANTILE)))  # at least one, on small stores
+    if values.size > outliers:
+        high = float(np.partition(values, values.size - outliers - 1)[values.size - outliers - 1])
+        if top > MAX_IMPACT / DEFAULT_TOP_IMPACT * high > 0:
+            reference = high
+    scale = DEFAULT_TOP_IMPACT / reference
+    while quantize(np.float32(reference), scale) > DEFAULT_TOP_IMPACT:  # float rounding must not round it up
         scale = float(np.nextafter(scale, 0))
     return scale
+
+
+def clip_outliers(vectors: SparseVectors, scale: float) -> tuple[SparseVectors, int]:
+    """The weights above what impact 255 stands for at ``scale`` lowered to it (only the automatic scale
+    does this: an explicit one that overflows is refused); returns the vectors and how many were clipped."""
+    ceiling = np.float32(MAX_IMPACT / scale)
+    values = np.asarray(vectors.values)
+    over = values > ceiling
+    clipped = int(over.sum())
+    if not clipped:
+        return vectors, 0
+    while quantize(ceiling, scale) > MAX_IMPACT:
+        ceiling = np.nextafter(ceiling, np.float32(0))
+    return SparseVectors(vectors.indptr, vectors.indices, np.minimum(values, ceiling), vectors.vocab, vectors.ids,
+                         path=vectors.path, manifest=vectors.manifest), clipped
 
 
 def quantize_impacts(vectors: SparseVectors, scale: float) -> np.ndarray:
@@ -200,6 +231,7 @@ class BmpEngine:
 
     # --------------------------------------------------------------------------------- build and load
     @classmethod
+    @locks_output()
     def build(cls, source, out, *, overwrite: bool = False, progress: bool = False, **params) -> Path:
         """Write a ``lilsr.bmp-index`` folder from a vector store (``params``: scale, bsize, compress_range)."""
         p = build_params(params)
@@ -208,7 +240,10 @@ class BmpEngine:
         started = time.perf_counter()
         vectors = source_vectors(source, "bmp")
         where = vectors.path or "vectors"
-        scale = p["scale"] if p["scale"] is not None else auto_scale(vectors)
+        scale, clipped = p["scale"], 0
+        if scale is None:
+            scale = auto_scale(vectors)
+            vectors, clipped = clip_outliers(vectors, scale)
         impacts = quantize_impacts(vectors, scale)
         indices = np.asarray(vectors.indices)
         live = impacts > 0
@@ -240,14 +275,15 @@ class BmpEngine:
             for i in range(padding):  # the sentinel must start a block of its own
                 add(f"{PAD_DOC}{i}", {})
             add(SENTINEL_DOC, dict(SENTINEL_TERMS))
-            call_rust("bmp Indexer.finish", indexer.finish)
+            call_rust_quiet("bmp Indexer.finish", indexer.finish)
             del indexer
             if not (tmp / INDEX_FILE).is_file():
                 raise LilsrError(f"bmp did not write {INDEX_FILE}")
             np.savez(tmp / TERMS_FILE, **terms)
             (tmp / "vocab.json").write_text(json.dumps(list(vectors.vocab), ensure_ascii=False), "utf-8")
             counts = {"docs": len(vectors), "postings": int(live.sum()),
-                      "dropped_zero_after_rounding": int((~live).sum()), "empty_docs": empty, "terms": used,
+                      "dropped_zero_after_rounding": int((~live).sum()), "clipped_to_max_impact": clipped,
+                      "empty_docs": empty, "terms": used,
                       "max_impact": int(terms["max_impact"].max()) if used else 0,
                       "padding_docs": padding, "sentinel_docs": 1}
             write_manifest(tmp, KIND, params={**p, "scale": scale, "scale_given": p["scale"] is not None,
@@ -257,7 +293,8 @@ class BmpEngine:
                            source=str(vectors.path) if vectors.path else None, model=vectors.manifest.get("model"),
                            engine_version={"bmp": package_version("bmp")},
                            build_seconds=round(time.perf_counter() - started, 3),
-                           index_bytes=folder_bytes(tmp), hash_files=[TERMS_FILE, "vocab.json"])
+                           index_bytes=folder_bytes(tmp), checked_files=file_records(tmp, INDEX_FILES),
+                           hash_files=INDEX_FILES)
         return Path(out)
 
     @classmethod
@@ -268,9 +305,10 @@ class BmpEngine:
         if manifest.get("kind") != KIND:
             raise LilsrError(f"{path} holds a '{manifest.get('kind')}', not a '{KIND}'; build one with "
                              "'lilsr index bmp' or pick the engine that made it (--engine)")
-        for name in (INDEX_FILE, TERMS_FILE, "vocab.json"):
+        for name in INDEX_FILES:
             if not (path / name).is_file():
                 raise LilsrError(f"{path / name} is missing; rebuild the index")
+        check_files(path, manifest, INDEX_FILES)  # BMP panics (or aborts) on a damaged file
         bmp = import_bmp()
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         with np.load(path / TERMS_FILE) as saved:
@@ -304,6 +342,7 @@ class BmpEngine:
             return 0
         return int((levels * self.term_kth[band, ids]).max())
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Search every query, one ``Searcher.search`` call each (BMP's Python API has no batch call)."""

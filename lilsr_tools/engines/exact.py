@@ -14,6 +14,7 @@ import numpy as np
 
 from ..vectors.store import SparseVectors, load_vectors, posting_lengths, posting_stats
 from .base import SearchResults, check_known_params, folder_bytes, queries_to_ids, top_k
+from .checks import checked_search
 
 
 class ExactEngine:
@@ -42,6 +43,7 @@ class ExactEngine:
             return np.zeros(len(self.vectors), dtype=np.float32)
         return np.asarray(self._by_term[ids].T @ weights, dtype=np.float32).reshape(-1)
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Each query timed on the call clock: mapping its tokens, scoring every document, the top k and

@@ -84,7 +84,8 @@ def bmp_command(vectors, out, scale, bsize, compress_range, overwrite):
                     compress_range=compress_range)
     counts = read_manifest(out)["counts"]
     click.echo(f"{_summary(out)}; scale {read_manifest(out)['params']['scale']:.4g}, {counts['postings']} postings "
-               f"({counts['dropped_zero_after_rounding']} weights rounded to zero), {counts['terms']} terms")
+               f"({counts['dropped_zero_after_rounding']} weights rounded to zero, {counts.get('clipped_to_max_impact', 0)} "
+               f"outliers clipped to 255), {counts['terms']} terms")
 
 
 @click.command("kannolo")

@@ -28,17 +28,22 @@ from typing import Sequence
 
 import numpy as np
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
 from ..vectors.store import vocab_digest
-from .base import SearchResults, source_vectors, check_known_params, folder_bytes, queries_to_ids
-from .packages import call_rust, check_query_vocab, import_package, package_version
+from .base import (F16_MAX, SearchResults, check_finite_scores, check_known_params, folder_bytes, queries_to_ids,
+                   source_vectors)
+from .file_checks import check_files, file_records
+from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
+from .checks import checked_search
 
 KIND = "lilsr.kannolo-index"
 INDEX_FILE = "index.kannolo"
+INDEX_FILES = [INDEX_FILE, "vocab.json", "ids.json"]
 # variant -> (kANNolo class, largest weight it stores without clipping, or None)
-VARIANTS = {"plain": ("SparsePlainHNSW", None), "u16": ("SparseFixedU16HNSW", 7.9998),
+VARIANTS = {"plain": ("SparsePlainHNSW", F16_MAX), "u16": ("SparseFixedU16HNSW", 7.9998),
             "u8": ("SparseFixedU8HNSW", 3.984), "packing8": ("SparseDotPacking8HNSW", 3.984)}
 GRAPH_TYPES = ("standard", "permuted", "compressed")
 BUILD_DEFAULTS = {"m": 32, "ef_construction": 200, "variant": "plain", "graph_type": "standard"}
@@ -110,6 +115,7 @@ class KannoloEngine:
 
     # --------------------------------------------------------------------------------- build and load
     @classmethod
+    @locks_output()
     def build(cls, source, out, *, overwrite: bool = False, threads: int | None = None, **params) -> Path:
         """Write a ``lilsr.kannolo-index`` folder from a vector store (``params``: m, ef_construction,
         variant, graph_type). ``threads`` sizes kANNolo's Rayon pool (first import only)."""
@@ -135,13 +141,15 @@ class KannoloEngine:
         top = float(values.max()) if values.size else 0.0
         if limit is not None and top > limit:
             raise LilsrError(f"{where}: largest weight {top:.4g} is above what kannolo variant {p['variant']} "
-                             f"stores ({limit:g}; larger weights are clipped); use variant plain or u16")
+                             f"stores ({limit:g}; larger weights are clipped or become infinite); "
+                             + ("use variant plain or u16" if p["variant"] != "plain" else
+                                "scale the store's weights down"))
         index_cls = _index_class(kannolo, p["variant"])
         with atomic_dir(out, overwrite=overwrite) as tmp:
-            index = call_rust("kannolo build", index_cls.build_from_arrays, indices, values, indptr, m=p["m"],
+            index = call_rust_quiet("kannolo build", index_cls.build_from_arrays, indices, values, indptr, m=p["m"],
                               ef_construction=p["ef_construction"], graph_type=p["graph_type"])
             build_seconds = time.perf_counter() - started
-            call_rust("kannolo save", index.save, str(tmp / INDEX_FILE))
+            call_rust_quiet("kannolo save", index.save, str(tmp / INDEX_FILE))
             if not (tmp / INDEX_FILE).is_file():
                 raise LilsrError(f"kannolo did not write {INDEX_FILE}")
             space = index.space_usage_bytes() if hasattr(index, "space_usage_bytes") else None
@@ -157,7 +165,8 @@ class KannoloEngine:
                            source=str(vectors.path) if vectors.path else None, model=vectors.manifest.get("model"),
                            engine_version={"kannolo": package_version("kannolo")}, threads=threads,
                            build_seconds=round(build_seconds, 3), space_usage_bytes=space,
-                           index_bytes=folder_bytes(tmp), hash_files=["vocab.json", "ids.json"])
+                           index_bytes=folder_bytes(tmp), checked_files=file_records(tmp, INDEX_FILES),
+                           hash_files=INDEX_FILES)
         return Path(out)
 
     @classmethod
@@ -168,9 +177,10 @@ class KannoloEngine:
         if manifest.get("kind") != KIND:
             raise LilsrError(f"{path} holds a '{manifest.get('kind')}', not a '{KIND}'; build one with "
                              "'lilsr index kannolo' or pick the engine that made it (--engine)")
-        for name in (INDEX_FILE, "vocab.json", "ids.json"):
+        for name in INDEX_FILES:
             if not (path / name).is_file():
                 raise LilsrError(f"{path / name} is missing; rebuild the index")
+        check_files(path, manifest, INDEX_FILES)  # kANNolo aborts (or answers garbage) on a damaged file
         p = manifest.get("params", {})
         if p.get("variant") not in VARIANTS or p.get("graph_type") not in GRAPH_TYPES:
             raise LilsrError(f"{path}: manifest names an unknown kannolo variant or graph type; rebuild the index")
@@ -196,6 +206,7 @@ class KannoloEngine:
             prepared.append((np.ascontiguousarray(ids[order], np.int32), np.ascontiguousarray(weights[order])))
         return prepared, unknown
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         if len(qids) != len(queries):
@@ -240,6 +251,7 @@ class KannoloEngine:
         ids = self.ids
         doc_ids = [[ids[d] for d in found.tolist()] for _, found in rows]
         score_rows = [np.asarray(scores, np.float32) for scores, _ in rows]
+        check_finite_scores(self.name, qids, score_rows)
         info = {"engine": self.name, "k": k, "threads": threads, **p, "build_params": self.manifest.get("params"),
                 "timing": timing}
         return SearchResults(list(qids), doc_ids, score_rows, times, unknown, info)

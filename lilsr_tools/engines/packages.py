@@ -4,9 +4,13 @@ whose vocabulary is not the index's."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import os
+import re
 import sys
+import tempfile
 from importlib import metadata
 
 from ..errors import LilsrError
@@ -46,6 +50,36 @@ def call_rust(what: str, fn, *args, **kwargs):
         if is_rust_error(exc):
             raise rust_error(what, exc) from None
         raise
+
+
+def call_rust_quiet(what: str, fn, *args, **kwargs):
+    """``call_rust`` for builds: Rust's panic hook writes a backtrace to file descriptor 2 before the panic
+    reaches us; it is held back (the error keeps its first line) so that a failure stays one line, and
+    shown as it was when the call succeeds. A full disk reported by Rust becomes an ``OSError`` (ENOSPC), for
+    the atomic writer to name the output."""
+    with tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        failed = True
+        try:
+            result = call_rust(what, fn, *args, **kwargs)
+            failed = False
+        except LilsrError as exc:
+            if _STORAGE_FULL.search(str(exc)):
+                raise OSError(errno.ENOSPC, f"{what}: {os.strerror(errno.ENOSPC)}") from None
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if not failed:
+                captured.seek(0)
+                with contextlib.suppress(OSError):
+                    os.write(2, captured.read())
+    return result
+
+
+_STORAGE_FULL = re.compile(r"StorageFull|code: 28\b|No space left on device")
 
 
 def is_rust_error(exc: BaseException) -> bool:

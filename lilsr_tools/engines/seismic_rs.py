@@ -30,12 +30,15 @@ from typing import Sequence
 
 import numpy as np
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, read_vocab, write_manifest
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
-from .base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
-                   seismic_style_grid)
+from .file_checks import check_files, file_records
+from .base import (F16_MAX, SearchResults, bool_param, check_finite_scores, check_known_params, folder_bytes,
+                   number_param, queries_to_ids, seismic_style_grid)
+from .checks import checked_search
 
 KIND = "lilsr.seismic-rs-index"
 INDEX_FILE = "index.index.seismic"
@@ -76,19 +79,29 @@ def _classes(seismic, vocab_size: int):
     return seismic.SeismicDatasetLV, seismic.SeismicIndexLV
 
 
+# each numeric parameter's range (low, high, whether low itself is allowed); Seismic checks none of them:
+# query_cut=0 gave an empty run, a negative one an OverflowError, a negative or NaN heap_factor was searched
+RANGES = {"n_postings": (1, None, True), "centroid_fraction": (0.0, 1.0, False), "min_cluster_size": (1, None, True),
+          "summary_energy": (0.0, 1.0, False), "max_fraction": (0.0, None, False), "doc_cut": (1, None, True),
+          "query_cut": (1, None, True), "heap_factor": (0.0, None, False), "n_knn": (0, None, True)}
+
+
 def _params(params: dict, defaults: dict, what: str) -> dict:
     check_known_params(params, defaults, f"seismic-rs {what}")
     merged = {**defaults, **params}
-    try:
-        return {key: type(defaults[key])(value) if not isinstance(defaults[key], bool) else bool_param(key, value)
-                for key, value in merged.items()}
-    except (TypeError, ValueError):
-        raise LilsrError(f"bad seismic-rs {what} parameter in {params}") from None
+    return {key: bool_param(key, value) if isinstance(defaults[key], bool)
+            else number_param(f"seismic-rs {what}", key, value, int if isinstance(defaults[key], int) else float,
+                              *RANGES[key])
+            for key, value in merged.items()}
 
 
 def build_in_memory(vectors: SparseVectors, threads: int | None = None, **params):
     """(Seismic index, seconds to fill the dataset, seconds to build) from a vector store in memory."""
     build = _params(params, BUILD_DEFAULTS, "build")
+    top = float(np.max(vectors.values)) if vectors.nnz else 0.0
+    if top > F16_MAX:  # Seismic keeps weights as half floats: larger ones become inf, and so do the scores
+        raise LilsrError(f"{vectors.path or 'vectors'}: largest weight {top:.4g} is above what Seismic stores "
+                         f"(half precision, at most {F16_MAX:g}); scale the store's weights down")
     seismic = import_seismic(threads)
     dataset_cls, index_cls = _classes(seismic, len(vectors.vocab))
     started = time.perf_counter()
@@ -166,6 +179,7 @@ class SeismicRsEngine:
 
     # --------------------------------------------------------------------------------- build and load
     @classmethod
+    @locks_output()
     def build(cls, source, out, *, overwrite: bool = False, threads: int | None = None, **params) -> Path:
         """Build from a vector store and save Seismic's index file in a folder with a manifest."""
         check_can_write(out, overwrite)
@@ -188,6 +202,7 @@ class SeismicRsEngine:
             write_manifest(tmp, KIND, params=self.build_params, counts=counts, vocab_digest=vocab_digest(self.vocab),
                            source=str(self.path) if self.path else None,
                            build_seconds=round(self.build_seconds, 3) if self.build_seconds else None,
+                           checked_files=file_records(tmp, [INDEX_FILE, "vocab.json"]),
                            hash_files=[INDEX_FILE, "vocab.json"])
         return Path(out)
 
@@ -207,6 +222,10 @@ class SeismicRsEngine:
         if build_params:
             raise LilsrError(f"{path} is a built Seismic index; build parameters ({', '.join(build_params)}) apply "
                              "only when searching a vector store")
+        for name in (INDEX_FILE, "vocab.json"):
+            if not (Path(path) / name).is_file():
+                raise LilsrError(f"{Path(path) / name} is missing; rebuild the index")
+        check_files(path, manifest, [INDEX_FILE, "vocab.json"])  # Seismic panics or aborts on a damaged file
         seismic = import_seismic(threads)
         vocab = read_vocab(Path(path) / "vocab.json", "rebuild the index")
         _, index_cls = _classes(seismic, len(vocab))
@@ -242,6 +261,7 @@ class SeismicRsEngine:
         mapped, unknown = queries_to_ids(queries, self._token_ids)
         return [(self._component_name(ids, dtype), weights) for ids, weights in mapped], unknown
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Search every query. With one thread each query is a ``search`` call timed on its own; with more,
@@ -281,6 +301,7 @@ class SeismicRsEngine:
         info = {"engine": self.name, "k": k, "threads": 1, "query_cut": query_cut, "heap_factor": heap_factor,
                 "sorted": sorted, "n_knn": n_knn, "build_params": self.build_params,
                 "timing": "call clock per query, around conversion, SeismicIndex.search and the result lists"}
+        check_finite_scores(self.name, qids, scores)
         return SearchResults(qids, doc_ids, scores, times, unknown, info)
 
     def search_prepared(self, qids: list[str], prepared, unknown: int = 0, k: int = 1000, threads: int = 1,
@@ -321,6 +342,7 @@ class SeismicRsEngine:
         scores = [np.asarray([score for _, score, _ in row], dtype=np.float32) for row in rows]
         info = {"engine": self.name, "k": k, "threads": threads, "query_cut": query_cut, "heap_factor": heap_factor,
                 "sorted": sorted, "n_knn": n_knn, "build_params": self.build_params, "timing": timing}
+        check_finite_scores(self.name, qids, scores)
         return SearchResults(qids, doc_ids, scores, times, unknown, info)
 
     def index_stats(self) -> dict:

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, atomic_file
 from ..errors import LilsrError
 from ..manifest import write_manifest
@@ -495,6 +496,7 @@ def compute_loss(student: LiLSRStudent, config: TrainConfig, inputs, step: int) 
     return loss, metrics
 
 
+@locks_output()
 def train(config: TrainConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True,
           stop_after: int | None = None, loaded=None, on_step=None) -> TrainResult | None:
     """Train (or resume) a Li-LSR model into ``out``. ``stop_after`` ends the session after that many
@@ -616,8 +618,10 @@ def _train(config, out, resuming, overwrite, progress, stop_after, loaded, on_st
         (tmp / "lilsr_training.json").write_text(json.dumps(provenance, indent=1))
     from ..models.presets import vocabulary
     from ..models.table import save_table
+    from .model import clear_call_state
 
     table = student.table()
+    clear_call_state(student.tokenizer)  # the same tokenizer files whether or not this session trained a step
     save_table(out / "table", table, vocabulary(student.tokenizer, student.vocab_size), student.tokenizer,
                source=str((out / "model").resolve()),
                params={"init": "head", "bias": student.head()[1], "query_dup": config.query_dup}, overwrite=True)

@@ -180,12 +180,23 @@ class LiLSRStudent(torch.nn.Module):
 
         folder = Path(folder)
         self.mlm.save_pretrained(str(folder))
+        clear_call_state(self.tokenizer)
         self.tokenizer.save_pretrained(str(folder))
         w, b = self.head()
         save_head(folder, w, b)
         save_table(folder / "table", self.table(), vocabulary(self.tokenizer, self.vocab_size), self.tokenizer,
                    source=source, params={"init": "head", "bias": b, "query_dup": self.query_dup, **(params or {})},
                    overwrite=True)
+
+
+def clear_call_state(tokenizer) -> None:
+    """Forget the truncation and padding the last call left in a fast tokenizer's backend: ``save_pretrained``
+    writes them into tokenizer.json, and the table's query encoder then truncates queries at whatever length
+    that call used (32 in a run, 512 when a resumed run saved without a call). Saved tokenizers carry none."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_truncation()
+        backend.no_padding()
 
 
 def load_student(checkpoint: str | Path, query_side: str = "static", query_dup: str = "sum") -> LiLSRStudent:

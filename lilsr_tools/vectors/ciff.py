@@ -22,6 +22,7 @@ doc ids out of order or out of range, duplicate terms, counts that disagree) and
 
 from __future__ import annotations
 
+import math
 import mmap
 import re
 from functools import lru_cache
@@ -197,6 +198,24 @@ def scale_of(header) -> float | None:
         return None
 
 
+def check_weights(path, tfs: np.ndarray, scale: float) -> np.ndarray:
+    """The float32 weights ``tf / scale``; refuses a scale that makes one infinite (a tiny scale) or rounds a
+    positive tf to zero (a huge one), naming the tf and the scale range that works."""
+    with np.errstate(over="ignore", under="ignore"):  # checked below, with the file and the fix
+        weights = (tfs / scale).astype(np.float32)
+    positive = tfs > 0
+    if not positive.any():
+        return weights
+    top, low = float(tfs[positive].max()), float(tfs[positive].min())
+    if not np.isfinite(weights).all():
+        raise LilsrError(f"{path}: scale {scale:g} makes tf {top:g} a weight above float32's range "
+                         f"({top / scale:.3g}); pass --scale above {top / float(np.finfo(np.float32).max):.3g}")
+    if (weights[positive] <= 0).any() or low / scale < float(np.finfo(np.float32).tiny):
+        raise LilsrError(f"{path}: scale {scale:g} makes tf {low:g} a weight below float32's normal range "
+                         f"({low / scale:.3g}); pass --scale below {low / float(np.finfo(np.float32).tiny):.3g}")
+    return weights
+
+
 def read_ciff(path: str | Path, scale: float | None = None, vocab: list[str] | None = None,
               progress: bool = True) -> tuple[SparseVectors, float, dict]:
     """Read a CIFF v1 file into vectors ``tf / scale``; return them, the scale and the header's fields.
@@ -219,8 +238,8 @@ def read_ciff(path: str | Path, scale: float | None = None, vocab: list[str] | N
         if scale is None:
             raise LilsrError(f"{path}: the header does not record a quantization scale (not written by lilsr); "
                              "pass --scale (tf / scale becomes the weight)")
-        if not scale > 0:
-            raise LilsrError(f"{path}: the scale must be positive, got {scale}")
+        if not (math.isfinite(scale) and scale > 0):  # inf made every weight 0: empty documents
+            raise LilsrError(f"{path}: the scale must be a finite number above 0, got {scale}; weights are tf / scale")
         n_docs, n_lists = header.num_doc_records, header.num_postings_lists
         token_ids = {token: i for i, token in enumerate(vocab)} if vocab is not None else {}
         terms: list[str] = []
@@ -275,7 +294,8 @@ def read_ciff(path: str | Path, scale: float | None = None, vocab: list[str] | N
         if isinstance(data, mmap.mmap):
             data.close()
     all_values = np.concatenate(values).astype(np.float64) if values else np.zeros(0)
-    matrix = sp.csr_matrix(((all_values / scale).astype(np.float32),
+    weights = check_weights(path, all_values, scale)
+    matrix = sp.csr_matrix((weights,
                             (np.concatenate(rows) if rows else np.zeros(0, np.int64),
                              np.concatenate(columns) if columns else np.zeros(0, np.int64))),
                            shape=(n_docs, len(vocab) if vocab is not None else len(terms)))

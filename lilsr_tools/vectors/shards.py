@@ -17,7 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..atomic import atomic_dir, check_can_write
+from ..locks import locks_output
+from ..atomic import atomic_dir, check_can_write, check_free_space, reserve
 from ..errors import LilsrError
 from ..manifest import write_manifest
 from .store import KIND, SparseVectors, load_vectors, vocab_digest
@@ -44,6 +45,7 @@ def shard_range(total: int, index: int, count: int) -> tuple[int, int]:
     return (index - 1) * total // count, index * total // count
 
 
+@locks_output()
 def merge_vectors(out: str | Path, parts: Sequence[str | Path], *, overwrite: bool = False) -> Path:
     """Concatenate the vector stores ``parts`` into one store at ``out``; see the module docstring."""
     if not parts:
@@ -58,10 +60,16 @@ def merge_vectors(out: str | Path, parts: Sequence[str | Path], *, overwrite: bo
     ids = [doc_id for s in stores for doc_id in s.ids]
     _check_unique(ids, stores)
     started = time.perf_counter()
+    # the arrays are written through memory maps: a page that finds the disk full is a SIGBUS, not an error,
+    # so the space is checked first and reserved (fallocate) before any page is written
+    needed = 8 * (n_docs + 1) + 8 * nnz + sum(len(i.encode("utf-8")) + 1 for i in ids) + 64 * len(vocab)
+    check_free_space(out, needed)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         indptr = np.lib.format.open_memmap(tmp / "indptr.npy", mode="w+", dtype=np.int64, shape=(n_docs + 1,))
         indices = np.lib.format.open_memmap(tmp / "indices.npy", mode="w+", dtype=np.int32, shape=(nnz,))
         values = np.lib.format.open_memmap(tmp / "values.npy", mode="w+", dtype=np.float32, shape=(nnz,))
+        for name in ("indptr.npy", "indices.npy", "values.npy"):
+            reserve(tmp / name, (tmp / name).stat().st_size)
         used = np.zeros(len(vocab), dtype=bool)
         indptr[0] = 0
         row = offset = 0

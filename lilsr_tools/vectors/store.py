@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ..locks import locks_output
 from ..atomic import atomic_dir, fault_point
 from ..errors import LilsrError
 from ..manifest import MANIFEST, read_manifest, read_vocab, verify_hashes, write_manifest
@@ -243,6 +244,7 @@ def _doc_at(vectors: SparseVectors, position: int) -> str:
     return vectors.ids[row] if 0 <= row < len(vectors.ids) else f"#{row}"
 
 
+@locks_output("path")
 def save_vectors(path: str | Path, vectors: SparseVectors, *, model: str | None = None,
                  params: dict | None = None, overwrite: bool = False, extra_counts: dict | None = None) -> Path:
     """Validate and write a store atomically. Returns the store path."""

@@ -45,7 +45,8 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from ..atomic import atomic_dir, check_can_write, replace_path
+from ..locks import locks_output
+from ..atomic import atomic_dir, check_can_write, replace_path, fault_point
 from ..errors import LilsrError
 from ..manifest import write_manifest
 from .store import KIND, SparseVectors, load_vectors, vocab_digest
@@ -227,6 +228,7 @@ _GENERATORS = {"mix": _mix_batch, "templates": _templates_batch}
 
 # ------------------------------------------------------------------------------------------ the store
 
+@locks_output()
 def synthesize(source, out: str | Path, docs: int, *, method: str = "mix", seed: int = 0, overwrite: bool = False,
                progress: bool = True, **options) -> SparseVectors:
     """Grow ``source`` (a store folder or a loaded ``SparseVectors``) to ``docs`` synthetic documents at
@@ -278,6 +280,7 @@ def synthesize(source, out: str | Path, docs: int, *, method: str = "mix", seed:
                      values=np.concatenate([p[2] for p in parts]).astype(np.float32),
                      short=np.int64(sum(p[3] for p in parts)))
             replace_path(tmp, file)
+            fault_point("synth:shard")
             short += sum(p[3] for p in parts)
     generate_seconds = time.perf_counter() - started
     vectors = _join(work, out, n_shards, params, source, overwrite,

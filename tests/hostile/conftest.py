@@ -96,3 +96,19 @@ def tiny_jvc(tiny) -> Path:
 
     write_json_vector_collection(load_vectors(tiny.store), tiny.root / "jvc", scale=100.0)
     return tiny.root / "jvc"
+
+
+@pytest.fixture(scope="session")
+def tiny_engine_index(tiny):
+    """``tiny_engine_index(name)``: the tiny store indexed by one of the engines that read their files with
+    compiled code (pisa, bmp, kannolo, seismic-rs), built on first use."""
+    from lilsr_tools.engines import get_engine
+
+    built: dict[str, Path] = {}
+    options = {"pisa": {}, "bmp": {}, "kannolo": {"threads": 1}, "seismic-rs": {"threads": 1, "n_postings": 50}}
+
+    def index(name: str) -> Path:
+        if name not in built:
+            built[name] = get_engine(name).build(tiny.store, tiny.root / f"idx-{name}", **options[name])
+        return built[name]
+    return index

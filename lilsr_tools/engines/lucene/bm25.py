@@ -24,6 +24,7 @@ from .anserini_path import BATCH_TIMING, TextSearcherPath
 from .anserini_path import TIMING as ANSERINI_TIMING
 from .bridge import BridgeUnavailable, JavaBridge
 from .impact import BRIDGE_TIMING, SEARCHERS, check_params
+from ..checks import checked_search
 
 SEARCH_PARAMS = ("k1", "b", "remove_query", "searcher")
 
@@ -63,6 +64,7 @@ class BM25Engine:
         opened, note = _open(lucene_dir, searcher, k1, b, heap, quiet)
         return cls(path, manifest, lucene_dir, opened, k1, b, searcher, heap, note)
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[str], k: int = 1000, threads: int = 1,
                      k1: float | None = None, b: float | None = None, remove_query: bool = False,
                      searcher: str | None = None, **params) -> SearchResults:

@@ -32,6 +32,7 @@ from . import indexing, jvm
 from .anserini_path import TIMING as ANSERINI_TIMING
 from .anserini_path import BATCH_TIMING, ImpactSearcherPath
 from .bridge import BridgeUnavailable, JavaBridge
+from ..checks import checked_search
 
 BRIDGE_TIMING = "inside Java, per query, around query construction and the Lucene search call"
 SEARCHERS = ("auto", "bridge", "anserini")
@@ -132,6 +133,7 @@ class LuceneEngine:
         engine.mode, engine.heap = searcher, heap
         return engine
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      query_weights: str = "float", query_scale: float | None = None, ties: str = "lucene",
                      searcher: str | None = None, **params) -> SearchResults:

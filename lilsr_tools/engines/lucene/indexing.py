@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...locks import locks_output
 from ...atomic import atomic_dir, check_can_write, fault_point
 from ...errors import LilsrError
 from ...manifest import MANIFEST, read_manifest, write_manifest
@@ -129,6 +130,7 @@ def _read_collection(path: Path) -> tuple[dict, list[str], dict[str, int], int]:
     return manifest, vocab, dict(lengths), docs
 
 
+@locks_output()
 def build_impact_index(source: str | Path | SparseVectors, out: str | Path, *, scale: float | None = None,
                        threads: int = 2, optimize: bool = True, overwrite: bool = False,
                        heap: str | None = None, echo=None) -> Path:
@@ -206,6 +208,7 @@ def build_impact_index(source: str | Path | SparseVectors, out: str | Path, *, s
 # --- BM25 (flat) indexes ----------------------------------------------------------------------------------
 
 
+@locks_output()
 def build_bm25_index(collection, out: str | Path, *, threads: int = 1, overwrite: bool = False,
                      heap: str | None = None, echo=None) -> Path:
     """Index a BEIR corpus for BM25 as Anserini's ``beir-v1.0.0-*.flat`` regressions do: BeirFlatCollection

@@ -42,6 +42,7 @@ from ...vectors.store import SparseVectors, load_vectors, vocab_digest
 from ..base import SearchResults, check_known_params, check_memory_fits, folder_bytes, queries_to_ids
 from .client import (COLLECTION_NAME, CONNECT_TIMEOUT_S, LITE_FILE, call, check_uri, connect, is_lite,
                      release_lite, safe_uri)
+from ..checks import checked_search
 
 KIND = "lilsr.milvus-index"
 ALGORITHMS = ("DAAT_MAXSCORE", "DAAT_WAND", "TAAT_NAIVE")
@@ -417,6 +418,7 @@ class MilvusEngine:
         return self.client.search(self.collection, data=queries, anns_field=VECTOR, limit=k, output_fields=[PK],
                                   search_params={"metric_type": "IP", "params": params})
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Search every query. ``batch_size=1`` (the default with one thread): one request per query, timed

@@ -11,6 +11,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from ...locks import locks_output
 from ...atomic import atomic_dir, check_can_write, fault_point
 from ...errors import LilsrError
 from ...progress import bar as progress_bar
@@ -147,6 +148,7 @@ def _write_forward(tmp: Path, vectors: SparseVectors, value_bits: int = 16, step
     np.save(tmp / "fwd_scale.npy", np.zeros(0, np.float32))
 
 
+@locks_output()
 def build_native_index(source, out: str | Path, *, overwrite: bool = False, threads: int | None = None,
                        progress: bool = True, **params) -> Path:
     """Build a native index from a vector store (a folder or a loaded ``SparseVectors``) into ``out``."""

@@ -16,6 +16,7 @@ from .build import build_native_index
 from .layout import IndexArrays, load_arrays
 from .lowlevel import ticks_per_ns
 from .search_kernels import batch_search, search_single
+from ..checks import checked_search
 
 # search parameters (Seismic's names) and their defaults; query_cut and heap_factor depend on k (below)
 SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.7, "sorted": True, "block_order": "global", "prefetch": True}
@@ -45,8 +46,8 @@ def search_params(params: dict, k: int = 10) -> dict:
         heap_factor = float(merged["heap_factor"])
     except (TypeError, ValueError):
         raise LilsrError("query_cut must be an integer and heap_factor a number") from None
-    if query_cut < 1 or not heap_factor >= 0:
-        raise LilsrError(f"query_cut must be >= 1 and heap_factor >= 0 (got {query_cut}, {heap_factor})")
+    if query_cut < 1 or not 0 <= heap_factor < float("inf"):
+        raise LilsrError(f"query_cut must be >= 1 and heap_factor finite and >= 0 (got {query_cut}, {heap_factor})")
     if merged["block_order"] not in BLOCK_ORDERS:
         raise LilsrError(f"block_order must be one of {', '.join(BLOCK_ORDERS)}, not {merged['block_order']!r}")
     return {"query_cut": query_cut, "heap_factor": heap_factor, "sorted": bool_param("sorted", merged["sorted"]),
@@ -123,6 +124,7 @@ class NativeEngine:
         retrieval_ns = np.rint(ticks / self._ticks_per_ns).astype(np.int64)
         return docs, scores, counts, retrieval_ns
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Search every query. With one thread each query is one call into compiled code (``search_single``),

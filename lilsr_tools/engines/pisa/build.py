@@ -31,13 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ...atomic import atomic_dir, check_can_write
+from ...locks import locks_output
+from ...atomic import atomic_dir, check_can_write, fault_point
 from ...errors import LilsrError
 from ...manifest import read_manifest, write_manifest
 from ...vectors.convert import DEFAULT_SCALE, impact_matrix
 from ...vectors.store import KIND as VECTORS_KIND
 from ...vectors.store import SparseVectors, load_vectors, posting_stats, vocab_digest
 from ..base import check_known_params, folder_bytes
+from ..file_checks import file_records
 from .pisathon import load_pisathon, pisa_version, stdout_to_stderr
 
 KIND = "lilsr.pisa-index"
@@ -127,6 +129,7 @@ def write_binary_collection(vectors: SparseVectors, folder: Path, scale: float) 
             "sum_impacts": int(doc_lengths.sum()), "max_impact": int(by_term.data.max()) if by_term.nnz else 0}, df
 
 
+@locks_output()
 def build_pisa_index(source, out, *, overwrite: bool = False, **params) -> Path:
     """Build a ``lilsr.pisa-index`` folder at ``out`` from a vector store (a folder or one in memory)."""
     params = build_params(params)
@@ -145,6 +148,7 @@ def build_pisa_index(source, out, *, overwrite: bool = False, **params) -> Path:
         folder = tmp / PISA_DIR
         folder.mkdir()
         counts, df = write_binary_collection(vectors, folder, params["scale"])
+        fault_point("pisa:built")
         pisathon.build_binlex(str(folder / "fwd.terms"), str(folder / "fwd.termlex"))
         pisathon.build_binlex(str(folder / "fwd.documents"), str(folder / "fwd.doclex"))
         write_seconds = time.perf_counter() - started
@@ -163,6 +167,9 @@ def build_pisa_index(source, out, *, overwrite: bool = False, **params) -> Path:
         (folder / "pt_meta.json").write_text(json.dumps({"type": "sparse_index", "format": "pisa",
                                                          "package_hint": "pyterrier-pisa", "stemmer": "none"}))
         (tmp / "vocab.json").write_text(json.dumps(list(vectors.vocab), ensure_ascii=False), encoding="utf-8")
+        # every file PISA (or our loader) reads, size and CRC-32 checked on every load (engines.file_checks)
+        files = ["vocab.json", *(f"{PISA_DIR}/{name}" for name in
+                                 ("fwd.terms", "fwd.termlex", "fwd.documents", "fwd.doclex", wand, index))]
         write_manifest(
             tmp, KIND,
             params={**params, "quantization": "round(w * scale)", "scorer": SCORER,
@@ -173,5 +180,6 @@ def build_pisa_index(source, out, *, overwrite: bool = False, **params) -> Path:
             build_seconds=round(time.perf_counter() - started, 3),
             timings={"write_collection_s": round(write_seconds, 3),
                      "pisa_compress_s": round(time.perf_counter() - started - write_seconds, 3)},
-            engine_version={"pyterrier-pisa": pisa_version()}, hash_files=["vocab.json"])
+            engine_version={"pyterrier-pisa": pisa_version()}, checked_files=file_records(tmp, files),
+            hash_files=[*files, f"{PISA_DIR}/pt_meta.json"])
     return Path(out)

@@ -33,8 +33,10 @@ import numpy as np
 from ...errors import LilsrError
 from ...manifest import read_manifest
 from ..base import SearchResults, check_known_params, folder_bytes
+from ..file_checks import check_files
 from .build import KIND, PISA_DIR, SCORER, build_pisa_index, pisa_files
 from .pisathon import load_pisathon, stdout_to_stderr
+from ..checks import checked_search
 
 # Safe algorithms: each returns the exact top-k for the quantized weights (the conjunctive ones would not).
 ALGORITHMS = ("maxscore", "block_max_wand", "block_max_maxscore", "wand", "ranked_or")
@@ -78,6 +80,8 @@ class PisaEngine:
         missing = [name for name in needed if not (folder / name).is_file()]
         if missing:  # prepare_index would otherwise try to rebuild them from files that are gone
             raise LilsrError(f"{folder}: missing {', '.join(missing)}; the index is damaged, rebuild it")
+        # PISA aborts or reads garbage on a damaged file: sizes and checksums first
+        check_files(path, manifest, ["vocab.json", *(f"{PISA_DIR}/{name}" for name in needed)])
         pisathon = load_pisathon()
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         terms = (folder / "fwd.terms").read_text(encoding="utf-8").splitlines()
@@ -114,6 +118,7 @@ class PisaEngine:
                              f"({self.manifest['params'].get('model')})")
         return unknown
 
+    @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """``params``: query_algorithm (maxscore), query_scale (the index scale)."""
