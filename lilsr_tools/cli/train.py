@@ -28,6 +28,9 @@ def training_options(func=None, *, lambda_q_grid: bool = False):
         click.option("--head-init", type=click.Choice(["untrained", "idf"]), default=None,
                      help="Start of the Li-LSR head: untrained (binary-like, default) or fitted to BM25 idf over "
                           "the collection's text."),
+        click.option("--head-center/--no-head-center", "head_center", default=None,
+                     help="The head reads the word embeddings minus their vocabulary mean (the same table family; "
+                          "the common component no longer moves every token alike; docs/training.md)."),
         click.option("--query-dup", type=click.Choice(["sum", "max"]), default=None,
                      help="How a repeated query token counts in training and in the table's lookup: sum (each "
                           "time, default) or max (once); recorded in the table's manifest."),

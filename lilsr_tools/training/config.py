@@ -27,6 +27,7 @@ class TrainConfig:
     base: str = "splade-tiny"            # preset or masked-LM checkpoint folder
     query_side: str = "static"           # static: Li-LSR table; contextual: plain SPLADE queries
     head_init: str = "untrained"         # untrained: models.table.init_head; idf: fitted to the corpus text's idf
+    head_center: bool = False            # the head reads embeddings minus their vocabulary mean (model.py)
     query_dup: str = "sum"               # a token repeated in a query: sum (counts each time) or max (once)
     # data
     collection: str = "scifact"

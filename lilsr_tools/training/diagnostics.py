@@ -79,7 +79,7 @@ def head_push(student, grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     value raises the token's weight. This is how a push on the batch's query tokens reaches tokens that
     never occur in a training query (stopwords, rare names): through the shared embeddings."""
     with torch.no_grad():
-        embeddings = student.embeddings.float()
+        embeddings = student.embeddings.float() - student.embedding_center()
         z = embeddings @ student.head_weight + student.head_bias
         slope = torch.where(z > 0, 1.0 / (1.0 + torch.relu(z)), torch.zeros_like(z)).double()
         pushes = {}

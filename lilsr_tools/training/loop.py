@@ -296,7 +296,7 @@ def build_student(config: TrainConfig, loaded=None) -> LiLSRStudent:
     masked_lm, tokenizer = loaded if loaded is not None else load_masked_lm(config.base)
     hidden = masked_lm.get_input_embeddings().weight.shape[1]
     head = init_head(hidden, config.seed)
-    return LiLSRStudent(masked_lm, tokenizer, head, config.query_side, config.query_dup)
+    return LiLSRStudent(masked_lm, tokenizer, head, config.query_side, config.query_dup, config.head_center)
 
 
 def fit_head_to_idf(student: LiLSRStudent, idf: np.ndarray, iterations: int = 20) -> float:
@@ -327,9 +327,7 @@ def fit_head_to_idf(student: LiLSRStudent, idf: np.ndarray, iterations: int = 20
         residual = goal - np.log1p(np.maximum(z, 0.0))
         beta += 0.7 * np.linalg.lstsq(design * slope[:, None], residual, rcond=None)[0]
     error = float(np.mean((np.log1p(np.maximum(design @ beta, 0.0)) - goal) ** 2))
-    with torch.no_grad():
-        student.head_weight.copy_(torch.as_tensor(beta[:-1], dtype=torch.float32))
-        student.head_bias.fill_(float(beta[-1]))
+    student.set_head(beta[:-1], float(beta[-1]))
     return error
 
 
@@ -389,9 +387,7 @@ def restore_checkpoint(folder: Path, student: LiLSRStudent, optimizer, scheduler
         raise LilsrError(f"{folder}: checkpoint does not match the base model ({str(exc).splitlines()[0]}); "
                          "pass --overwrite to start again") from None
     w, b = state["head"]
-    with torch.no_grad():
-        student.head_weight.copy_(torch.as_tensor(w))
-        student.head_bias.fill_(b)
+    student.set_head(w, b)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
@@ -577,7 +573,7 @@ def _train(config, out, resuming, overwrite, progress, stop_after, loaded, on_st
                 step += 1
                 last = {"step": step, **{k: round(v, 6) for k, v in totals.items()},
                         "grad_norm": round(float(grad_norm), 4), "lr": scheduler.get_last_lr()[0],
-                        "head_bias": round(float(student.head_bias.detach()), 4)}
+                        "head_bias": round(student.head()[1], 4)}
                 log.write(json.dumps(last) + "\n")
                 bar.update(1)
                 bar.set_postfix(loss=f"{totals['loss']:.3f}", **{config.loss: f"{totals[config.loss]:.3f}"},

@@ -27,7 +27,7 @@ from ..models.splade import max_over_positions, mlm_parts
 
 class LiLSRStudent(torch.nn.Module):
     def __init__(self, masked_lm, tokenizer, head: tuple[np.ndarray, float], query_side: str = "static",
-                 query_dup: str = "sum"):
+                 query_dup: str = "sum", head_center: bool = False):
         super().__init__()
         parts = mlm_parts(masked_lm)
         if parts is None:
@@ -37,9 +37,11 @@ class LiLSRStudent(torch.nn.Module):
         self.query_side = query_side
         self.query_dup = query_dup
         self._encoder, self._transform, _, _ = parts
+        self.head_center = head_center
         w, b = head
         self.head_weight = torch.nn.Parameter(torch.as_tensor(np.asarray(w, np.float32)).clone())
-        self.head_bias = torch.nn.Parameter(torch.tensor([float(b)], dtype=torch.float32))
+        self.head_bias = torch.nn.Parameter(torch.tensor([0.0], dtype=torch.float32))
+        self.set_head(w, b)
         vocab = self.decoder_weight.shape[0]
         special = sorted(i for i in tokenizer.all_special_ids if i < vocab)
         self.register_buffer("special_ids", torch.tensor(special, dtype=torch.long), persistent=False)
@@ -130,15 +132,34 @@ class LiLSRStudent(torch.nn.Module):
         device = self.head_weight.device
         return tokens.to(device), mask.to(device)
 
+    # With ``head_center`` the head reads the word embeddings minus their mean over the vocabulary:
+    # z(x) = w . (E_W(x) - mean E_W) + b. The same affine family (the saved head folds the mean into b), but
+    # trained differently: raw embeddings share a large common component, so every per-token gradient on the
+    # table moves w along that component and acts on all tokens alike (benchmarks/table_gradients.py: the
+    # step that a batch's "content up, stopwords down" gradient gives pushes every class down, stopwords
+    # least); centred, the common push goes to b alone and w follows the differences between tokens.
+    def embedding_center(self) -> torch.Tensor:
+        if not self.head_center:
+            return torch.zeros(self.embeddings.shape[1], device=self.head_weight.device)
+        return self.embeddings.detach().float().mean(dim=0)
+
+    def set_head(self, w, b: float) -> None:
+        """Set the head from its saved form, z = w . E_W(x) + b."""
+        with torch.no_grad():
+            self.head_weight.copy_(torch.as_tensor(np.asarray(w, np.float32)).to(self.head_weight.device))
+            shift = float(self.embedding_center() @ self.head_weight)
+            self.head_bias.fill_(float(b) + shift)
+
     def token_scores(self, tokens: torch.Tensor) -> torch.Tensor:
         """s(x) = log1p(relu(E_W(x) . w + b)) for the given token ids (any shape)."""
-        z = self.embeddings[tokens].float() @ self.head_weight + self.head_bias
+        z = (self.embeddings[tokens].float() - self.embedding_center()) @ self.head_weight + self.head_bias
         return torch.log1p(torch.relu(z))
 
     def table(self) -> np.ndarray:
         """The full query table over the vocabulary (special tokens 0), float32: what ``save_table`` writes."""
         with torch.no_grad():
-            weights = torch.log1p(torch.relu(self.embeddings.float() @ self.head_weight + self.head_bias))
+            z = (self.embeddings.float() - self.embedding_center()) @ self.head_weight + self.head_bias
+            weights = torch.log1p(torch.relu(z))
             weights[self.special_ids] = 0.0
         return weights.cpu().numpy().astype(np.float32)
 
@@ -171,7 +192,10 @@ class LiLSRStudent(torch.nn.Module):
     # --- checkpoints -----------------------------------------------------------------------------------
 
     def head(self) -> tuple[np.ndarray, float]:
-        return (self.head_weight.detach().float().cpu().numpy().copy(), float(self.head_bias.detach().cpu()[0]))
+        """(w, b) of z = w . E_W(x) + b, the form saved and exported (a centred head's mean folded into b)."""
+        with torch.no_grad():
+            shift = float(self.embedding_center() @ self.head_weight)
+        return (self.head_weight.detach().float().cpu().numpy().copy(), float(self.head_bias.detach().cpu()[0]) - shift)
 
     def save(self, folder: str | Path, *, source: str, params: dict | None = None) -> None:
         """A Hugging Face checkpoint (model + tokenizer) plus ``lilsr_head.safetensors`` and ``table/``."""
