@@ -31,6 +31,47 @@ def test_unknown_measure_is_a_clear_error():
         evaluate({}, QRELS, ["nDCG@ten"])
 
 
+GRADED = {"q1": {"a": 1, "b": 3, "c": 2}, "q2": {"x": 1, "y": 2}}
+GRADED_RUN = {"q1": [("a", 3.0), ("b", 2.0), ("z", 1.0)], "q2": [("x", 2.0), ("w", 1.0)]}
+
+
+def test_trec_eval_names_keep_their_parameters():
+    # trec_eval-style names once dropped "(rel=2)" and printed plain nDCG@10 / recall under the graded name
+    result = evaluate(GRADED_RUN, GRADED, ["ndcg_cut.10(rel=2)", "nDCG(rel=2)@10", "nDCG@10",
+                                           "recall.1000(rel=2)", "R(rel=2)@1000", "R@1000", "P_5(rel=2)", "P(rel=2)@5"])
+    values = result.aggregates
+    assert values["ndcg_cut.10(rel=2)"] == values["nDCG(rel=2)@10"] < values["nDCG@10"]
+    assert values["recall.1000(rel=2)"] == values["R(rel=2)@1000"] < values["R@1000"]
+    assert values["P_5(rel=2)"] == values["P(rel=2)@5"]
+
+
+def test_trec_eval_name_with_several_cutoffs_gives_one_measure_each():
+    result = evaluate(GRADED_RUN, GRADED, ["P.5,10", "ndcg_cut.5,10(rel=2)"])
+    assert list(result.aggregates) == ["P@5", "P@10", "nDCG(rel=2)@5", "nDCG(rel=2)@10"]
+    assert result.aggregates["P@5"] == pytest.approx(2 * result.aggregates["P@10"])
+
+
+@pytest.mark.parametrize("name, says", [
+    ("ndcg_cut.10xyz", "unknown measure 'ndcg_cut.10xyz'"),
+    ("recall.0", "measure 'recall.0': the cut-off must be a positive integer, not 0"),
+    ("R(rel=0)@10", "measure 'R(rel=0)@10': rel (the lowest relevant grade) must be a positive integer, not 0"),
+    ("nDCG(rel=0)@10", "measure 'nDCG(rel=0)@10': rel"),
+    ("P(rel=1,rel=2)@5", "measure 'P(rel=1,rel=2)@5': parameter rel given more than once"),
+    ("P(rel=2)@5.5", "the cut-off must be a positive integer, not 5.5"),
+    ("recip_rank.10", "recip_rank takes no cut-off"),
+    ("ndcg_cut.10(rel=2", "unknown measure"),
+    ("nDCG@10 + 1", "unknown measure"),
+    ("P(2)@5", "parameters must be named"),
+    ("P(rel=x)@5", "plain numbers or strings"),
+])
+def test_measure_names_not_understood_in_full_are_refused(name, says):
+    from lilsr_tools.evaluation.measure_names import parse_measures
+
+    with pytest.raises(LilsrError) as error:
+        parse_measures([name])
+    assert says in str(error.value) and "\n" not in str(error.value)
+
+
 def test_accuracy_at_k_counts_ties_at_the_cut():
     exact = {"q": [("a", 3.0), ("b", 2.0), ("c", 2.0), ("d", 1.0)]}
     assert accuracy_at_k({"q": [("a", 3.0), ("c", 2.0)]}, exact, k=2) == 1.0

@@ -26,10 +26,11 @@ def command(run, qrels, collection, split, measures, per_query, as_json):
     from ..data.qrels import read_qrels
     from ..data.trec import read_run
     from ..errors import LilsrError
-    from ..evaluation.metrics import evaluate
+    from ..evaluation.metrics import evaluate, parse_measures
 
     if bool(qrels) == bool(collection):
         raise LilsrError("give exactly one of --qrels FILE or --collection NAME (with --split)")
+    parse_measures(measures or DEFAULT_MEASURES)  # a bad name is refused before any file is read
     judgments = read_qrels(qrels) if qrels else resolve_collection(collection).qrels(split)
     result = evaluate(read_run(run), judgments, measures or DEFAULT_MEASURES)
     if as_json:

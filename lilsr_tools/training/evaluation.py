@@ -88,13 +88,14 @@ def evaluate_targets(model: str | Path, table: str | Path | None, targets: Seque
     from ..data.collection import read_queries, resolve_collection
     from ..data.qrels import read_qrels
     from ..engines.exact import ExactEngine
-    from ..evaluation.metrics import evaluate
+    from ..evaluation.metrics import evaluate, parse_measures
     from ..models.corpus import encode_corpus
     from ..models.presets import load_masked_lm
     from ..models.query_encoders import ContextualEncoder, EncodedQueries, encode_queries, make_query_encoder
     from ..models.splade import SpladeEncoder
     from ..vectors.store import load_vectors
 
+    parse_measures(measures)  # refused before a model is loaded or a document encoded
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results_file = out / "results.json"

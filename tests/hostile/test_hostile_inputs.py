@@ -217,6 +217,31 @@ def evaluate_measure_cutoff_zero(e):
     return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "nDCG@0"], ["nDCG@0"])
 
 
+@case("options")
+def evaluate_trec_measure_cutoff_zero(e):
+    # pytrec_eval aborts the whole process on recall.0: refused before it is called
+    run = e.write("run.trec", "q Q0 d 1 1.0 t\n")
+    return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "recall.0"], ["recall.0", "cut-off"])
+
+
+@case("options")
+def evaluate_measure_rel_zero(e):
+    run = e.write("run.trec", "q Q0 d 1 1.0 t\n")
+    return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "R(rel=0)@10"], ["R(rel=0)@10", "rel"])
+
+
+@case("options")
+def evaluate_measure_parameter_twice(e):
+    run = e.write("run.trec", "q Q0 d 1 1.0 t\n")
+    return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "P(rel=1,rel=2)@5"], ["P(rel=1,rel=2)@5", "rel"])
+
+
+@case("options")
+def evaluate_trec_measure_trailing_text(e):
+    run = e.write("run.trec", "q Q0 d 1 1.0 t\n")
+    return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "ndcg_cut.10xyz"], ["ndcg_cut.10xyz"])
+
+
 # --- damaged vector stores: checked on every load ---------------------------------------------------------
 
 def _out_of_vocab(data):
