@@ -82,3 +82,77 @@ def test_accuracy_at_k_counts_ties_at_the_cut():
 def test_latency_summary_in_milliseconds():
     summary = summarize_ns([1_000_000, 2_000_000, 3_000_000])
     assert summary["n"] == 3 and summary["mean_ms"] == 2.0 and summary["p50_ms"] == 2.0 and summary["max_ms"] == 3.0
+
+
+def _paired_runs(tmp_path):
+    """12 judged queries; run B ranks the relevant document first on q1..q10 where A ranks it second, is
+    worse on q0 and leaves q11 out; run C is A again."""
+    (tmp_path / "qrels.txt").write_text("".join(f"q{i} 0 r{i} 1\n" for i in range(12)))
+    a = "".join(f"q{i} Q0 {first} 1 2.0 a\nq{i} Q0 {second} 2 1.0 a\n"
+                for i, (first, second) in ((i, (f"r{i}", "x") if i == 0 else ("x", f"r{i}")) for i in range(12)))
+    b = "".join(f"q{i} Q0 {first} 1 2.0 b\nq{i} Q0 {second} 2 1.0 b\n"
+                for i, (first, second) in ((i, ("x", f"r{i}") if i == 0 else (f"r{i}", "x")) for i in range(11)))
+    for name, text in (("a.trec", a), ("b.trec", b), ("c.trec", a)):
+        (tmp_path / name).write_text(text)
+
+
+def test_evaluate_two_runs_prints_each_and_the_paired_test(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from lilsr_tools.cli import main
+
+    _paired_runs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", "a.trec", "b.trec", "c.trec", "--qrels", "qrels.txt",
+                                       "-m", "RR@10", "-m", "R@1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["a.trec", "b.trec", "c.trec"]
+    assert lines[1].split() == ["RR@10", f"{6.5 / 12:.4f}", f"{10.5 / 12:.4f}", f"{6.5 / 12:.4f}"]
+    assert "b.trec: queries: 12 judged, 11 in run, 1 judged but missing" in result.output
+    # q11, which b leaves out, is not paired; b is better on 10 of the 11 others
+    at = lines.index("paired t-test, b.trec against a.trec, over the 11 judged queries both answer:")
+    measure, delta, p, *verdict = lines[at + 1].split()
+    assert (measure, delta, " ".join(verdict)) == ("RR@10", f"+{(10.5 - 6) / 11:.4f}",
+                                                 "b.trec better (significant at 0.05)")
+    assert float(p.removeprefix("p=")) < 0.01
+    assert lines.index("paired t-test, c.trec against a.trec, over the 12 judged queries both answer:") > at
+    assert lines[-1].split() == ["R@1", "+0.0000", "p=1.0000", "equal"]
+    payload = __import__("json").loads(CliRunner().invoke(main, ["evaluate", "a.trec", "b.trec", "--qrels",
+                                                                 "qrels.txt", "-m", "RR@10", "--json"]).output)
+    paired = payload["paired"][0]
+    assert paired["queries"] == 11 and paired["measures"]["RR@10"]["better"] == "b.trec"
+    assert paired["measures"]["RR@10"]["significant"] is True
+    assert [r["run"] for r in payload["runs"]] == ["a.trec", "b.trec"]
+
+
+def test_evaluate_one_run_prints_as_before(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from lilsr_tools.cli import main
+
+    _paired_runs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", "b.trec", "--qrels", "qrels.txt", "-m", "RR@10"])
+    assert result.output == ("RR@10      0.8750\nqueries: 12 judged, 11 in run, 1 judged but missing from the run "
+                             "(scored 0), 0 in the run without judgments (ignored)\nmissing from run, e.g.: q11\n")
+
+
+def test_graded_measure_on_binary_judgments_warns_on_stderr(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from lilsr_tools.cli import main
+
+    _paired_runs(tmp_path)  # binary judgments: the highest grade is 1
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", "a.trec", "--qrels", "qrels.txt", "-m", "nDCG(rel=2)@10",
+                                       "-m", "R(rel=2)@100", "-m", "RR@10"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"lilsr: warning: measure {m!r} counts grades >= 2 as relevant, but the highest grade in the qrels is 1: "
+        "it is 0 for every query" for m in ("nDCG(rel=2)@10", "R(rel=2)@100")]
+    assert result.stdout.splitlines()[0].split() == ["nDCG(rel=2)@10", "0.0000"]
+    # graded judgments: no warning
+    (tmp_path / "qrels.txt").write_text("".join(f"q{i} 0 r{i} 2\n" for i in range(12)))
+    result = CliRunner().invoke(main, ["evaluate", "a.trec", "--qrels", "qrels.txt", "-m", "nDCG(rel=2)@10"])
+    assert result.exit_code == 0 and result.stderr == ""

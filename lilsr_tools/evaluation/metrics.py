@@ -26,11 +26,23 @@ class Evaluation:
     run_queries: int = 0
     missing_from_run: list[str] = field(default_factory=list)  # judged, but absent from the run
     unjudged_in_run: int = 0  # in the run, but absent from the qrels (ignored)
+    warnings: list[str] = field(default_factory=list)  # e.g. a graded measure on binary judgments
 
     def summary(self) -> dict:
-        return {"judged_queries": self.judged_queries, "run_queries": self.run_queries,
-                "judged_missing_from_run": len(self.missing_from_run),
-                "missing_examples": self.missing_from_run[:10], "unjudged_in_run": self.unjudged_in_run}
+        summary = {"judged_queries": self.judged_queries, "run_queries": self.run_queries,
+                   "judged_missing_from_run": len(self.missing_from_run),
+                   "missing_examples": self.missing_from_run[:10], "unjudged_in_run": self.unjudged_in_run}
+        if self.warnings:
+            summary["warnings"] = list(self.warnings)
+        return summary
+
+
+def graded_measure_warnings(measures: Sequence[Measure], qrels: Qrels) -> list[str]:
+    """One line per measure that counts only grades above the qrels' highest: it is 0 for every query, which
+    looks like a result (``nDCG(rel=2)@10`` on SciFact's binary judgments)."""
+    top = max((rel for docs in qrels.values() for rel in docs.values()), default=0)
+    return [f"measure {m.name!r} counts grades >= {m.rel} as relevant, but the highest grade in the qrels is "
+            f"{top}: it is 0 for every query" for m in measures if m.rel > max(top, 1)]
 
 
 def evaluate(run: Run, qrels: Qrels, measures: Sequence[str] = DEFAULT_MEASURES) -> Evaluation:
@@ -55,7 +67,7 @@ def evaluate(run: Run, qrels: Qrels, measures: Sequence[str] = DEFAULT_MEASURES)
     count = len(judged)
     aggregates = {name: (sum(q[name] for q in per_query.values()) / count if count else 0.0) for name in names}
     return Evaluation(aggregates, per_query, count, len(in_run), missing,
-                      len(in_run - set(qrels)))
+                      len(in_run - set(qrels)), graded_measure_warnings(parsed, qrels))
 
 
 def accuracy_at_k(run: Run, exact: Run, k: int = 10) -> float:
