@@ -708,6 +708,19 @@ def qrels_wrong_columns(e):
 
 
 @case("qrels")
+def qrels_trec_line_missing_a_field(e):
+    # once read as document "0" judged 31715818, exit 0
+    qrels = e.write("qrels.txt", "q1 0 d1 1\n1 0 31715818\n")
+    return Case(["evaluate", _run(e), "--qrels", qrels], [f"{qrels}:2", "3 fields", "TREC"])
+
+
+@case("qrels")
+def qrels_three_fields_without_header(e):
+    qrels = e.write("qrels.txt", "1 0 31715818\n")
+    return Case(["evaluate", _run(e), "--qrels", qrels], [f"{qrels}:1", "BEIR header"])
+
+
+@case("qrels")
 def qrels_not_utf8(e):
     qrels = e.write("qrels.tsv", b"q1 0 d1 1\nq\xe9 0 d2 1\n")
     return Case(["evaluate", _run(e), "--qrels", qrels], [f"{qrels}:2", "UTF-8"])
