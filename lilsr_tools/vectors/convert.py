@@ -145,6 +145,26 @@ def impact_counts(vectors: SparseVectors, scale: float) -> tuple[int, int, np.nd
     return kept, dropped, lengths
 
 
+def check_anserini_tokens(vectors: SparseVectors, scale: float, lengths: np.ndarray) -> None:
+    """Refuse a token with whitespace (or an empty one) that some document keeps: Anserini indexes a
+    JsonVectorCollection by repeating each token as a word of a whitespace-split text, so "new york" would
+    become the two terms "new" and "york". ``lengths``: postings per token after quantization."""
+    used = np.flatnonzero(np.asarray(lengths) > 0)
+    bad = [int(t) for t in used if not vectors.vocab[t] or any(c.isspace() for c in vectors.vocab[t])]
+    if not bad:
+        return
+    for _, _, lo, integer in impact_chunks(vectors, scale):
+        tokens = np.asarray(vectors.indices[lo:lo + integer.size])
+        hits = np.flatnonzero(np.isin(tokens, bad) & (integer > 0))
+        if hits.size:
+            position = lo + int(hits[0])
+            token = vectors.vocab[int(vectors.indices[position])]
+            raise LilsrError(f"{vectors.path or 'vectors'}: document {_doc_of(vectors, position)!r} has token "
+                             f"{token!r}, which contains whitespace (or is empty) and which Anserini cannot "
+                             f"index as one term ({len(bad)} such token(s) in use); rename or drop it before "
+                             "exporting")
+
+
 def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale: float = DEFAULT_SCALE,
                                  docs_per_file: int = 100_000, overwrite: bool = False, progress: bool = True) -> dict:
     """Write Anserini ``JsonVectorCollection`` files (integer weights) under ``out/docs/`` plus a manifest.
@@ -154,7 +174,8 @@ def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale:
     pre-escaped token keys, so a million documents take seconds per hundred thousand, in bounded memory."""
     import operator
 
-    postings, dropped, _ = impact_counts(vectors, scale)
+    postings, dropped, lengths = impact_counts(vectors, scale)
+    check_anserini_tokens(vectors, scale, lengths)
     counts = {"docs": len(vectors), "postings": postings, "dropped_zero_after_rounding": dropped, "empty_docs": 0}
     keys = np.array([json.dumps(token, ensure_ascii=False) + ": " for token in vectors.vocab], dtype=object)
     ids = [json.dumps(doc_id, ensure_ascii=False) for doc_id in vectors.ids]

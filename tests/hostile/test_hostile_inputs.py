@@ -1013,6 +1013,27 @@ def queries_not_utf8(e):
                 [f"{queries}:2", "UTF-8"], [e.out()])
 
 
+@case("queries")
+def queries_tsv_header_line(e):
+    queries = e.write("queries.tsv", "qid\tquery\nq1\tfine\n")
+    return Case(["encode", "queries", queries, e.out(), "--encoder", "table", "--table", e.tiny.table],
+                [f"{queries}:1", "header"], [e.out()])
+
+
+@case("queries")
+def queries_tsv_third_field(e):
+    queries = e.write("queries.tsv", "q1\tfine\nq2\tprotein\tfolding\n")
+    return Case(["encode", "queries", queries, e.out(), "--encoder", "table", "--table", e.tiny.table],
+                [f"{queries}:2", "3 tab-separated fields"], [e.out()])
+
+
+@case("queries")
+def queries_trec_topics_not_utf8(e):
+    topics = e.write("topics.txt", b"<top>\n<num> Number: 301\n<title> caf\xe9\n</top>\n")
+    return Case(["encode", "queries", topics, e.out(), "--encoder", "table", "--table", e.tiny.table],
+                [f"{topics}:3", "UTF-8"], [e.out()])
+
+
 # --- the test ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(CASES))
