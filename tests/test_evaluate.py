@@ -156,3 +156,32 @@ def test_graded_measure_on_binary_judgments_warns_on_stderr(tmp_path, monkeypatc
     (tmp_path / "qrels.txt").write_text("".join(f"q{i} 0 r{i} 2\n" for i in range(12)))
     result = CliRunner().invoke(main, ["evaluate", "a.trec", "--qrels", "qrels.txt", "-m", "nDCG(rel=2)@10"])
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_evaluate_json_rounds_floats(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from lilsr_tools.cli import main
+
+    _paired_runs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", "a.trec", "--qrels", "qrels.txt", "-m", "RR@10", "--json"])
+    assert '"RR@10": 0.5416666667' in result.output  # 6.5 / 12 at 10 significant digits, not 0.5416666666666666
+
+
+def test_evaluate_into_a_closed_pipe_exits_quietly(tmp_path):
+    """`lilsr evaluate ... | head` once ended with "lilsr: error: Broken pipe"."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "qrels.txt").write_text("".join(f"q{i} 0 r{i} 1\n" for i in range(3000)))
+    (tmp_path / "run.trec").write_text("".join(f"q{i} Q0 r{i} 1 1.0 t\n" for i in range(3000)))
+    env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])}
+    child = subprocess.Popen([sys.executable, "-m", "lilsr_tools.cli", "evaluate", "run.trec", "--qrels", "qrels.txt",
+                              "--per-query"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert child.stdout.readline().startswith(b"nDCG@10")
+    child.stdout.close()  # as head does after its lines: 12,000 per-query lines are still to be written
+    err = child.stderr.read().decode()
+    child.wait(timeout=120)
+    assert err == ""

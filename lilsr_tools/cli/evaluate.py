@@ -44,11 +44,13 @@ def command(runs, qrels, collection, split, measures, per_query, as_json):
 def _print_one(result, per_query: bool, as_json: bool) -> None:
     import json
 
+    from ..rounding import round_floats
+
     if as_json:
         payload = {"aggregates": result.aggregates, "summary": result.summary()}
         if per_query:
             payload["per_query"] = result.per_query
-        click.echo(json.dumps(payload, indent=1))
+        click.echo(json.dumps(round_floats(payload), indent=1))
         return
     width = max(10, *(len(name) for name in result.aggregates))
     for name, value in result.aggregates.items():
@@ -67,6 +69,7 @@ def _print_several(runs: list[str], results: list, per_query: bool, as_json: boo
     import json
 
     from ..evaluation.paired import ALPHA, paired_comparison
+    from ..rounding import round_floats
 
     comparisons = [paired_comparison(result, results[0]) for result in results[1:]]
     if as_json:
@@ -83,7 +86,7 @@ def _print_several(runs: list[str], results: list, per_query: bool, as_json: boo
                                          "p_value": r.p_value, "significant": r.significant,
                                          "better": None if r.delta == 0 else (run if r.delta > 0 else runs[0])}
                              for r in rows}})
-        click.echo(json.dumps(payload, indent=1))
+        click.echo(json.dumps(round_floats(payload), indent=1))
         return
     names = list(results[0].aggregates)
     width = max(10, *(len(name) for name in names))

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..atomic import atomic_file
 from ..errors import LilsrError
+from ..rounding import round_floats
 
 ENCODERS = ("table", "idf", "binary", "contextual")
 
@@ -177,7 +178,7 @@ def evaluate_targets(model: str | Path, table: str | Path | None, targets: Seque
         record["eval_seconds"] = round(time.perf_counter() - started, 1)
         results["targets"][target.label] = record
         with atomic_file(results_file) as handle:
-            json.dump(results, handle, indent=1)
+            json.dump(round_floats(results), handle, indent=1)
     return results
 
 

@@ -22,6 +22,7 @@ from ..data.collection import check_id
 from ..data.jsonl import read_jsonl, require_field
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
+from ..progress import enabled as progress_enabled
 from .store import SparseVectors
 
 JSON_VECTORS_KIND = "lilsr.json-vector-collection"
@@ -187,7 +188,7 @@ def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale:
         docs.mkdir()
         handle = None
         with tqdm(total=len(vectors), desc="JsonVectorCollection", unit="doc", leave=False,
-                  disable=not progress) as bar:
+                  disable=not progress_enabled(progress)) as bar:
             for first, last, lo, integer in impact_chunks(vectors, scale):
                 tokens = keys[np.asarray(vectors.indices[lo:lo + integer.size])]
                 lines = []
@@ -284,7 +285,8 @@ def write_seismic_jsonl(vectors: SparseVectors, out: str | Path, overwrite: bool
     from ..atomic import atomic_file
 
     with atomic_file(out, overwrite=overwrite) as handle:
-        for doc_id, row in tqdm(_rows(vectors), total=len(vectors), desc="Seismic JSONL", unit="doc", leave=False):
+        for doc_id, row in tqdm(_rows(vectors), total=len(vectors), desc="Seismic JSONL", unit="doc", leave=False,
+                                disable=not progress_enabled(None)):
             handle.write(json.dumps({"id": doc_id, "content": "", "vector": row}, ensure_ascii=False))
             handle.write("\n")
     return Path(out)
