@@ -70,8 +70,9 @@ def run_cell(ws: Workspace, grid: Grid, cell: Cell, warmup: bool = True) -> dict
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
     out.parent.mkdir(parents=True, exist_ok=True)
+    record = round_floats(record)  # what is written is what this run reports: a re-run reuses the same numbers
     with atomic_file(out) as handle:
-        json.dump(round_floats(record), handle, indent=1, default=float)
+        json.dump(record, handle, indent=1, default=float)
     record["reused"] = False
     return record
 
