@@ -58,6 +58,12 @@ class SearchProgress:
         self._progress = progress
         self._chunks = chunks
         self._min_chunk = min_chunk
+        self._phase = ""
+
+    def set_phase(self, phase: str) -> None:
+        """Label the next searches' bar (``run_search``: "warm-up", "timed"), so that a warm-up pass and a
+        timed pass over the same queries are told apart."""
+        self._phase = phase
 
     def __getattr__(self, name):
         return getattr(self._engine, name)
@@ -68,7 +74,8 @@ class SearchProgress:
         if not enabled(self._progress) or n <= size:
             return self._engine.batch_search(qids, queries, k=k, threads=threads, **params)
         parts = []
-        with bar(total=n, desc=f"{self._desc} ({self._engine.name}, k={k})", unit="query",
+        phase = f", {self._phase}" if self._phase else ""
+        with bar(total=n, desc=f"{self._desc} ({self._engine.name}, k={k}{phase})", unit="query",
                  progress=self._progress, leave=self._leave) as progress:
             for lo in range(0, n, size):
                 parts.append(self._engine.batch_search(list(qids[lo:lo + size]), list(queries[lo:lo + size]),

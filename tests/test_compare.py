@@ -80,6 +80,14 @@ def test_grid_files_are_validated(tmp_path, small_corpus):
         load_grid(path)
 
 
+def test_grid_measures_are_parsed_before_any_cell_runs():
+    spec = {"collection": "x", "models": [{"name": "m", "checkpoint": "c"}], "engines": {"exact": {}}}
+    grid = grid_from_dict({**spec, "measures": ["ndcg_cut.10(rel=2)", "P.5,10"]})
+    assert grid.measures == ["ndcg_cut.10(rel=2)", "P@5", "P@10"]  # the keys results are stored under
+    with pytest.raises(LilsrError, match=r"grid: measure 'recall.0': the cut-off must be a positive integer"):
+        grid_from_dict({**spec, "measures": ["nDCG@10", "recall.0"]})
+
+
 def test_the_documented_example_grid_loads():
     grid = load_grid(Path(__file__).parents[1] / "docs" / "examples" / "scifact.toml")
     ids = [c.id for c in grid.cells()]

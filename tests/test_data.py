@@ -79,3 +79,46 @@ def test_run_round_trip_is_sorted_and_atomic(tmp_path):
 def test_small_corpus_fixture_is_beir(small_corpus):
     ids = [json.loads(line)["_id"] for line in open(small_corpus / "corpus.jsonl")]
     assert len(ids) == len(set(ids)) == 300
+
+
+def test_qrels_format_is_decided_per_file_and_a_missing_field_is_refused(tmp_path):
+    from lilsr_tools.data.qrels import read_qrels
+
+    trec = tmp_path / "trec.txt"
+    trec.write_text("1 0 d1 1\n1 0 31715818\n")  # a TREC line missing its grade: once document "0", grade 31715818
+    with pytest.raises(LilsrError, match=r"trec\.txt:2: 3 fields, but this file's first line makes it "
+                                         r"'qid iter docid rel' \(TREC\), 4 fields a line"):
+        read_qrels(trec)
+    trec.write_text("1 0 31715818\n1 0 d1 1\n")
+    with pytest.raises(LilsrError, match=r"trec\.txt:1: 3 fields and no BEIR header"):
+        read_qrels(trec)
+    beir = tmp_path / "beir.tsv"
+    beir.write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n1\t0\td2\t1\n")
+    with pytest.raises(LilsrError, match=r"beir\.tsv:3: 4 fields, but .* 'query-id corpus-id score' \(BEIR TSV\)"):
+        read_qrels(beir)
+    beir.write_text("query-id\tcorpus-id\tscore\n1\td1\t1\nquery-id\tcorpus-id\tscore\n")
+    with pytest.raises(LilsrError, match=r"beir\.tsv:3: relevance 'score' is not a number"):
+        read_qrels(beir)  # a header is a header on the first line only
+    trec.write_text("1 0 d1 2.5\n")
+    with pytest.raises(LilsrError, match=r"trec\.txt:1: relevance '2.5' is not an integer"):
+        read_qrels(trec)
+
+
+def test_tsv_queries_refuse_a_header_line_and_a_third_field(tmp_path):
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("qid\tquery\n1\twhat is a cell\n")  # the header once became query "qid"
+    with pytest.raises(LilsrError, match=r"queries\.tsv:1: a header line \('qid', 'query'\), not a query"):
+        read_queries(queries)
+    queries.write_text("1\twhat is a cell\n2\tprotein\tfolding\n")  # once "protein folding"
+    with pytest.raises(LilsrError, match=r"queries\.tsv:2: 3 tab-separated fields; a queries TSV line is "
+                                         r"'qid<TAB>text'"):
+        read_queries(queries)
+    queries.write_text("id\tcell\n")  # a query whose id is "id" is still a query
+    assert [(q.id, q.text) for q in read_queries(queries)] == [("id", "cell")]
+
+
+def test_trec_topics_with_invalid_utf8_are_refused_like_tsv(tmp_path):
+    topics = tmp_path / "topics.txt"
+    topics.write_bytes(b"<top>\n<num> Number: 301\n<title> caf\xe9 culture\n</top>\n")
+    with pytest.raises(LilsrError, match=r"topics\.txt:3: not UTF-8 \(byte 0xe9 at column 12\)"):
+        read_queries(topics)

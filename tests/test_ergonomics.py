@@ -220,3 +220,37 @@ def test_report_tables_scroll_instead_of_being_cut(tmp_path):
     text = html.read_text()
     assert "<div class='table-wrap'><table>" in text and ".table-wrap { max-width: 100%; overflow-x: auto;" in text
     assert "model/<wbr>table/<wbr>native/<wbr>" in text and "<th>retrieve p50 (ms)</th>" in text
+
+
+def test_quiet_and_pipes_silence_the_idf_bar(small_corpus, monkeypatch, capsys):
+    # `table export --init idf` and training's idf drew this bar whatever --quiet said, terminal or not
+    from lilsr_tools.models.presets import load_tokenizer
+    from lilsr_tools.models.text_idf import text_idf
+
+    tokenizer = load_tokenizer("splade-tiny")
+    for setting in ("0", None):  # --quiet; no terminal
+        if setting is None:
+            monkeypatch.delenv("LILSR_PROGRESS", raising=False)
+        else:
+            monkeypatch.setenv("LILSR_PROGRESS", setting)
+        text_idf(small_corpus / "corpus.jsonl", tokenizer, cache=False)
+        assert capsys.readouterr().err == ""
+    monkeypatch.setenv("LILSR_PROGRESS", "1")
+    text_idf(small_corpus / "corpus.jsonl", tokenizer, cache=False)
+    assert "idf" in capsys.readouterr().err
+
+
+def test_warm_up_and_timed_passes_have_labelled_bars(small_vectors, small_queries, monkeypatch, capsys):
+    from lilsr_tools import progress
+    from lilsr_tools.engines.exact import ExactEngine
+    from lilsr_tools.engines.search import QueryBatch, run_search
+
+    shown = progress.bar
+    monkeypatch.setattr(progress, "bar", lambda *args, **kwargs: shown(*args, **{**kwargs, "delay": 0}))
+    monkeypatch.setenv("LILSR_PROGRESS", "1")
+    batch = QueryBatch(small_queries.qids, None, small_queries.vectors, small_queries.encode_ns, "contextual")
+    run_search(progress.SearchProgress(ExactEngine(small_vectors), desc="search", min_chunk=4), batch, k=10,
+               warmup=1, repeat=2)
+    err = capsys.readouterr().err
+    for label in ("search (exact, k=10, warm-up)", "search (exact, k=10, timed 1/2)", "search (exact, k=10, timed 2/2)"):
+        assert label in err

@@ -82,3 +82,33 @@ def test_bm25_empty_query_and_parameters(bm25_index, test_queries):
     assert not np.allclose(other.scores[0], results.scores[2])
     with pytest.raises(LilsrError, match="no parameter k_1; it takes k1, b, remove_query"):
         engine.batch_search(["q"], ["x"], k=10, k_1=1.0)
+
+
+def test_remove_query_counts_and_warns_about_relevant_documents_it_drops(tmp_path):
+    """Cranfield-like: query ids and document ids share one number space, and query 2's relevant document
+    is document 2; remove_query drops it, and says so (the count, and that it was judged relevant)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from lilsr_tools.cli import main
+
+    coll = tmp_path / "cran"
+    (coll / "qrels").mkdir(parents=True)
+    docs = {"1": "boundary layer flow over a flat plate", "2": "heat transfer in hypersonic wakes",
+            "3": "buckling of thin cylindrical shells", "4": "hypersonic heat transfer to blunt bodies"}
+    (coll / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n"
+                                               for d, t in docs.items()))
+    (coll / "queries.jsonl").write_text(json.dumps({"_id": "2", "text": "hypersonic heat transfer"}) + "\n"
+                                        + json.dumps({"_id": "9", "text": "cylindrical shells buckling"}) + "\n")
+    (coll / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n2\t2\t1\n2\t4\t1\n9\t3\t1\n")
+    runner = CliRunner()
+    assert runner.invoke(main, ["index", "bm25", str(coll), str(tmp_path / "index")]).exit_code == 0
+    result = runner.invoke(main, ["--quiet", "search", str(tmp_path / "index"), str(coll), "--run",
+                                  str(tmp_path / "run.trec"), "-p", "remove_query=true", "--warmup", "0"])
+    assert result.exit_code == 0, result.output
+    assert ("lilsr: warning: remove_query dropped 1 hit(s) whose document id is the query id (e.g. query 2), "
+            "1 of them judged relevant in the test qrels") in result.stderr
+    info = json.loads((tmp_path / "run.latency.json").read_text())["info"]
+    assert info["removed_query_docs"] == 1 and info["removed_query_docs_relevant"] == 1
+    assert "2 Q0 2 " not in (tmp_path / "run.trec").read_text()

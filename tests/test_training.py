@@ -346,3 +346,19 @@ def test_a_table_that_died_during_training_is_reported_with_the_step_it_died(tmp
     health = table_health(np.full(30522, 0.5, dtype=np.float32), alive_log)
     assert not health["collapsed"] and "dead_from_step" not in health
     assert collapse_warning(health, None) is None
+
+
+def test_training_evaluation_says_its_document_length_against_encode_corpus():
+    # train evaluates at the training length (cpu: 128) while `lilsr encode corpus` cuts at 256 by default:
+    # documents encoded by hand are not the ones training reported on, and the output says so
+    from lilsr_tools.cli import main
+    from lilsr_tools.training.evaluation import ENCODE_CORPUS_MAX_LENGTH, format_results
+
+    encode_corpus = main.commands["encode"].commands["corpus"]
+    default = next(p.default for p in encode_corpus.params if p.name == "max_length")
+    assert default == ENCODE_CORPUS_MAX_LENGTH
+    assert format_results({"doc_max_length": 128, "targets": {}}).splitlines()[0] == (
+        f"evaluation documents encoded at 128 tokens (the training length; 'lilsr encode corpus' defaults to "
+        f"{default}: --eval-max-length {default} evaluates the documents it encodes)")
+    assert format_results({"doc_max_length": default, "targets": {}}) == (
+        f"evaluation documents encoded at {default} tokens")

@@ -98,3 +98,17 @@ def test_seismic_jsonl_round_trip(tmp_path):
     back = read_seismic_jsonl(tmp_path / "docs.jsonl", VOCAB)
     assert back.ids == vectors.ids
     assert np.array_equal(back.csr.toarray(), vectors.csr.toarray())
+
+
+def test_anserini_export_refuses_a_token_with_whitespace_naming_document_and_token(tmp_path):
+    # Anserini indexes a JsonVectorCollection as whitespace-split words: "new york" would be two terms
+    vocab = ["[PAD]", "cell", "new york", "protein", "unused x"]
+    matrix = sp.csr_matrix((np.asarray([0.5, 1.25, 2.0], np.float32), [1, 3, 2], [0, 2, 2, 3]), shape=(3, 5))
+    save_vectors(tmp_path / "store", SparseVectors.from_scipy(matrix, vocab, ["d1", "d2", "d3"]))
+    with pytest.raises(LilsrError, match=r"document 'd3' has token 'new york', which contains whitespace"):
+        write_json_vector_collection(load_vectors(tmp_path / "store"), tmp_path / "jvc")
+    assert not (tmp_path / "jvc").exists()
+    # a whitespace token no document uses ("unused x") is no obstacle
+    matrix = sp.csr_matrix((np.asarray([0.5, 1.25], np.float32), [1, 3], [0, 2, 2, 2]), shape=(3, 5))
+    save_vectors(tmp_path / "used", SparseVectors.from_scipy(matrix, vocab, ["d1", "d2", "d3"]))
+    assert write_json_vector_collection(load_vectors(tmp_path / "used"), tmp_path / "jvc")["postings"] == 2

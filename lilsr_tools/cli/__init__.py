@@ -6,6 +6,7 @@ inside the commands, so ``lilsr --help`` stays fast.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -53,6 +54,8 @@ class LilsrGroup(click.Group):
             click.echo(f"lilsr: error: {_one_line(exc.format_message())}{hint}", err=True)
             ctx.exit(exc.exit_code)
         except OSError as exc:
+            if exc.errno == errno.EPIPE:  # `lilsr evaluate ... | head`: the reader left; click exits quietly
+                raise
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(f"lilsr: error: {where}{exc.strerror or _one_line(exc)}", err=True)
             ctx.exit(2)

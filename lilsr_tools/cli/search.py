@@ -31,6 +31,34 @@ def parse_params(values: tuple[str, ...]) -> dict:
     return params
 
 
+def removed_query_warning(info: dict, queries: str, split: str) -> str | None:
+    """BM25's ``remove_query`` drops the hit whose document id is the query id (Anserini's ``-removeQuery``,
+    for collections where a query is also a document). Where queries and documents share one number space
+    by accident (Cranfield, CISI) that removes relevant documents: say how many, judged against the qrels of
+    ``split`` when QUERIES is a collection, and record it in ``info`` (the latency JSON)."""
+    from pathlib import Path
+
+    from ..data.collection import resolve_collection
+    from ..errors import LilsrError
+
+    count = info["removed_query_docs"]
+    if not count:
+        return None
+    qids = info.get("removed_query_doc_qids", [])
+    judged = ""
+    if not Path(queries).is_file():
+        try:
+            qrels = resolve_collection(queries, download=False).qrels(split)
+        except LilsrError:
+            qrels = None
+        if qrels is not None:
+            relevant = sum(1 for qid in qids if qrels.get(qid, {}).get(qid, 0) > 0)
+            info["removed_query_docs_relevant"] = relevant
+            judged = f", {relevant} of them judged relevant in the {split} qrels"
+    return (f"remove_query dropped {count} hit(s) whose document id is the query id (e.g. query "
+            f"{', '.join(qids[:3])}){judged}; drop -p remove_query=true unless queries are also documents")
+
+
 @click.command("search")
 @click.argument("index", type=click.Path(exists=True, file_okay=False))
 @click.argument("queries")
@@ -92,6 +120,10 @@ def command(index, queries, engine, run_path, latency_path, k, threads, warmup, 
     started = time.perf_counter()
     results = run_search(searcher, batch, k=k, threads=threads, warmup=warmup, repeat=repeat, **search_params)
     seconds = time.perf_counter() - started
+    if "removed_query_docs" in results.info:
+        warning = removed_query_warning(results.info, queries, split)
+        if warning:
+            click.echo(f"lilsr: warning: {warning}", err=True)
     report = write_outputs(results, batch, run_path, latency_path, tag=tag)
     enc, ret, own = report["encode"], report["retrieval"], report["retrieval_engine_clock"]
     spread = report["protocol"]["repeat_p50_ms"]

@@ -89,7 +89,7 @@ def read_queries(path: str | Path, only: set[str] | None = None, topic_field: st
     seen: dict[str, int] = {}
     kind = sniff_format(path)
     if kind == "tsv":
-        rows = ((n, qid, text) for n, (qid, text) in _read_tsv_pairs(path))
+        rows = _read_tsv_queries(path)
     elif kind == "trec":
         rows = read_trec_topics(path, topic_field)
     elif kind == "trec-xml":
@@ -126,6 +126,36 @@ def _read_tsv_pairs(path: Path, start: int = 0) -> Iterator[tuple[int, tuple[str
         if len(parts) < 2:
             raise LilsrError(f"{path}:{number}: expected 'id<TAB>text'")
         yield number, (parts[0], " ".join(parts[1:]))
+
+
+# first-line field names that make a queries TSV line a header, not a query (compared lower-case, - and _
+# removed): both fields must match, so that a query whose id is "id" is still a query
+_TSV_HEADER_IDS = {"qid", "queryid", "id", "topic", "topicid", "number", "num"}
+_TSV_HEADER_TEXTS = {"query", "text", "question", "querytext", "title", "topic"}
+
+
+def _read_tsv_queries(path: Path) -> Iterator[tuple[int, str, str]]:
+    """``(line, qid, text)`` of a ``qid<TAB>text`` file. A header line and a third field are refused: the
+    header would become a query, and a third field (a tab in the text, or another column) would be glued to
+    the text."""
+    for number, line in read_lines(path):
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            raise LilsrError(f"{path}:{number}: expected 'qid<TAB>text'")
+        if len(parts) > 2:
+            raise LilsrError(f"{path}:{number}: {len(parts)} tab-separated fields; a queries TSV line is "
+                             "'qid<TAB>text' (replace a tab inside the text with a space, or drop the extra column)")
+        qid, text = parts
+        if number == 1 and _header_word(qid) in _TSV_HEADER_IDS and _header_word(text) in _TSV_HEADER_TEXTS:
+            raise LilsrError(f"{path}:1: a header line ({qid!r}, {text!r}), not a query; a queries TSV has no "
+                             "header: remove that line")
+        yield number, qid, text
+
+
+def _header_word(field: str) -> str:
+    return field.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
 
 
 @dataclass(frozen=True)

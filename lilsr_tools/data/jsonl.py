@@ -27,6 +27,21 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             yield number, line.rstrip("\r\n")
 
 
+def read_utf8(path: str | Path) -> str:
+    """A whole UTF-8 text file (a byte-order mark dropped); a bad byte raises ``LilsrError`` naming the file,
+    line and column, as ``read_lines`` does, never replacement characters."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise LilsrError(f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column}); "
+                         "convert the file to UTF-8") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
 def read_jsonl(path: str | Path, start: int = 0) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)`` for each non-blank line; malformed lines raise ``LilsrError``.
     ``start``: skip that many non-blank lines first, without parsing them (one shard of a big file)."""

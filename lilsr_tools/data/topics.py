@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import LilsrError
+from .jsonl import read_utf8
 
 FORMATS = ("jsonl", "tsv", "trec", "trec-xml")
 TOPIC_FIELDS = ("title", "desc", "narr")
@@ -51,7 +52,7 @@ def read_trec_topics(path: str | Path, field: str = "title") -> Iterator[tuple[i
     if field not in TOPIC_FIELDS:
         raise LilsrError(f"topic field must be one of {', '.join(TOPIC_FIELDS)}, not {field!r}")
     path = Path(path)
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_utf8(path)  # strict, like the TSV and JSONL readers: no replacement characters in queries
     starts = [m.start() for m in re.finditer(r"<top>", text, re.I)]
     if not starts:
         raise LilsrError(f"{path}: no <top> topics found")

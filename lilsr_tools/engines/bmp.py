@@ -55,6 +55,7 @@ from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
+from ..progress import enabled as progress_enabled
 from ..vectors.convert import quantize
 from ..vectors.store import SparseVectors, posting_stats, vocab_digest
 from .base import SearchResults, source_vectors, bool_param, check_known_params, folder_bytes, queries_to_ids
@@ -258,7 +259,7 @@ class BmpEngine:
         tokens = np.asarray(vectors.vocab, dtype=object)
         indptr = np.asarray(vectors.indptr)
         rows = range(len(vectors))
-        if progress:
+        if progress_enabled(progress):
             from tqdm import tqdm
 
             rows = tqdm(rows, desc="bmp index", unit="doc", mininterval=1.0)

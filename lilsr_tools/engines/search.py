@@ -14,6 +14,7 @@ from ..atomic import atomic_file
 from ..data.trec import write_run
 from ..errors import LilsrError
 from ..evaluation.latency import summarize_ns
+from ..rounding import round_floats
 from .base import SearchResults
 from .checks import check_batch
 
@@ -60,9 +61,16 @@ def run_search(engine, batch: QueryBatch, k: int = 1000, threads: int = 1, *, wa
     check_batch(engine, batch)
     payload = batch.payload(engine.query_input)
     load_before = _load()
-    for _ in range(warmup):
+    set_phase = getattr(engine, "set_phase", None)  # a progress bar's label (progress.SearchProgress)
+    for number in range(warmup):
+        if set_phase:
+            set_phase("warm-up" if warmup == 1 else f"warm-up {number + 1}/{warmup}")
         engine.batch_search(batch.qids, payload, k=k, threads=threads, **params)
-    runs = [engine.batch_search(batch.qids, payload, k=k, threads=threads, **params) for _ in range(repeat)]
+    runs = []
+    for number in range(repeat):
+        if set_phase:
+            set_phase("timed" if repeat == 1 else f"timed {number + 1}/{repeat}")
+        runs.append(engine.batch_search(batch.qids, payload, k=k, threads=threads, **params))
     results = runs[0]
     if results.qids != batch.qids:
         raise LilsrError(f"engine {engine.name} returned queries out of order")
@@ -115,5 +123,5 @@ def write_outputs(results: SearchResults, batch: QueryBatch, run_path: str | Pat
     report = latency_report(results, batch)
     if latency_path:
         with atomic_file(latency_path) as handle:
-            json.dump(report, handle, indent=1)
+            json.dump(round_floats(report), handle, indent=1)
     return report

@@ -14,68 +14,9 @@ import ir_measures
 
 from ..data.qrels import Qrels
 from ..data.trec import Run
-from ..errors import LilsrError
+from .measure_names import MEASURE_HELP, Measure, parse_measures  # noqa: F401 (re-exported)
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000")
-
-MEASURE_HELP = ("ir_measures names (nDCG@10, RR@10, R@1000, AP, P@5; graded: R(rel=2)@1000, AP(rel=2), "
-                "nDCG(rel=2)@10) or trec_eval names (ndcg_cut.10, recall.1000, recip_rank, map, P.5)")
-
-
-@dataclass(frozen=True)
-class Measure:
-    """A measure as the user named it (``name``, the key of every result) and what computes it.
-
-    ``min_rel``: judgments below it count as non-relevant before ``measure`` sees them; it carries
-    ``nDCG(rel=R)``, which ir_measures does not take: nDCG over judgments of grade R and up, with their grades
-    as gains (for R(rel=R), AP(rel=R), ... ir_measures applies rel itself)."""
-
-    name: str
-    measure: object
-    min_rel: int | None = None
-
-
-def parse_measures(names: Sequence[str]) -> list[Measure]:
-    """ir_measures names, or trec_eval names (``ndcg_cut.10``, ``recall.1000``, ``recip_rank``, ``map``);
-    a trec_eval name with several cut-offs (``P.5,10``) gives one measure per cut-off."""
-    measures: list[Measure] = []
-    for name in names:
-        name = str(name).strip()
-        try:
-            parsed = ir_measures.parse_measure(name)
-        except (ValueError, NameError, SyntaxError, TypeError, AttributeError):
-            parsed = None
-        if parsed is None:
-            try:
-                many = ir_measures.parse_trec_measure(name)
-            except (ValueError, NameError, SyntaxError, TypeError, KeyError, AttributeError):
-                many = []
-            if not many:
-                raise LilsrError(f"unknown measure {name!r}; use {MEASURE_HELP}") from None
-            measures += [Measure(name if len(many) == 1 else str(m), m) for m in many]
-            continue
-        params = dict(getattr(parsed, "params", {}) or {})
-        supported = getattr(parsed, "SUPPORTED_PARAMS", {}) or {}
-        min_rel = None
-        if "rel" in params and "rel" not in supported and "gains" in supported:  # nDCG(rel=R)
-            min_rel = params.pop("rel")
-            if not isinstance(min_rel, int) or min_rel < 1:
-                raise LilsrError(f"measure {name!r}: rel must be a positive integer grade, not {min_rel!r}")
-            parsed = ir_measures.measures.registry[parsed.NAME](**params)
-        unknown = sorted(set(params) - set(supported))
-        if unknown:
-            raise LilsrError(f"measure {name!r}: {parsed.NAME} takes no parameter {', '.join(unknown)}; it takes "
-                             f"{', '.join(sorted(supported)) or 'none'}")
-        cutoff = params.get("cutoff")
-        if cutoff is not None and (not isinstance(cutoff, int) or cutoff < 1):
-            raise LilsrError(f"measure {name!r}: the cutoff must be a positive integer")
-        try:
-            parsed.validate_params()
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise LilsrError(f"measure {name!r}: {exc}") from None
-        measures.append(Measure(name, parsed, min_rel))
-    return measures
-
 
 @dataclass
 class Evaluation:
@@ -85,11 +26,23 @@ class Evaluation:
     run_queries: int = 0
     missing_from_run: list[str] = field(default_factory=list)  # judged, but absent from the run
     unjudged_in_run: int = 0  # in the run, but absent from the qrels (ignored)
+    warnings: list[str] = field(default_factory=list)  # e.g. a graded measure on binary judgments
 
     def summary(self) -> dict:
-        return {"judged_queries": self.judged_queries, "run_queries": self.run_queries,
-                "judged_missing_from_run": len(self.missing_from_run),
-                "missing_examples": self.missing_from_run[:10], "unjudged_in_run": self.unjudged_in_run}
+        summary = {"judged_queries": self.judged_queries, "run_queries": self.run_queries,
+                   "judged_missing_from_run": len(self.missing_from_run),
+                   "missing_examples": self.missing_from_run[:10], "unjudged_in_run": self.unjudged_in_run}
+        if self.warnings:
+            summary["warnings"] = list(self.warnings)
+        return summary
+
+
+def graded_measure_warnings(measures: Sequence[Measure], qrels: Qrels) -> list[str]:
+    """One line per measure that counts only grades above the qrels' highest: it is 0 for every query, which
+    looks like a result (``nDCG(rel=2)@10`` on SciFact's binary judgments)."""
+    top = max((rel for docs in qrels.values() for rel in docs.values()), default=0)
+    return [f"measure {m.name!r} counts grades >= {m.rel} as relevant, but the highest grade in the qrels is "
+            f"{top}: it is 0 for every query" for m in measures if m.rel > max(top, 1)]
 
 
 def evaluate(run: Run, qrels: Qrels, measures: Sequence[str] = DEFAULT_MEASURES) -> Evaluation:
@@ -114,7 +67,7 @@ def evaluate(run: Run, qrels: Qrels, measures: Sequence[str] = DEFAULT_MEASURES)
     count = len(judged)
     aggregates = {name: (sum(q[name] for q in per_query.values()) / count if count else 0.0) for name in names}
     return Evaluation(aggregates, per_query, count, len(in_run), missing,
-                      len(in_run - set(qrels)))
+                      len(in_run - set(qrels)), graded_measure_warnings(parsed, qrels))
 
 
 def accuracy_at_k(run: Run, exact: Run, k: int = 10) -> float:

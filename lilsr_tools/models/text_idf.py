@@ -23,6 +23,7 @@ import numpy as np
 
 from ..atomic import atomic_dir
 from ..errors import LilsrError
+from ..progress import enabled as progress_enabled
 
 KIND = "lilsr.text-idf"
 BATCH = 1000
@@ -102,7 +103,7 @@ def text_idf(corpus: str | Path, tokenizer, *, progress: bool = True, cache: boo
         df[:] += np.bincount(distinct, minlength=size)[:size]
         batch.clear()
 
-    with tqdm(desc=f"idf {path.parent.name or path.name}", unit="doc", disable=not progress) as bar:
+    with tqdm(desc=f"idf {path.parent.name or path.name}", unit="doc", disable=not progress_enabled(progress)) as bar:
         for doc in read_corpus(path):
             batch.append(doc.contents)
             n_docs += 1

@@ -13,6 +13,7 @@ from ..engines.search import run_search, write_outputs
 from ..errors import LilsrError
 from ..evaluation.metrics import accuracy_at_k, evaluate
 from ..progress import SearchProgress
+from ..rounding import round_floats
 from ..vectors.store import SparseVectors
 from .grid import Cell, Grid, key_of
 from .workspace import Workspace
@@ -69,6 +70,7 @@ def run_cell(ws: Workspace, grid: Grid, cell: Cell, warmup: bool = True) -> dict
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
     out.parent.mkdir(parents=True, exist_ok=True)
+    record = round_floats(record)  # what is written is what this run reports: a re-run reuses the same numbers
     with atomic_file(out) as handle:
         json.dump(record, handle, indent=1, default=float)
     record["reused"] = False

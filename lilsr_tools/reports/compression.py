@@ -36,6 +36,7 @@ from ..engines.native.layout import VALUE_BITS, stored_values
 from ..errors import LilsrError
 from ..evaluation.metrics import accuracy_at_k
 from ..manifest import MANIFEST, write_manifest
+from ..progress import enabled as progress_enabled
 from ..vectors.compress import check_share, check_top_k, keep_list_share, keep_mass, keep_top_k
 from ..vectors.convert import quantized
 from ..vectors.store import SparseVectors, save_vectors
@@ -243,7 +244,7 @@ def ablate_compression(models: list[ModelSpec], collection: str, out: str | Path
     cells, skipped = plan_cells(ws, list(models), settings, list(engines), encoder)
     warm_engines(ws, grid, cells)
     frames = {}
-    with tqdm(total=len(cells) * len(splits), desc="compression cells", unit="cell", disable=not progress) as bar:
+    with tqdm(total=len(cells) * len(splits), desc="compression cells", unit="cell", disable=not progress_enabled(progress)) as bar:
         for name, workspace, g in splits:
             rows = []
             for planned in cells:

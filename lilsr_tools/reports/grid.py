@@ -235,7 +235,7 @@ def grid_from_dict(data: dict, where: str = "grid") -> Grid:
                 split=str(data.get("split", "test")), k=int(data.get("k", 1000)),
                 threads=int(data.get("threads", 1)), baseline=data.get("baseline"), models=models,
                 encoders=encoders, engines=engines,
-                measures=list(data.get("measures", ["nDCG@10", "RR@10", "R@100", "R@1000"])),
+                measures=_measures(data.get("measures", ["nDCG@10", "RR@10", "R@100", "R@1000"]), where),
                 warmup=_count(data, "warmup", 1, 0, where), repeat=_count(data, "repeat", 1, 1, where),
                 docs=_count(data, "docs", None, 1, where), synth=_synth_options(data.get("synth"), where),
                 partial=_flag(data, "partial", where))
@@ -246,6 +246,20 @@ def _flag(data: dict, key: str, where: str) -> bool:
     if not isinstance(value, bool):
         raise LilsrError(f"{where}: '{key}' must be true or false, not {value!r}")
     return value
+
+
+def _measures(value, where: str) -> list[str]:
+    """The grid's measures, checked before any cell runs and named as results are keyed (``P.5,10`` gives
+    ``P@5`` and ``P@10``)."""
+    from ..evaluation.measure_names import parse_measures
+
+    names = [value] if isinstance(value, str) else list(value)
+    if not names:
+        raise LilsrError(f"{where}: 'measures' is empty")
+    try:
+        return list(dict.fromkeys(m.name for m in parse_measures(names)))
+    except LilsrError as exc:
+        raise LilsrError(f"{where}: {exc}") from None
 
 
 def _synth_options(value, where: str) -> dict:

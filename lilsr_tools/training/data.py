@@ -25,6 +25,7 @@ from ..atomic import atomic_file
 from ..data.collection import Collection, read_queries, resolve_collection
 from ..data.jsonl import read_jsonl, require_field
 from ..errors import LilsrError
+from ..progress import enabled as progress_enabled
 
 
 @dataclass
@@ -167,11 +168,11 @@ def mine_exact(collection: Collection, loaded, model_name: str, queries: dict[st
                          "mine with a store of the base model")
     qids = sorted(queries)
     vectors = [query_encoder.encode(queries[q])
-               for q in tqdm(qids, desc="mine: encode queries", unit="query", disable=not progress)]
+               for q in tqdm(qids, desc="mine: encode queries", unit="query", disable=not progress_enabled(progress))]
     k = _search_depth(depth, positives, excluded, len(store))
     engine = ExactEngine(store)
     ranked = []
-    with tqdm(total=len(qids), desc="mine: exact search", unit="query", disable=not progress) as bar:
+    with tqdm(total=len(qids), desc="mine: exact search", unit="query", disable=not progress_enabled(progress)) as bar:
         for start in range(0, len(qids), 256):
             ranked += engine.batch_search(qids[start:start + 256], vectors[start:start + 256], k=k).doc_ids
             bar.update(len(qids[start:start + 256]))

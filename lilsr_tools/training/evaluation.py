@@ -24,6 +24,7 @@ import numpy as np
 
 from ..atomic import atomic_file
 from ..errors import LilsrError
+from ..rounding import round_floats
 
 ENCODERS = ("table", "idf", "binary", "contextual")
 
@@ -70,6 +71,10 @@ def flops(vectors, query_vectors: Sequence[dict[str, float]]) -> float:
     return float(query_df @ doc_df)
 
 
+# the default of `lilsr encode corpus --max-length` (cli/encode.py; tests/test_training.py checks they agree)
+ENCODE_CORPUS_MAX_LENGTH = 256
+
+
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
@@ -88,13 +93,14 @@ def evaluate_targets(model: str | Path, table: str | Path | None, targets: Seque
     from ..data.collection import read_queries, resolve_collection
     from ..data.qrels import read_qrels
     from ..engines.exact import ExactEngine
-    from ..evaluation.metrics import evaluate
+    from ..evaluation.metrics import evaluate, parse_measures
     from ..models.corpus import encode_corpus
     from ..models.presets import load_masked_lm
     from ..models.query_encoders import ContextualEncoder, EncodedQueries, encode_queries, make_query_encoder
     from ..models.splade import SpladeEncoder
     from ..vectors.store import load_vectors
 
+    parse_measures(measures)  # refused before a model is loaded or a document encoded
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results_file = out / "results.json"
@@ -118,9 +124,10 @@ def evaluate_targets(model: str | Path, table: str | Path | None, targets: Seque
         source = resolve_collection(target.collection)
         if target.collection not in stores:
             store_path = out / f"vectors-{_slug(source.name)}"
-            if (store_path / "manifest.json").is_file():
-                stores[target.collection] = load_vectors(store_path)
-            else:
+            previous_store = load_vectors(store_path) if (store_path / "manifest.json").is_file() else None
+            if previous_store is not None and previous_store.manifest.get("params", {}).get("max_length") == max_length:
+                stores[target.collection] = previous_store
+            else:  # none yet, or encoded at another --eval-max-length
                 encoder = SpladeEncoder(str(model), max_length=max_length, batch_size=batch_size, loaded=loaded(),
                                         device=device, bf16=device != "cpu")
                 stores[target.collection] = encode_corpus(source.corpus_path, store_path, encoder, progress=progress,
@@ -139,6 +146,7 @@ def evaluate_targets(model: str | Path, table: str | Path | None, targets: Seque
             (heldout or {}).get("dev")
         record: dict = {"role": target.role, "collection": target.collection, "split": target.split,
                         "queries": len(qids), "docs": len(store), "doc_nnz": store.stats()["mean_nnz"],
+                        "doc_max_length": store.manifest.get("params", {}).get("max_length", max_length),
                         "doc_truncation": store.manifest.get("counts", {}).get("truncation"),
                         "judged_docs_seen_in_training": None if seen is None else seen["judged_docs_seen_in_training"],
                         "encode_corpus_seconds": round(encode_seconds, 1), "encoders": {}}
@@ -176,7 +184,7 @@ def evaluate_targets(model: str | Path, table: str | Path | None, targets: Seque
         record["eval_seconds"] = round(time.perf_counter() - started, 1)
         results["targets"][target.label] = record
         with atomic_file(results_file) as handle:
-            json.dump(results, handle, indent=1)
+            json.dump(round_floats(results), handle, indent=1)
     return results
 
 
@@ -187,11 +195,23 @@ def evaluate_model(model: str | Path, table: str | Path | None, collection: str,
     return evaluate_targets(model, table, [target], out, **options)["targets"][target.label]
 
 
+def evaluation_length_line(doc_max_length: int | None) -> str:
+    """What the documents were cut at, and how that differs from ``lilsr encode corpus``: documents encoded
+    by hand at its default are not the ones training reported on."""
+    if doc_max_length is None:
+        return "evaluation documents: length not recorded"
+    line = f"evaluation documents encoded at {doc_max_length} tokens"
+    if doc_max_length != ENCODE_CORPUS_MAX_LENGTH:
+        line += (f" (the training length; 'lilsr encode corpus' defaults to {ENCODE_CORPUS_MAX_LENGTH}: "
+                 f"--eval-max-length {ENCODE_CORPUS_MAX_LENGTH} evaluates the documents it encodes)")
+    return line
+
+
 def format_results(results: dict) -> str:
-    """Dev first (what choices are made on), then each test target, labelled."""
+    """The documents' length, then dev first (what choices are made on), then each test target, labelled."""
     from ..models.truncation import describe
 
-    lines = []
+    lines = [evaluation_length_line(results.get("doc_max_length"))]
     records = sorted(results.get("targets", {}).items(), key=lambda kv: kv[1]["role"] != "dev")
     for label, record in records:
         role = "dev (choices are made here)" if record["role"] == "dev" else "TEST (reported once, never chosen on)"

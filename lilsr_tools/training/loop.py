@@ -43,6 +43,7 @@ from ..locks import locks_output
 from ..atomic import atomic_dir, atomic_file
 from ..errors import LilsrError
 from ..manifest import write_manifest
+from ..progress import enabled as progress_enabled
 from .config import TrainConfig
 from .data import BatchSampler, TrainingData, build_examples, load_training_data, read_triples, restrict_to_scored, \
     write_triples
@@ -548,7 +549,7 @@ def _train(config, out, resuming, overwrite, progress, stop_after, loaded, on_st
     sampler = BatchSampler(data, config.batch_size, config.n_negatives, config.seed)
 
     end = config.steps if stop_after is None else min(config.steps, stop_after)
-    bar = tqdm(total=config.steps, initial=step, desc=f"train {out.name}", unit="step", disable=not progress,
+    bar = tqdm(total=config.steps, initial=step, desc=f"train {out.name}", unit="step", disable=not progress_enabled(progress),
                smoothing=0.1)
     started = time.perf_counter()
     save_seconds = 0.0

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..atomic import atomic_file
 from ..errors import LilsrError
+from ..progress import enabled as progress_enabled
 from .data import TrainingData, digest
 
 Scores = dict[str, dict[str, float]]  # qid -> docid -> score
@@ -227,7 +228,7 @@ def cross_encoder_scores(teacher: str, data: TrainingData, cache_dir: Path, coll
         pairs.sort(key=lambda p: len(data.docs[p[1]]))  # similar lengths pad little
         cache.parent.mkdir(parents=True, exist_ok=True)
         with open(cache, "a", encoding="utf-8") as out, \
-                tqdm(total=len(pairs), desc="teacher pairs", unit="pair", disable=not progress) as bar:
+                tqdm(total=len(pairs), desc="teacher pairs", unit="pair", disable=not progress_enabled(progress)) as bar:
             for start in range(0, len(pairs), model.batch_size):
                 chunk = pairs[start:start + model.batch_size]
                 values = model.score([data.queries[q] for q, _ in chunk], [data.docs[d] for _, d in chunk])
@@ -379,7 +380,7 @@ class EmbeddingCache:
         missing = [i for i in dict.fromkeys(ids) if i not in known]
         if missing:
             teacher = teacher_factory()
-            with tqdm(total=len(missing), desc=f"teacher {kind}", unit="query" if kind == "queries" else "doc", disable=not progress) as bar:
+            with tqdm(total=len(missing), desc=f"teacher {kind}", unit="query" if kind == "queries" else "doc", disable=not progress_enabled(progress)) as bar:
                 fresh = teacher.encode([texts[i] for i in missing], progress=bar.update)
             known.update(zip(missing, fresh))
             self.folder.mkdir(parents=True, exist_ok=True)

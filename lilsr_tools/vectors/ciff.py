@@ -35,6 +35,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..atomic import atomic_file
 from ..errors import LilsrError
+from ..progress import enabled as progress_enabled
 from .convert import DEFAULT_SCALE, impact_matrix
 from .store import SparseVectors
 
@@ -118,7 +119,7 @@ def write_ciff(vectors: SparseVectors, out: str | Path, scale: float = DEFAULT_S
     postings_list, doc_record = classes["PostingsList"], classes["DocRecord"]
     with atomic_file(out, mode="wb", overwrite=overwrite) as handle:
         handle.write(_delimited(header))
-        for t in tqdm(order, desc="CIFF postings lists", unit="list", disable=not progress, leave=False):
+        for t in tqdm(order, desc="CIFF postings lists", unit="list", disable=not progress_enabled(progress), leave=False):
             lo, hi = int(by_term.indptr[t]), int(by_term.indptr[t + 1])
             docs = by_term.indices[lo:hi].astype(np.int64)
             tfs = by_term.data[lo:hi]
@@ -244,7 +245,7 @@ def read_ciff(path: str | Path, scale: float | None = None, vocab: list[str] | N
         token_ids = {token: i for i, token in enumerate(vocab)} if vocab is not None else {}
         terms: list[str] = []
         columns, rows, values = [], [], []
-        for number in tqdm(range(n_lists), desc="CIFF postings lists", unit="list", disable=not progress,
+        for number in tqdm(range(n_lists), desc="CIFF postings lists", unit="list", disable=not progress_enabled(progress),
                            leave=False):
             what = f"postings list {number + 1} of {n_lists}"
             message = reader.read(classes["PostingsList"], what)

@@ -22,6 +22,7 @@ from ..data.collection import check_id
 from ..data.jsonl import read_jsonl, require_field
 from ..errors import LilsrError
 from ..manifest import read_manifest, write_manifest
+from ..progress import enabled as progress_enabled
 from .store import SparseVectors
 
 JSON_VECTORS_KIND = "lilsr.json-vector-collection"
@@ -145,6 +146,26 @@ def impact_counts(vectors: SparseVectors, scale: float) -> tuple[int, int, np.nd
     return kept, dropped, lengths
 
 
+def check_anserini_tokens(vectors: SparseVectors, scale: float, lengths: np.ndarray) -> None:
+    """Refuse a token with whitespace (or an empty one) that some document keeps: Anserini indexes a
+    JsonVectorCollection by repeating each token as a word of a whitespace-split text, so "new york" would
+    become the two terms "new" and "york". ``lengths``: postings per token after quantization."""
+    used = np.flatnonzero(np.asarray(lengths) > 0)
+    bad = [int(t) for t in used if not vectors.vocab[t] or any(c.isspace() for c in vectors.vocab[t])]
+    if not bad:
+        return
+    for _, _, lo, integer in impact_chunks(vectors, scale):
+        tokens = np.asarray(vectors.indices[lo:lo + integer.size])
+        hits = np.flatnonzero(np.isin(tokens, bad) & (integer > 0))
+        if hits.size:
+            position = lo + int(hits[0])
+            token = vectors.vocab[int(vectors.indices[position])]
+            raise LilsrError(f"{vectors.path or 'vectors'}: document {_doc_of(vectors, position)!r} has token "
+                             f"{token!r}, which contains whitespace (or is empty) and which Anserini cannot "
+                             f"index as one term ({len(bad)} such token(s) in use); rename or drop it before "
+                             "exporting")
+
+
 def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale: float = DEFAULT_SCALE,
                                  docs_per_file: int = 100_000, overwrite: bool = False, progress: bool = True) -> dict:
     """Write Anserini ``JsonVectorCollection`` files (integer weights) under ``out/docs/`` plus a manifest.
@@ -154,7 +175,8 @@ def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale:
     pre-escaped token keys, so a million documents take seconds per hundred thousand, in bounded memory."""
     import operator
 
-    postings, dropped, _ = impact_counts(vectors, scale)
+    postings, dropped, lengths = impact_counts(vectors, scale)
+    check_anserini_tokens(vectors, scale, lengths)
     counts = {"docs": len(vectors), "postings": postings, "dropped_zero_after_rounding": dropped, "empty_docs": 0}
     keys = np.array([json.dumps(token, ensure_ascii=False) + ": " for token in vectors.vocab], dtype=object)
     ids = [json.dumps(doc_id, ensure_ascii=False) for doc_id in vectors.ids]
@@ -166,7 +188,7 @@ def write_json_vector_collection(vectors: SparseVectors, out: str | Path, scale:
         docs.mkdir()
         handle = None
         with tqdm(total=len(vectors), desc="JsonVectorCollection", unit="doc", leave=False,
-                  disable=not progress) as bar:
+                  disable=not progress_enabled(progress)) as bar:
             for first, last, lo, integer in impact_chunks(vectors, scale):
                 tokens = keys[np.asarray(vectors.indices[lo:lo + integer.size])]
                 lines = []
@@ -263,7 +285,8 @@ def write_seismic_jsonl(vectors: SparseVectors, out: str | Path, overwrite: bool
     from ..atomic import atomic_file
 
     with atomic_file(out, overwrite=overwrite) as handle:
-        for doc_id, row in tqdm(_rows(vectors), total=len(vectors), desc="Seismic JSONL", unit="doc", leave=False):
+        for doc_id, row in tqdm(_rows(vectors), total=len(vectors), desc="Seismic JSONL", unit="doc", leave=False,
+                                disable=not progress_enabled(None)):
             handle.write(json.dumps({"id": doc_id, "content": "", "vector": row}, ensure_ascii=False))
             handle.write("\n")
     return Path(out)

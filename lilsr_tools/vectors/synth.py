@@ -49,6 +49,7 @@ from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write, replace_path, fault_point
 from ..errors import LilsrError
 from ..manifest import write_manifest
+from ..progress import enabled as progress_enabled
 from .store import KIND, SparseVectors, load_vectors, vocab_digest
 
 METHODS = ("mix", "templates")
@@ -260,7 +261,7 @@ def synthesize(source, out: str | Path, docs: int, *, method: str = "mix", seed:
     generate = _GENERATORS[params.method]
     n_shards = -(-params.docs // SHARD_DOCS)
     short = 0
-    with tqdm(total=params.docs, unit="doc", desc=f"synth {out.name}", disable=not progress, smoothing=0.1) as bar:
+    with tqdm(total=params.docs, unit="doc", desc=f"synth {out.name}", disable=not progress_enabled(progress), smoothing=0.1) as bar:
         for shard in range(n_shards):
             lo, hi = shard * SHARD_DOCS, min(params.docs, (shard + 1) * SHARD_DOCS)
             file = work / f"shard-{shard:05d}.npz"

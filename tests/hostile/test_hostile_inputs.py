@@ -217,6 +217,31 @@ def evaluate_measure_cutoff_zero(e):
     return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "nDCG@0"], ["nDCG@0"])
 
 
+@case("options")
+def evaluate_trec_measure_cutoff_zero(e):
+    # pytrec_eval aborts the whole process on recall.0: refused before it is called
+    run = e.write("run.trec", "q Q0 d 1 1.0 t\n")
+    return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "recall.0"], ["recall.0", "cut-off"])
+
+
+@case("options")
+def evaluate_measure_rel_zero(e):
+    run = e.write("run.trec", "q Q0 d 1 1.0 t\n")
+    return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "R(rel=0)@10"], ["R(rel=0)@10", "rel"])
+
+
+@case("options")
+def evaluate_measure_parameter_twice(e):
+    run = e.write("run.trec", "q Q0 d 1 1.0 t\n")
+    return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "P(rel=1,rel=2)@5"], ["P(rel=1,rel=2)@5", "rel"])
+
+
+@case("options")
+def evaluate_trec_measure_trailing_text(e):
+    run = e.write("run.trec", "q Q0 d 1 1.0 t\n")
+    return Case(["evaluate", run, "--qrels", e.tiny.qrels, "-m", "ndcg_cut.10xyz"], ["ndcg_cut.10xyz"])
+
+
 # --- damaged vector stores: checked on every load ---------------------------------------------------------
 
 def _out_of_vocab(data):
@@ -683,6 +708,19 @@ def qrels_wrong_columns(e):
 
 
 @case("qrels")
+def qrels_trec_line_missing_a_field(e):
+    # once read as document "0" judged 31715818, exit 0
+    qrels = e.write("qrels.txt", "q1 0 d1 1\n1 0 31715818\n")
+    return Case(["evaluate", _run(e), "--qrels", qrels], [f"{qrels}:2", "3 fields", "TREC"])
+
+
+@case("qrels")
+def qrels_three_fields_without_header(e):
+    qrels = e.write("qrels.txt", "1 0 31715818\n")
+    return Case(["evaluate", _run(e), "--qrels", qrels], [f"{qrels}:1", "BEIR header"])
+
+
+@case("qrels")
 def qrels_not_utf8(e):
     qrels = e.write("qrels.tsv", b"q1 0 d1 1\nq\xe9 0 d2 1\n")
     return Case(["evaluate", _run(e), "--qrels", qrels], [f"{qrels}:2", "UTF-8"])
@@ -973,6 +1011,27 @@ def queries_not_utf8(e):
     queries = e.write("queries.jsonl", b'{"_id": "q1", "text": "fine"}\n{"_id": "q2", "text": "caf\xe9"}\n')
     return Case(["encode", "queries", queries, e.out(), "--encoder", "table", "--table", e.tiny.table],
                 [f"{queries}:2", "UTF-8"], [e.out()])
+
+
+@case("queries")
+def queries_tsv_header_line(e):
+    queries = e.write("queries.tsv", "qid\tquery\nq1\tfine\n")
+    return Case(["encode", "queries", queries, e.out(), "--encoder", "table", "--table", e.tiny.table],
+                [f"{queries}:1", "header"], [e.out()])
+
+
+@case("queries")
+def queries_tsv_third_field(e):
+    queries = e.write("queries.tsv", "q1\tfine\nq2\tprotein\tfolding\n")
+    return Case(["encode", "queries", queries, e.out(), "--encoder", "table", "--table", e.tiny.table],
+                [f"{queries}:2", "3 tab-separated fields"], [e.out()])
+
+
+@case("queries")
+def queries_trec_topics_not_utf8(e):
+    topics = e.write("topics.txt", b"<top>\n<num> Number: 301\n<title> caf\xe9\n</top>\n")
+    return Case(["encode", "queries", topics, e.out(), "--encoder", "table", "--table", e.tiny.table],
+                [f"{topics}:3", "UTF-8"], [e.out()])
 
 
 # --- the test ---------------------------------------------------------------------------------------------

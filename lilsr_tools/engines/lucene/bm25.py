@@ -109,11 +109,14 @@ class BM25Engine:
             info.update(searcher=TextSearcherPath.name, timing=BATCH_TIMING if threads > 1 else ANSERINI_TIMING,
                         note=self.note)
         if remove_query:
+            removed = []  # the queries whose own id came back as a document: recorded, never silent
             for i, qid in enumerate(qids):
                 keep = [j for j, doc in enumerate(doc_ids[i]) if doc != qid]
                 if len(keep) != len(doc_ids[i]):
                     doc_ids[i] = [doc_ids[i][j] for j in keep]
                     scores[i] = scores[i][keep]
+                    removed.append(qid)
+            info.update(removed_query_docs=len(removed), removed_query_doc_qids=removed)
         return SearchResults(list(qids), doc_ids, scores, np.asarray(times, dtype=np.int64), 0, info,
                              engine_ns=engine_ns)
 

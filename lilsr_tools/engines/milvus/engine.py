@@ -38,6 +38,7 @@ from tqdm import tqdm
 from ...atomic import check_can_write, replace_path
 from ...errors import LilsrError
 from ...manifest import MANIFEST, read_manifest, write_manifest
+from ...progress import enabled as progress_enabled
 from ...vectors.store import SparseVectors, load_vectors, vocab_digest
 from ..base import SearchResults, check_known_params, check_memory_fits, folder_bytes, queries_to_ids
 from .client import (COLLECTION_NAME, CONNECT_TIMEOUT_S, LITE_FILE, call, check_uri, connect, is_lite,
@@ -276,7 +277,7 @@ def _fill(client, uri: str, name: str, vectors: SparseVectors, index: dict, iden
     clock = time.perf_counter()
     total_batches = len(boundaries)
     with tqdm(total=n, initial=min(start_batch * batch, n), unit="doc", desc=f"milvus insert {name}",
-              disable=not progress, smoothing=0.05) as bar:
+              disable=not progress_enabled(progress), smoothing=0.05) as bar:
         for b in range(start_batch, total_batches):
             lo, hi = b * batch, int(boundaries[b])
             rows = []
