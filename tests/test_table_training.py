@@ -90,3 +90,52 @@ def test_compute_loss_with_in_batch_negatives_runs_and_differs(student, splade_t
         a, _ = compute_loss(student, plain, (QUERIES, DOCS, teacher, 3), step=10_000)
         b, _ = compute_loss(student, batch, (QUERIES, DOCS, teacher, 3), step=10_000)
     assert torch.isfinite(b) and b.item() > a.item()  # more negatives: the cross-entropy can only grow
+
+
+TOPICS = ["vitamin", "tuberculosis", "insulin", "malaria", "asthma", "obesity", "dementia", "influenza",
+          "hepatitis", "anemia", "arthritis", "leukemia"]
+SHARED = "the study of patients and the results in this trial"
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A planted problem whose right table is known: each document is the same shared sentence plus one topic
+    word (three documents a topic); each query is the shared words and its topic word; the positive is a
+    document of its topic, the negatives documents of other topics. Only the topic word separates them."""
+    import json
+
+    root = tmp_path_factory.mktemp("planted")
+    docs, queries, qrels, teacher = [], [], [], []
+    for t, word in enumerate(TOPICS):
+        for j in range(3):
+            docs.append({"_id": f"d{t}-{j}", "title": "", "text": f"{SHARED} {word} " + " ".join(["report"] * j)})
+        queries.append({"_id": f"q{t}", "text": f"{word} in {SHARED}"})
+        qrels.append(f"q{t}\td{t}-0\t1")
+        teacher.append(f"q{t}\td{t}-0\t1.0")
+        teacher += [f"q{t}\td{(t + s) % len(TOPICS)}-{s % 3}\t0.2" for s in range(1, 6)]
+    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (root / "qrels").mkdir()
+    (root / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(qrels) + "\n")
+    (root / "teacher.tsv").write_text("\n".join(teacher) + "\n")
+    return root
+
+
+def test_training_raises_the_separating_tokens_over_the_shared_ones(planted, splade_tiny, tmp_path, monkeypatch):
+    from lilsr_tools.training import train
+
+    monkeypatch.setenv("LILSR_CACHE_DIR", str(tmp_path / "cache"))
+    config = make_config(base="splade-tiny", collection=str(planted), split="train", evals=[],
+                         teacher=str(planted / "teacher.tsv"), negatives="scores", n_negatives=3, batch_size=4,
+                         steps=40, max_length=32, query_max_length=32, lr=1e-5, head_lr=5e-2, ce_weight=1.0,
+                         warmup_steps=1, save_every=40, seed=0, threads=2, dev_fraction=0.2)
+    model, tokenizer = splade_tiny
+    before = build_student(config, (copy.deepcopy(model), tokenizer)).table()
+    result = train(config, tmp_path / "run", progress=False, loaded=(copy.deepcopy(model), tokenizer))
+    after = np.load(result.table / "table.npy")
+    topic = sorted({i for w in TOPICS for i in tokenizer(w, add_special_tokens=False)["input_ids"]})
+    shared = sorted(set(tokenizer(SHARED, add_special_tokens=False)["input_ids"]) - set(topic))
+    gain_topic = float(np.mean(after[topic] - before[topic]))
+    gain_shared = float(np.mean(after[shared] - before[shared]))
+    assert gain_topic > gain_shared + 0.05, (gain_topic, gain_shared)
+    assert np.median(after[topic]) > np.median(after[shared])
