@@ -58,3 +58,19 @@ def test_ties_rank_by_document_index_and_zero_scores_are_not_returned():
     assert results.doc_ids[0] == ["d2", "d1", "d3", "d4"]  # d0 and d5 score 0: not returned
     assert engine.batch_search(["q"], [{"zzz": 1.0}], k=10).doc_ids[0] == []
 
+
+def test_accuracy_counts_a_tie_just_past_rank_k_as_a_hit():
+    from lilsr_tools.evaluation.metrics import accuracy_at_k
+
+    # d1, d3 and d4 tie at 1.0 behind d2 (3.0): the exact top 2 is d2, d1; d3 and d4 tie with its 2nd score
+    indptr = np.array([0, 1, 2, 4, 5, 6, 7], np.int64)
+    indices = np.array([1, 0, 0, 1, 0, 0, 1], np.int32)
+    values = np.array([1.0, 0.5, 1.5, 2.0, 0.5, 0.5, 0.25], np.float32)
+    vectors = SparseVectors(indptr, indices, values, ["a", "b"], [f"d{i}" for i in range(6)])
+    reference = ExactEngine(vectors).batch_search(["q"], [{"a": 2.0}], k=2, ties=True).as_run()
+    assert [doc for doc, _ in reference["q"]] == ["d2", "d1", "d3", "d4"]
+    assert accuracy_at_k({"q": [("d2", 3.0), ("d4", 1.0)]}, reference, k=2) == 1.0  # a tie, not a miss
+    assert accuracy_at_k({"q": [("d2", 3.0), ("d5", 0.5)]}, reference, k=2) == 0.5  # d5 scores 0: a miss
+    assert accuracy_at_k({"q": [("d4", 1.0), ("d3", 1.0)]}, reference, k=2) == 0.5  # d2 missed
+    plain = ExactEngine(vectors).batch_search(["q"], [{"a": 2.0}], k=2).as_run()
+    assert [doc for doc, _ in plain["q"]] == ["d2", "d1"]  # without ties=true: the top k only

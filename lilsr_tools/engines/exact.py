@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..vectors.store import SparseVectors, load_vectors, posting_lengths, posting_stats
-from .base import SearchResults, check_known_params, folder_bytes, queries_to_ids
+from .base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
 from .exact_kernels import dense_scores, search_one, term_major
 
 
@@ -72,8 +72,11 @@ class ExactEngine:
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Each query timed on the call clock: mapping its tokens, the compiled scan and top k, and their
-        external ids (exact search has no clock of its own beyond that)."""
-        check_known_params(params, (), "exact search")
+        external ids (exact search has no clock of its own beyond that). ``ties=true``: each query's run also
+        holds every document past rank k tied with the k-th score (the reference that tie-aware accuracy@k
+        needs)."""
+        check_known_params(params, ("ties",), "exact search")
+        ties = bool_param("ties", params.get("ties", False))
         doc_ids, scores = [], []
         times = np.empty(len(queries), dtype=np.int64)
         ids_of = self.vectors.ids
@@ -81,14 +84,14 @@ class ExactEngine:
         for i, query in enumerate(queries):
             start = time.perf_counter_ns()
             [(ids, weights)], missing = queries_to_ids([query], self._token_ids)
-            best, best_scores = self.search_ids(ids, weights, k)
+            best, best_scores = self.search_ids(ids, weights, k, ties)
             found = [ids_of[j] for j in best]
             times[i] = time.perf_counter_ns() - start
             unknown += missing
             doc_ids.append(found)
             scores.append(best_scores)
         return SearchResults(list(qids), doc_ids, scores, times, unknown,
-                             {"engine": self.name, "k": k, "timing": "call clock (compiled scan; no engine clock)"})
+                             {"engine": self.name, "k": k, "ties": ties, "timing": "call clock (compiled scan; no engine clock)"})
 
     def index_stats(self) -> dict:
         stats = posting_stats(posting_lengths(self.vectors))
