@@ -8,7 +8,6 @@ descending, then document index ascending.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from ..vectors.store import SparseVectors, load_vectors, posting_lengths, posting_stats
 from .base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
+from .call_clock import ids_mapper, time_calls
 from .exact_kernels import dense_scores, search_one, term_major
 
 
@@ -71,27 +71,26 @@ class ExactEngine:
 
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
-        """Each query timed on the call clock: mapping its tokens, the compiled scan and top k, and their
-        external ids (exact search has no clock of its own beyond that). ``ties=true``: each query's run also
-        holds every document past rank k tied with the k-th score (the reference that tie-aware accuracy@k
-        needs)."""
+        """Each query on the shared call clock (``call_clock.time_calls``): mapping its tokens, the compiled
+        scan and top k, and their external ids (exact search has no clock of its own beyond that).
+        ``ties=true``: each query's run also holds every document past rank k tied with the k-th score (the
+        reference that tie-aware accuracy@k needs)."""
         check_known_params(params, ("ties",), "exact search")
         ties = bool_param("ties", params.get("ties", False))
-        doc_ids, scores = [], []
-        times = np.empty(len(queries), dtype=np.int64)
-        ids_of = self.vectors.ids
-        unknown = 0
-        for i, query in enumerate(queries):
-            start = time.perf_counter_ns()
-            [(ids, weights)], missing = queries_to_ids([query], self._token_ids)
+        token_ids = self._token_ids
+
+        def prepare(query):
+            [mapped], missing = queries_to_ids([query], token_ids)
+            return mapped, missing
+
+        def search(mapped):
+            ids, weights = mapped
             best, best_scores = self.search_ids(ids, weights, k, ties)
-            found = [ids_of[j] for j in best]
-            times[i] = time.perf_counter_ns() - start
-            unknown += missing
-            doc_ids.append(found)
-            scores.append(best_scores)
-        return SearchResults(list(qids), doc_ids, scores, times, unknown,
-                             {"engine": self.name, "k": k, "ties": ties, "timing": "call clock (compiled scan; no engine clock)"})
+            return best, best_scores, None
+
+        return time_calls(qids, queries, prepare, search, ids_mapper(self.vectors.ids),
+                          {"engine": self.name, "k": k, "ties": ties,
+                           "timing": "call clock (compiled scan; no engine clock)"})
 
     def index_stats(self) -> dict:
         stats = posting_stats(posting_lengths(self.vectors))
