@@ -187,6 +187,7 @@ class BmpEngine:
     name = "bmp"
     query_input = "vector"
     tuning_grid = tuple({"alpha": a, "beta": b} for a in (0.6, 0.8, 0.9, 1.0) for b in (0.7, 0.9, 1.0))
+    tuning_bounds = {"alpha": (0.05, 1.0), "beta": (0.05, 1.0)}  # shares of the threshold / of the query
 
     def __init__(self, path: Path, manifest: dict, vocab: list[str], terms: dict, searcher):
         self.path = path

@@ -96,6 +96,7 @@ class KannoloEngine:
     name = "kannolo"
     query_input = "vector"
     tuning_grid = tuple({"ef_search": ef} for ef in (20, 40, 80, 160, 320, 640))
+    tuning_bounds = {"ef_search": (1, None)}
     # studies at scale leave it out above this many documents unless asked for (docs/kannolo.md)
     scale_limit = (50_000, "kANNolo's HNSW build takes 15 ms a document at 100k documents on 2 cores (25 "
                            "minutes), 6-10 hours extrapolated to 1M")

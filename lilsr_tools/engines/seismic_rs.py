@@ -35,8 +35,8 @@ from ..errors import LilsrError
 from ..manifest import read_manifest, read_vocab, write_manifest
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
 from .call_clock import time_calls
-from .base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
-                   seismic_style_grid)
+from .base import (SEISMIC_STYLE_BOUNDS, SearchResults, bool_param, check_known_params, folder_bytes,
+                   queries_to_ids, seismic_style_grid)
 
 KIND = "lilsr.seismic-rs-index"
 INDEX_FILE = "index.index.seismic"
@@ -148,6 +148,7 @@ class SeismicRsEngine:
     name = "seismic-rs"
     query_input = "vector"
     tuning_grid = seismic_style_grid()
+    tuning_bounds = SEISMIC_STYLE_BOUNDS
 
     def __init__(self, vocab: list[str], *, vectors: SparseVectors | None = None, index=None,
                  build_params: dict | None = None, path: Path | None = None, manifest: dict | None = None,

@@ -9,8 +9,8 @@ import numba
 import numpy as np
 
 from ...errors import LilsrError
-from ..base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
-                    seismic_style_grid)
+from ..base import (SEISMIC_STYLE_BOUNDS, SearchResults, bool_param, check_known_params, folder_bytes,
+                    queries_to_ids, seismic_style_grid)
 from ..call_clock import ids_mapper, time_calls
 from .build import build_native_index
 from .layout import IndexArrays, load_arrays
@@ -59,6 +59,7 @@ class NativeEngine:
     name = "native"
     query_input = "vector"
     tuning_grid = seismic_style_grid()
+    tuning_bounds = SEISMIC_STYLE_BOUNDS
 
     def __init__(self, arrays: IndexArrays, manifest: dict, vocab: list[str], ids: list[str], path: Path | None):
         self.arrays = arrays
