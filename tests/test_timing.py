@@ -79,3 +79,48 @@ def test_measured_build_reports_the_build_not_the_parent(small_vectors, tmp_path
     assert 0 < result["peak_rss_bytes"] < 500 * 2**20
     assert result["peak_rss_bytes"] <= result["peak_tree_rss_bytes"] < 500 * 2**20
     assert read_build_result(tmp_path / "exact") == result
+
+
+SLEEP_NS = 20_000_000  # 20 ms: far above one small query's search time
+
+
+def _slow(function):
+    import time
+
+    def slowed(*args, **kwargs):
+        time.sleep(SLEEP_NS / 1e9)
+        return function(*args, **kwargs)
+    return slowed
+
+
+@pytest.mark.parametrize("engine_name", ["exact", "native", "bmp"])
+def test_the_call_clock_encloses_query_preparation_and_id_mapping(engine_name, small_vectors, small_queries,
+                                                                  native_index, tmp_path, monkeypatch):
+    """A stage that sleeps 20 ms in the query's preparation (and, where the engine maps internal ids, in the
+    mapping) shows in every query's call time: the shared helper times the same stages for every engine."""
+    import importlib
+
+    from lilsr_tools.engines import get_engine
+
+    module = importlib.import_module({"exact": "lilsr_tools.engines.exact", "native": "lilsr_tools.engines.native.engine",
+                                      "bmp": "lilsr_tools.engines.bmp"}[engine_name])
+    cls = get_engine(engine_name)
+    if engine_name == "exact":
+        engine = cls(small_vectors)
+    elif engine_name == "native":
+        engine = cls.load(native_index)
+    else:
+        engine = cls.load(cls.build(small_vectors, tmp_path / "bmp", bsize=16))
+    qids, queries = small_queries.qids[:5], small_queries.vectors[:5]
+    fast = engine.batch_search(qids, queries, k=10)
+    monkeypatch.setattr(module, "queries_to_ids", _slow(module.queries_to_ids))
+    stages = 1
+    if hasattr(module, "ids_mapper"):  # engines whose hits are internal indices
+        real = module.ids_mapper
+        monkeypatch.setattr(module, "ids_mapper", lambda ids: _slow(real(ids)))
+        stages = 2
+    slow = engine.batch_search(qids, queries, k=10)
+    assert slow.doc_ids == fast.doc_ids
+    assert (slow.retrieval_ns >= stages * SLEEP_NS).all(), (slow.retrieval_ns, stages)
+    if slow.engine_ns is not None:  # the engine's own clock stays beside it, outside the stages
+        assert (slow.engine_ns < SLEEP_NS).all()

@@ -43,6 +43,8 @@ class Engine(Protocol):
     # Approximate engines: search settings worth trying, roughly from fastest to most accurate, for studies
     # that pick the fastest setting reaching an accuracy target on a dev split. Safe engines: empty.
     tuning_grid: ClassVar[tuple[dict, ...]]
+    # Optional: {parameter: (lowest, highest or None)} how far tuning may widen the grid past its edges
+    tuning_bounds: ClassVar[dict[str, tuple]]
     # Optional: (documents, reason) above which studies at scale leave the engine out unless asked for it
     # (a build or search that cannot finish, or fit, on one machine).
     scale_limit: ClassVar[tuple[int, str] | None]
@@ -178,6 +180,15 @@ def seismic_style_grid(query_cuts=(5, 10, 20, 40), heap_factors=(0.6, 0.7, 0.8, 
 def tuning_grid(engine_cls) -> tuple[dict, ...]:
     """An engine's tuning grid (empty for safe engines and engines that declare none)."""
     return tuple(getattr(engine_cls, "tuning_grid", ()) or ())
+
+
+# query_cut: at least one list; heap_factor: 1.0 keeps every block a full heap would (no pruning beyond it)
+SEISMIC_STYLE_BOUNDS = {"query_cut": (1, None), "heap_factor": (0.05, 1.0)}
+
+
+def tuning_bounds(engine_cls) -> dict[str, tuple]:
+    """How far tuning may widen an engine's grid, per parameter (``{}``: numbers stay positive)."""
+    return dict(getattr(engine_cls, "tuning_bounds", {}) or {})
 
 
 def check_memory_fits(needed: int, what: str, why: str = "") -> None:

@@ -58,6 +58,7 @@ from ..manifest import read_manifest, write_manifest
 from ..progress import enabled as progress_enabled
 from ..vectors.convert import quantize
 from ..vectors.store import SparseVectors, posting_stats, vocab_digest
+from .call_clock import time_calls
 from .base import SearchResults, source_vectors, bool_param, check_known_params, folder_bytes, queries_to_ids
 from .file_checks import check_files, file_records
 from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
@@ -82,8 +83,9 @@ SENTINEL_TERMS = (("\x00lilsr-bmp-s1", 1), ("\x00lilsr-bmp-s32", 32), ("\x00lils
 MAX_TERMS = (1 << 16) - len(SENTINEL_TERMS)  # term ids in the block forward index are a u16
 BUILD_DEFAULTS = {"scale": None, "bsize": 32, "compress_range": False}
 SEARCH_DEFAULTS = {"alpha": 1.0, "beta": 1.0}
-TIMING = ("call clock: per query, around its bmp Searcher.search call (two when requeried), including the "
-          "query's conversion to BMP's {token: weight} dict and the results back; BMP exposes no internal time")
+TIMING = ("call clock (call_clock.time_calls): per query, our query's mapping, beta pruning and conversion to "
+          "BMP's {token: weight} dict, its Searcher.search call (two when requeried) and the results back; BMP "
+          "exposes no internal time")
 
 
 def import_bmp():
@@ -217,6 +219,7 @@ class BmpEngine:
     name = "bmp"
     query_input = "vector"
     tuning_grid = tuple({"alpha": a, "beta": b} for a in (0.6, 0.8, 0.9, 1.0) for b in (0.7, 0.9, 1.0))
+    tuning_bounds = {"alpha": (0.05, 1.0), "beta": (0.05, 1.0)}  # shares of the threshold / of the query
 
     def __init__(self, path: Path, manifest: dict, vocab: list[str], terms: dict, searcher):
         self.path = path
@@ -320,12 +323,13 @@ class BmpEngine:
         return cls(path, manifest, vocab, terms, searcher)
 
     # ---------------------------------------------------------------------------------------- search
-    def prepare(self, queries: Sequence[dict], beta: float = 1.0):
+    def prepare(self, queries: Sequence[dict], beta: float = 1.0, check: bool = True):
         """Per query: (ids of its indexed terms, float32 weights), the ceil(beta x n) heaviest kept (ties:
         lower id first); plus the unknown-token count (tokens outside the vocabulary; terms of the vocabulary
         that no document holds are dropped silently, as every engine does)."""
         mapped, unknown = queries_to_ids(queries, self._token_ids)
-        check_query_vocab(unknown, sum(len(q) for q in queries), self.path)
+        if check:
+            check_query_vocab(unknown, sum(len(q) for q in queries), self.path)
         prepared = []
         for ids, weights in mapped:
             present = self.term_max[ids] > 0
@@ -352,30 +356,36 @@ class BmpEngine:
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
         p = search_params(params)
-        prepared, unknown = self.prepare(queries, p["beta"])
-        n = len(qids)
-        times = np.zeros(n, np.int64)
-        doc_ids: list[list[str]] = [[] for _ in range(n)]
-        scores: list[np.ndarray] = [np.zeros(0, np.float32) for _ in range(n)]
-        tokens, alpha = self._tokens, p["alpha"]
-        over = requeried = 0
-        for i, (ids, weights) in enumerate(prepared):
+        # a batch encoded for another model is refused before anything is timed (a check, not query work)
+        token_ids = self._token_ids
+        check_query_vocab(sum(token not in token_ids for query in queries for token in query),
+                          sum(len(q) for q in queries), self.path)
+        tokens, alpha, beta = self._tokens, p["alpha"], p["beta"]
+        counters = {"over": 0, "requeried": 0}
+
+        def prepare(query):  # on the call clock: mapping, beta pruning, levels, threshold, BMP's dict
+            [(ids, weights)], missing = self.prepare([query], beta, check=False)
             if ids.size == 0:
-                continue  # BMP panics on a query with no term in the index
-            start = time.perf_counter_ns()  # our conversion (levels, threshold, sentinel) is in the clock
+                return None, missing
             levels = bmp_levels(weights)
             top = float(weights.max())
-            query = dict(zip(tokens[ids].tolist(), weights.tolist()))
-            found, raw, again = self._search(query, top, self.threshold(ids, levels, k), k, alpha)
-            times[i] = time.perf_counter_ns() - start
-            requeried += again
-            over += int(np.dot(levels, self.term_max[ids])) > SCORE_LIMIT
-            doc_ids[i] = found
-            scores[i] = np.asarray(raw, np.float32) / np.float32(self.scale * QUERY_LEVELS / top)
+            counters["over"] += int(np.dot(levels, self.term_max[ids])) > SCORE_LIMIT
+            return (dict(zip(tokens[ids].tolist(), weights.tolist())), top, self.threshold(ids, levels, k)), missing
+
+        def search(prepared):
+            if prepared is None:  # BMP panics on a query with no term in the index
+                return [], np.zeros(0, np.float32), None
+            query, top, seeded = prepared
+            found, raw, again = self._search(query, top, seeded, k, alpha)
+            counters["requeried"] += again
+            return found, np.asarray(raw, np.float32) / np.float32(self.scale * QUERY_LEVELS / top), None
+
         info = {"engine": self.name, "k": k, "threads": 1, "requested_threads": threads, **p, "scale": self.scale,
-                "bsize": self.manifest["params"].get("bsize"), "queries_over_u16_bound": over, "requeried": requeried,
+                "bsize": self.manifest["params"].get("bsize"),
                 "score_units": "BMP integer score / (scale x 32 / largest query weight)", "timing": TIMING}
-        return SearchResults(list(qids), doc_ids, scores, times, unknown, info)
+        results = time_calls(qids, queries, prepare, search, list, info)  # BMP returns external ids already
+        results.info.update({"queries_over_u16_bound": counters["over"], "requeried": counters["requeried"]})
+        return results
 
     def _search(self, query: dict, top: float, seeded: int, k: int, alpha: float):
         """(doc ids, BMP scores, whether it took a second call) for one query. The sentinel terms go in at

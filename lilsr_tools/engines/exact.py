@@ -1,20 +1,25 @@
-"""Exact brute-force search with scipy: the ground truth for accuracy@k.
+"""Exact brute-force search, compiled: the ground truth for accuracy@k and the floor every engine must beat.
 
-The "index" is the vector store itself; we keep its transpose (term-major CSR) so each query touches only
-the rows of its own terms.
+The "index" is the vector store itself; at load we build its inverted copy (term-major arrays) once, and
+each query adds its own terms' posting lists into a dense float32 accumulator and one scan keeps the top k
+in a bounded heap (``exact_kernels``). Scores equal scipy's CSR dot products bit for bit; ranking is score
+descending, then document index ascending. Measured against the scipy path it replaced
+(``benchmarks/exact_floor.py``, same runs): 0.32x / 0.84x its p50 at k=10 / k=1000 on SciFact, 0.68x /
+0.82x on 100k synthetic documents.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..vectors.store import SparseVectors, load_vectors, posting_lengths, posting_stats
-from .base import SearchResults, check_known_params, folder_bytes, queries_to_ids, top_k
+from .base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
+from .call_clock import ids_mapper, time_calls
 from .checks import checked_search
+from .exact_kernels import dense_scores, search_one, term_major
 
 
 class ExactEngine:
@@ -25,7 +30,13 @@ class ExactEngine:
         self.vectors = vectors
         self.vocab = vectors.vocab
         self._token_ids = {token: i for i, token in enumerate(vectors.vocab)}
-        self._by_term = vectors.csr.T.tocsr()  # [vocab, docs]
+        self._term_ptr, self._docs, self._vals = term_major(vectors.indptr, vectors.indices, vectors.values,
+                                                            len(vectors.vocab))
+        n_docs = max(len(vectors), 1)
+        self._acc = np.zeros(n_docs, np.float32)
+        self._keys = np.empty(n_docs, np.uint64)
+        self._tied = np.empty(n_docs, np.int32)
+        self._out = None
 
     @classmethod
     def build(cls, source, out=None, *, overwrite: bool = False, **params) -> Path:
@@ -39,32 +50,50 @@ class ExactEngine:
 
     def score_all(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Dot product of one query with every document, float32."""
-        if ids.size == 0:
-            return np.zeros(len(self.vectors), dtype=np.float32)
-        return np.asarray(self._by_term[ids].T @ weights, dtype=np.float32).reshape(-1)
+        return dense_scores(np.asarray(ids, np.int32), np.asarray(weights, np.float32), self._term_ptr,
+                            self._docs, self._vals, len(self.vectors))
+
+    def _scratch(self, k: int):
+        k = min(k, max(len(self.vectors), 1))
+        if self._out is None or self._out[0].size != k:
+            self._out = (np.empty(k, np.int32), np.empty(k, np.float32))
+        return k, self._out
+
+    def search_ids(self, ids: np.ndarray, weights: np.ndarray, k: int,
+                   ties: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """One mapped query: (document indices, scores) of its top k, best first; with ``ties`` followed by
+        every document past rank k whose score equals the k-th (ascending index)."""
+        k, (out_docs, out_scores) = self._scratch(k)
+        n, n_ties = search_one(ids, weights, k, self._term_ptr, self._docs, self._vals, self._acc, self._keys,
+                               out_docs, out_scores, self._tied, ties)
+        if n_ties:
+            return (np.concatenate([out_docs[:n], self._tied[:n_ties]]),
+                    np.concatenate([out_scores[:n], np.full(n_ties, out_scores[n - 1], np.float32)]))
+        return out_docs[:n].copy(), out_scores[:n].copy()
 
     @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
-        """Each query timed on the call clock: mapping its tokens, scoring every document, the top k and
-        their external ids (exact search has no clock of its own beyond that)."""
-        check_known_params(params, (), "exact search")
-        doc_ids, scores = [], []
-        times = np.empty(len(queries), dtype=np.int64)
-        ids_of = self.vectors.ids
-        unknown = 0
-        for i, query in enumerate(queries):
-            start = time.perf_counter_ns()
-            [(ids, weights)], missing = queries_to_ids([query], self._token_ids)
-            all_scores = self.score_all(ids, weights)
-            best = top_k(all_scores, k)
-            found = [ids_of[j] for j in best]
-            times[i] = time.perf_counter_ns() - start
-            unknown += missing
-            doc_ids.append(found)
-            scores.append(all_scores[best])
-        return SearchResults(list(qids), doc_ids, scores, times, unknown,
-                             {"engine": self.name, "k": k, "timing": "call clock (scipy; no engine clock)"})
+        """Each query on the shared call clock (``call_clock.time_calls``): mapping its tokens, the compiled
+        scan and top k, and their external ids (exact search has no clock of its own beyond that).
+        ``ties=true``: each query's run also holds every document past rank k tied with the k-th score (the
+        reference that tie-aware accuracy@k needs)."""
+        check_known_params(params, ("ties",), "exact search")
+        ties = bool_param("ties", params.get("ties", False))
+        token_ids = self._token_ids
+
+        def prepare(query):
+            [mapped], missing = queries_to_ids([query], token_ids)
+            return mapped, missing
+
+        def search(mapped):
+            ids, weights = mapped
+            best, best_scores = self.search_ids(ids, weights, k, ties)
+            return best, best_scores, None
+
+        return time_calls(qids, queries, prepare, search, ids_mapper(self.vectors.ids),
+                          {"engine": self.name, "k": k, "ties": ties,
+                           "timing": "call clock (compiled scan; no engine clock)"})
 
     def index_stats(self) -> dict:
         stats = posting_stats(posting_lengths(self.vectors))

@@ -35,9 +35,10 @@ from ..manifest import read_manifest, write_manifest
 from ..vectors.store import vocab_digest
 from .base import (F16_MAX, SearchResults, check_finite_scores, check_known_params, folder_bytes, queries_to_ids,
                    source_vectors)
+from .call_clock import time_calls
+from .checks import checked_search
 from .file_checks import check_files, file_records
 from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
-from .checks import checked_search
 
 KIND = "lilsr.kannolo-index"
 INDEX_FILE = "index.kannolo"
@@ -48,8 +49,8 @@ VARIANTS = {"plain": ("SparsePlainHNSW", F16_MAX), "u16": ("SparseFixedU16HNSW",
 GRAPH_TYPES = ("standard", "permuted", "compressed")
 BUILD_DEFAULTS = {"m": 32, "ef_construction": 200, "variant": "plain", "graph_type": "standard"}
 SEARCH_DEFAULTS = {"ef_search": 100, "early_exit_threshold": None}
-TIMING_ONE = ("call clock: per query, around one kannolo search call, including the query's conversion to "
-              "kANNolo's arrays and of the results back; kANNolo exposes no internal time")
+TIMING_ONE = ("call clock (call_clock.time_calls): per query, the query's conversion to kANNolo's arrays, one "
+              "kannolo search call and the results back; kANNolo exposes no internal time")
 TIMING_BATCH = "one kannolo batch_search call: its wall time x threads / queries for every query"
 
 
@@ -100,6 +101,7 @@ class KannoloEngine:
     name = "kannolo"
     query_input = "vector"
     tuning_grid = tuple({"ef_search": ef} for ef in (20, 40, 80, 160, 320, 640))
+    tuning_bounds = {"ef_search": (1, None)}
     # studies at scale leave it out above this many documents unless asked for (docs/kannolo.md)
     scale_limit = (50_000, "kANNolo's HNSW build takes 15 ms a document at 100k documents on 2 cores (25 "
                            "minutes), 6-10 hours extrapolated to 1M")
@@ -192,10 +194,11 @@ class KannoloEngine:
         return cls(path, manifest, vocab, ids, index, threads)
 
     # ---------------------------------------------------------------------------------------- search
-    def prepare(self, queries: Sequence[dict]):
+    def prepare(self, queries: Sequence[dict], check: bool = True):
         """Per query: (int32 components ascending, float32 weights); plus the unknown-token count."""
         mapped, unknown = queries_to_ids(queries, self._token_ids)
-        check_query_vocab(unknown, sum(len(q) for q in queries), self.path)
+        if check:
+            check_query_vocab(unknown, sum(len(q) for q in queries), self.path)
         prepared = []
         dimension = self.manifest.get("counts", {}).get("dimension")
         for ids, weights in mapped:
@@ -214,24 +217,15 @@ class KannoloEngine:
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
         p = search_params(params, k)
+        ef, early = p["ef_search"], p["early_exit_threshold"]
+        if threads <= 1:
+            return self._search_one_by_one(list(qids), queries, k, p)
         prepared, unknown = self.prepare(queries)
         n = len(qids)
         times = np.zeros(n, np.int64)
         rows: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.float32), np.zeros(0, np.int64))] * n
         live = [i for i, (components, _) in enumerate(prepared) if components.size]
-        ef, early = p["ef_search"], p["early_exit_threshold"]
-        if threads <= 1:
-            search = self.index.search
-            for i in live:
-                components, weights = prepared[i]
-                start = time.perf_counter_ns()
-                scores, found = call_rust("kannolo search", search, components, weights, k, ef_search=ef,
-                                          early_exit_threshold=early)
-                keep = (found >= 0) & (scores > 0)
-                rows[i] = (scores[keep], found[keep])
-                times[i] = time.perf_counter_ns() - start
-            timing = TIMING_ONE
-        elif live:
+        if live:
             comps = np.concatenate([prepared[i][0] for i in live])
             weights = np.concatenate([prepared[i][1] for i in live])
             offsets = np.zeros(len(live) + 1, np.int64)
@@ -255,6 +249,33 @@ class KannoloEngine:
         info = {"engine": self.name, "k": k, "threads": threads, **p, "build_params": self.manifest.get("params"),
                 "timing": timing}
         return SearchResults(list(qids), doc_ids, score_rows, times, unknown, info)
+
+    def _search_one_by_one(self, qids: list[str], queries: Sequence[dict], k: int, p: dict) -> SearchResults:
+        """One kannolo search call per query, on the shared call clock (``call_clock.time_calls``)."""
+        token_ids = self._token_ids  # a batch for another model is refused before anything is timed
+        check_query_vocab(sum(token not in token_ids for query in queries for token in query),
+                          sum(len(q) for q in queries), self.path)
+        search, ef, early = self.index.search, p["ef_search"], p["early_exit_threshold"]
+
+        def prepare(query):
+            [prepared], missing = self.prepare([query], check=False)
+            return prepared, missing
+
+        def search_one(prepared):
+            components, weights = prepared
+            if not components.size:
+                return np.zeros(0, np.int64), np.zeros(0, np.float32), None
+            scores, found = call_rust("kannolo search", search, components, weights, k, ef_search=ef,
+                                      early_exit_threshold=early)
+            keep = (found >= 0) & (scores > 0)
+            return found[keep], scores[keep], None
+
+        info = {"engine": self.name, "k": k, "threads": 1, **p, "build_params": self.manifest.get("params"),
+                "timing": TIMING_ONE}
+        results = time_calls(qids, queries, prepare, search_one, lambda found: [self.ids[d] for d in found.tolist()],
+                             info)
+        check_finite_scores(self.name, qids, results.scores)
+        return results
 
     def index_stats(self) -> dict:
         return {**self.manifest.get("counts", {}), "params": self.manifest.get("params"),

@@ -44,8 +44,9 @@ class QueryBatch:
 
 
 # What every latency figure of the toolkit means: warm, median of repeats, load recorded.
-CALL_CLOCK = ("call: wall time around one Python call that searches one query, query conversion and result "
-              "building included (the same boundary for every engine)")
+CALL_CLOCK = ("call: wall time around one query's search, from our query to external ids and scores: query "
+              "conversion, the engine's search and id mapping included (one helper, engines.call_clock, times "
+              "these stages for every engine that searches query by query)")
 
 
 def run_search(engine, batch: QueryBatch, k: int = 1000, threads: int = 1, *, warmup: int = 1, repeat: int = 1,

@@ -35,10 +35,11 @@ from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, read_vocab, write_manifest
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
-from .file_checks import check_files, file_records
-from .base import (F16_MAX, SearchResults, bool_param, check_finite_scores, check_known_params, folder_bytes,
-                   number_param, queries_to_ids, seismic_style_grid)
+from .base import (F16_MAX, SEISMIC_STYLE_BOUNDS, SearchResults, bool_param, check_finite_scores,
+                   check_known_params, folder_bytes, number_param, queries_to_ids, seismic_style_grid)
+from .call_clock import time_calls
 from .checks import checked_search
+from .file_checks import check_files, file_records
 
 KIND = "lilsr.seismic-rs-index"
 INDEX_FILE = "index.index.seismic"
@@ -160,6 +161,7 @@ class SeismicRsEngine:
     name = "seismic-rs"
     query_input = "vector"
     tuning_grid = seismic_style_grid()
+    tuning_bounds = SEISMIC_STYLE_BOUNDS
 
     def __init__(self, vocab: list[str], *, vectors: SparseVectors | None = None, index=None,
                  build_params: dict | None = None, path: Path | None = None, manifest: dict | None = None,
@@ -282,27 +284,26 @@ class SeismicRsEngine:
 
     def _search_one_by_one(self, qids: list[str], queries: Sequence[dict], k: int, query_cut: int,
                            heap_factor: float, sorted: bool, n_knn: int) -> SearchResults:
-        """Each query on the call clock: its conversion to Seismic's arrays, ``SeismicIndex.search`` and
-        the result lists (Seismic exposes no clock of its own)."""
+        """Each query on the shared call clock (``call_clock.time_calls``): its conversion to Seismic's
+        arrays, ``SeismicIndex.search`` and the result lists (Seismic exposes no clock of its own)."""
         index = self.index
-        times = np.zeros(len(qids), dtype=np.int64)
-        doc_ids, scores, unknown = [], [], 0
-        for i, query in enumerate(queries):
-            start = time.perf_counter_ns()
-            [(components, weights)], missing = self.prepare([query])
+
+        def prepare(query):
+            [prepared], missing = self.prepare([query])
+            return prepared, missing
+
+        def search(prepared):
+            components, weights = prepared
             found = (_call("search", index.search, "q", components, weights, k=k, query_cut=query_cut,
                            heap_factor=heap_factor, n_knn=n_knn, sorted=sorted) if components.size else [])
-            ids = [doc for _, _, doc in found]
-            row = np.asarray([score for _, score, _ in found], dtype=np.float32)
-            times[i] = time.perf_counter_ns() - start
-            unknown += missing
-            doc_ids.append(ids)
-            scores.append(row)
+            return [doc for _, _, doc in found], np.asarray([score for _, score, _ in found], dtype=np.float32), None
+
         info = {"engine": self.name, "k": k, "threads": 1, "query_cut": query_cut, "heap_factor": heap_factor,
                 "sorted": sorted, "n_knn": n_knn, "build_params": self.build_params,
                 "timing": "call clock per query, around conversion, SeismicIndex.search and the result lists"}
-        check_finite_scores(self.name, qids, scores)
-        return SearchResults(qids, doc_ids, scores, times, unknown, info)
+        results = time_calls(qids, queries, prepare, search, list, info)  # Seismic returns external ids
+        check_finite_scores(self.name, qids, results.scores)
+        return results
 
     def search_prepared(self, qids: list[str], prepared, unknown: int = 0, k: int = 1000, threads: int = 1,
                         query_cut: int = 10, heap_factor: float = 0.7, sorted: bool = True, n_knn: int = 0):

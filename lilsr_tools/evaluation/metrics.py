@@ -71,7 +71,11 @@ def evaluate(run: Run, qrels: Qrels, measures: Sequence[str] = DEFAULT_MEASURES)
 
 
 def accuracy_at_k(run: Run, exact: Run, k: int = 10) -> float:
-    """Mean share of the exact top-k that the run's top-k contains (ties at the k-th exact score count)."""
+    """Mean share of the exact top-k that the run's top-k contains. Tie-aware: a returned document whose
+    exact score equals the k-th exact score is a hit, also when the exact engine ranked it just past k; so
+    ``exact`` must list those ties after its top k (``ExactEngine`` with ``ties=true``; ``Workspace.exact_run``).
+    Ties fill only the places left below the scores above the k-th: finding two ties does not make up for
+    missing a better document. Scores compare as a TREC run holds them (6 decimals)."""
     if not exact:
         return 0.0
     shares = []
@@ -80,7 +84,9 @@ def accuracy_at_k(run: Run, exact: Run, k: int = 10) -> float:
         if not truth:
             continue
         kth = truth[-1][1]
-        admissible = {doc for doc, score in exact_rows if score >= kth}
+        above = {doc for doc, score in exact_rows if score > kth}  # each must be found itself
+        tied = {doc for doc, score in exact_rows if score == kth}  # interchangeable for the remaining places
         found = {doc for doc, _ in run.get(qid, [])[:k]}
-        shares.append(min(len(found & admissible), len(truth)) / len(truth))
+        hits = len(found & above) + min(len(found & tied), len(truth) - len(above))
+        shares.append(hits / len(truth))
     return sum(shares) / len(shares) if shares else 0.0

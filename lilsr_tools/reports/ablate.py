@@ -57,11 +57,13 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
 
     With ``docs``, each model's vectors of ``collection`` are grown to that many synthetic documents
     (``vectors.synth``) and every engine indexes those (builds measured in a child process: seconds, peak
-    memory); the real queries are searched at k=10 and k=1000, and accuracy@10 is measured against exact
-    search over the same synthetic vectors (there are no judgments to measure effectiveness with).
+    memory); the real queries are searched at k=10 and k=1000, and accuracy@10 and accuracy@k (at the row's
+    k) are measured against exact search over the same synthetic vectors (there are no judgments to measure
+    effectiveness with).
     ``tune_split`` (with ``docs``): approximate engines first run every setting of their tuning grid on that
-    split's queries (a dev side: never the evaluation split), and each model is then measured with the
-    fastest setting reaching ``accuracy_target`` there (or the most accurate, when none does).
+    split's queries (a dev side: never the evaluation split), at k=10 and at k=1000 separately, and each
+    model is then measured at each k with the fastest setting reaching accuracy@k >= ``accuracy_target``
+    there (or the most accurate, when none does; ``tune_settings``).
     Several collections (``collection`` a list): one table and plot per collection and a BEIR-style table
     (not with ``docs``). ``partial``: accept vector stores lacking some of the corpus (coverage recorded)."""
     if not isinstance(collection, str):
@@ -90,30 +92,37 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
         synth = dict(synth or {})
         grid = Grid(k=10, docs=docs, synth=synth, **base)
         chosen, tuned = {}, None
-        if tune_split:
+        if tune_split:  # tuned separately per k: at k=1000 the target is accuracy@1000 against exact top-1000
             resolve_collection(collection).qrels(tune_split)  # a missing split fails here, before any work
-            chosen, tuned = tune_settings(Grid(k=10, docs=docs, synth=synth, **{**base, "split": tune_split}),
-                                          out / "tune", out / "artifacts", accuracy_target, progress)
-            settings = {}
-            for (_, engine), setting in chosen.items():
-                settings.setdefault(engine, [])
-                if setting not in settings[engine]:
-                    settings[engine].append(setting)
-            base["engines"] = [EngineSpec(e, search=tuple(settings.get(e, [{}]))) for e in engines]
+            tables = []
+            for k_ in (10, 1000):
+                chosen_k, table_k = tune_settings(
+                    Grid(k=k_, docs=docs, synth=synth, **{**base, "split": tune_split}), out / "tune" / f"k{k_}",
+                    out / "artifacts", accuracy_target, progress)
+                chosen.update({(m, e, k_): setting for (m, e), setting in chosen_k.items()})
+                tables.append(table_k)
+            tuned = pd.concat(tables, ignore_index=True)
         frames = []
         for k_ in (10, 1000):
-            result = compare(Grid(k=k_, docs=docs, synth=synth, **base), out / f"k{k_}",
+            settings: dict[str, list[dict]] = {}
+            for (_, engine, at_k), setting in chosen.items():
+                if at_k == k_ and setting not in settings.setdefault(engine, []):
+                    settings[engine].append(setting)
+            engines_k = ([EngineSpec(e, search=tuple(settings.get(e, [{}]))) for e in engines] if chosen
+                         else base["engines"])
+            result = compare(Grid(k=k_, docs=docs, synth=synth, **{**base, "engines": engines_k}), out / f"k{k_}",
                              progress=progress, artifacts=out / "artifacts")
             frames.append(result.frame.assign(k=k_))
         merged = pd.concat(frames, ignore_index=True)
-        if chosen:  # each model keeps its own engine setting (the union of settings ran for every model)
-            mine = [chosen.get((m, e)) is None or s == search_label(chosen[(m, e)])
-                    for m, e, s in zip(merged["model"], merged["engine"], merged["search"])]
+        if chosen:  # each model keeps its own engine setting at each k (the union ran for every model)
+            keys = list(zip(merged["model"], merged["engine"], merged["k"]))
+            mine = [chosen.get(key) is None or s == search_label(chosen[key]) for key, s in zip(keys, merged["search"])]
             merged = merged[mine]
-            dev = tuned.set_index(["model", "engine"])
+            keys = list(zip(merged["model"], merged["engine"], merged["k"]))
+            dev = tuned.set_index(["model", "engine", "k"]) if not tuned.empty else None
             merged = merged.assign(**{
-                "dev_accuracy@10": [dev["accuracy@10"].get((m, e)) for m, e in zip(merged["model"], merged["engine"])],
-                "dev_p50_ms": [dev["retrieval_p50_ms"].get((m, e)) for m, e in zip(merged["model"], merged["engine"])]})
+                "dev_accuracy@k": [dev["accuracy@k"].get(key) if dev is not None else None for key in keys],
+                "dev_p50_ms": [dev["retrieval_p50_ms"].get(key) if dev is not None else None for key in keys]})
         frame = merged[merged["status"] == "ok"].copy()
         failed = merged[merged["status"] != "ok"]
         all_cells = tuned
@@ -129,7 +138,7 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
         caption = "Effectiveness, latency and index size against mean document non-zeros."
     else:
         columns = ["model", "lambda_d", "engine", "k", "search", "mean_doc_nnz", "mean_query_nnz", "accuracy@10",
-                   "dev_accuracy@10", "retrieval_mean_ms", "retrieval_p50_ms", "retrieval_p99_ms",
+                   "accuracy@k", "dev_accuracy@k", "retrieval_mean_ms", "retrieval_p50_ms", "retrieval_p99_ms",
                    "engine_clock_p50_ms", "index_MB", "postings", "build_s", "build_peak_rss_GiB",
                    "build_peak_tree_rss_GiB"]
         table = frame[[c for c in columns if c in frame.columns]].sort_values(["k", "engine", "mean_doc_nnz"])
@@ -164,9 +173,12 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
         blocks += [Block("h2", "All cells"), Block("table", all_cells)]
     elif all_cells is not None:
         blocks += [Block("h2", f"Settings chosen on the '{tune_split}' queries"),
-                   Block("table", all_cells, f"Per model and approximate engine: the fastest setting of its tuning "
-                                             f"grid reaching accuracy@10 >= {accuracy_target} on {tune_split} "
-                                             "queries (k=10); the rows above measure it on the evaluation split.")]
+                   Block("table", all_cells, f"Per model, approximate engine and k: the fastest setting of its "
+                                             f"tuning grid reaching accuracy@k >= {accuracy_target} against exact "
+                                             f"top-k on {tune_split} queries (ties at the k-th exact score count; "
+                                             f"p50 of per-query medians of {TUNING_REPEATS}+ repeats; a choice on "
+                                             "a grid edge got one more round one step past it: grid_widened); "
+                                             "the rows above measure it on the evaluation split.")]
     if not failed.empty:
         blocks += [Block("h2", "Failed cells"), Block("table", failed[["cell", "error"]])]
     if skipped:
@@ -288,29 +300,59 @@ def search_label(setting: dict) -> str:
     return _params(setting)
 
 
+TUNING_REPEATS = 3  # each candidate setting: every query timed 3 times, its median kept
+
+
 def tune_settings(grid: Grid, out: Path, artifacts: Path, target: float, progress: bool):
-    """Run each approximate engine's tuning grid on ``grid``'s split; per (model, engine) the fastest
-    setting (p50) reaching accuracy@10 >= ``target``, else the most accurate. Returns (chosen settings,
-    a frame of the choices)."""
+    """Run each approximate engine's tuning grid on ``grid``'s split at ``grid.k``; per (model, engine) the
+    fastest setting (p50 of per-query medians of >= 3 repeats) reaching accuracy@k >= ``target`` against
+    exact top-k (tie-aware), else the most accurate. A choice on an edge of its grid gets one more round
+    with the grid widened one step past that edge (``tuning.widen``). Returns (chosen settings, a frame of
+    the choices)."""
     from ..engines import get_engine
-    from ..engines.base import tuning_grid
+    from ..engines.base import tuning_bounds, tuning_grid
+    from .tuning import pick, widen
 
     approximate = [EngineSpec(e.name, e.build, tuning_grid(get_engine(e.name))) for e in grid.engines
                    if tuning_grid(get_engine(e.name))]
     if not approximate:
         return {}, pd.DataFrame()
-    tune_grid = Grid(**{**vars(grid), "engines": approximate, "repeat": 1})
-    result = compare(tune_grid, out, progress=progress, artifacts=artifacts)
+    repeat = max(TUNING_REPEATS, grid.repeat)
+    result = compare(Grid(**{**vars(grid), "engines": approximate, "repeat": repeat}), out, progress=progress,
+                     artifacts=artifacts)
+    groups = _group_ok(result.records)
+    choices = {key: pick([_candidate(r, grid.k) for r in cells], target) for key, cells in groups.items()}
+    wider: dict[str, list[dict]] = {}
+    for (model, engine), (choice, _) in choices.items():
+        tried = [dict(r["search"]) for r in groups[(model, engine)]]
+        for setting in widen(tried, choice["setting"], tuning_bounds(get_engine(engine))):
+            if setting not in wider.setdefault(engine, []):
+                wider[engine].append(setting)
+    widened = {engine for engine, settings in wider.items() if settings}
+    if widened:
+        engines = [EngineSpec(e.name, e.build, tuple(wider[e.name])) for e in approximate if e.name in widened]
+        more = compare(Grid(**{**vars(grid), "engines": engines, "repeat": repeat}), out.parent / f"{out.name}-widened",
+                       progress=progress, artifacts=artifacts)
+        for key, cells in _group_ok(more.records).items():
+            groups[key] = groups.get(key, []) + cells
+            choices[key] = pick([_candidate(r, grid.k) for r in groups[key]], target)
     chosen, rows = {}, []
-    for (model, engine), cells in _group_ok(result.records).items():
-        reaching = [r for r in cells if r.get("accuracy@10", 0) >= target]
-        pick = (min(reaching, key=lambda r: r["latency"]["retrieval"]["p50_ms"]) if reaching
-                else max(cells, key=lambda r: r.get("accuracy@10", 0)))
-        chosen[(model, engine)] = dict(pick["search"])
-        rows.append({"model": model, "engine": engine, "setting": search_label(pick["search"]),
-                     "accuracy@10": pick.get("accuracy@10"), "retrieval_p50_ms": pick["latency"]["retrieval"]["p50_ms"],
-                     "reaches_target": bool(reaching), "settings_tried": len(cells)})
+    for (model, engine), (choice, reaches) in choices.items():
+        chosen[(model, engine)] = dict(choice["setting"])
+        rows.append({"model": model, "engine": engine, "k": grid.k, "setting": search_label(choice["setting"]),
+                     "accuracy@k": choice["accuracy"], "retrieval_p50_ms": choice["latency_ms"],
+                     "reaches_target": reaches, "settings_tried": len(groups[(model, engine)]),
+                     "grid_widened": engine in widened})
     return chosen, pd.DataFrame(rows)
+
+
+def _candidate(record: dict, k: int) -> dict:
+    """A measured cell as a tuning candidate: its setting, accuracy at its own k and p50 latency."""
+    accuracy = record.get("accuracy@k")
+    if accuracy is None:  # a cell measured before accuracy@k was recorded: its accuracy@10 only fits k=10
+        accuracy = record.get("accuracy@10", 0.0) if k == 10 else 0.0
+    return {"setting": dict(record["search"]), "accuracy": accuracy,
+            "latency_ms": record["latency"]["retrieval"]["p50_ms"]}
 
 
 def _group_ok(records: list[dict]) -> dict:

@@ -19,6 +19,8 @@ def results_frame(records: list[dict], measures: list[str], baseline: str | None
         if r["status"] == "ok":
             row.update({m: r["metrics"].get(m) for m in measures})
             row["accuracy@10"] = r.get("accuracy@10")
+            row["accuracy@k"] = r.get("accuracy@k")  # at the cell's own k (column "k")
+            row["k"] = r.get("k")
             for part in ("encode", "retrieval", "total"):
                 lat = r["latency"][part]
                 row.update({f"{part}_mean_ms": lat.get("mean_ms"), f"{part}_p50_ms": lat.get("p50_ms"),

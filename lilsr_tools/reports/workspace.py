@@ -266,15 +266,18 @@ class Workspace:
 
     # -- exact runs (ground truth for accuracy@k) ----------------------------------------------------
     def exact_run(self, model: ModelSpec, encoder: str, k: int) -> Run:
+        """The exact top k of each query, followed by every document tied with its k-th score (the reference
+        of tie-aware accuracy@k: a tie just past rank k is as right as the one the exact engine kept)."""
         batch = self.queries(model, encoder)
         path = self.path("exact-runs", f"{model.name}-{encoder}",
-                         [self.vectors_identity(model), encoder, k, [len(v) for v in batch.vectors],
+                         [self.vectors_identity(model), encoder, k, "ties", [len(v) for v in batch.vectors],
                           sum(sum(v.values()) for v in batch.vectors)])
         run_file = path / "run.trec"
         if not run_file.is_file():
             from ..engines.exact import ExactEngine
 
-            results = run_search(ExactEngine(self.vectors(model)), batch, k=k, warmup=0)  # ground truth, untimed
+            results = run_search(ExactEngine(self.vectors(model)), batch, k=k, warmup=0,
+                                 ties=True)  # ground truth, untimed
             path.mkdir(parents=True, exist_ok=True)
             write_run(run_file, results.qids, results.doc_ids, results.scores, tag="exact")
         return read_run(run_file)

@@ -246,20 +246,24 @@ def _doc_at(vectors: SparseVectors, position: int) -> str:
 
 @locks_output("path")
 def save_vectors(path: str | Path, vectors: SparseVectors, *, model: str | None = None,
-                 params: dict | None = None, overwrite: bool = False, extra_counts: dict | None = None) -> Path:
-    """Validate and write a store atomically. Returns the store path."""
+                 params: dict | None = None, overwrite: bool = False, extra_counts: dict | None = None,
+                 extra_arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Validate and write a store atomically. Returns the store path. ``extra_arrays``: more ``NAME.npy``
+    files written (and hashed) with it, e.g. the permutation of a reordered store."""
     validate(vectors, f"{path} (being written)")
     path = Path(path)
     with atomic_dir(path, overwrite=overwrite) as tmp:
         for name, dtype in _ARRAYS.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(vectors, name), dtype=dtype))
+        for name, array in (extra_arrays or {}).items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
         fault_point("vectors:write")
         (tmp / "vocab.json").write_text(json.dumps(vectors.vocab, ensure_ascii=False), encoding="utf-8")
         (tmp / "ids.txt").write_text("".join(f"{i}\n" for i in vectors.ids), encoding="utf-8")
         counts = {**vectors.stats(), **(extra_counts or {})}
         vectors.manifest = write_manifest(
             tmp, KIND, params=params, counts=counts, model=model, vocab_digest=vocab_digest(vectors.vocab),
-            hash_files=[f"{name}.npy" for name in _ARRAYS] + ["vocab.json", "ids.txt"])
+            hash_files=[f"{name}.npy" for name in [*_ARRAYS, *(extra_arrays or {})]] + ["vocab.json", "ids.txt"])
     vectors.path = path
     return path
 

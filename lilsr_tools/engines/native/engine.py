@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -10,8 +9,9 @@ import numba
 import numpy as np
 
 from ...errors import LilsrError
-from ..base import (SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids,
-                    seismic_style_grid)
+from ..base import (SEISMIC_STYLE_BOUNDS, SearchResults, bool_param, check_known_params, folder_bytes,
+                    queries_to_ids, seismic_style_grid)
+from ..call_clock import ids_mapper, time_calls
 from .build import build_native_index
 from .layout import IndexArrays, load_arrays
 from .lowlevel import ticks_per_ns
@@ -60,6 +60,7 @@ class NativeEngine:
     name = "native"
     query_input = "vector"
     tuning_grid = seismic_style_grid()
+    tuning_bounds = SEISMIC_STYLE_BOUNDS
 
     def __init__(self, arrays: IndexArrays, manifest: dict, vocab: list[str], ids: list[str], path: Path | None):
         self.arrays = arrays
@@ -173,34 +174,33 @@ class NativeEngine:
         return self._stamp
 
     def _search_one_by_one(self, qids, queries, k, p, info) -> SearchResults:
+        """One compiled call per query, on the shared call clock (``call_clock.time_calls``: query mapping
+        and sorting, the search and the id mapping all inside it); the engine clock is the time-stamp
+        counter inside the compiled search."""
         k = self._scratch(k)
         args = self.arrays.kernel_args()
         heap_s, heap_d, out_docs, out_scores = self._heap
         acc_code, acc_weight, summary = self._acc
-        token_ids, ids = self._token_ids, self.ids
-        call_ns = np.empty(len(qids), np.int64)
-        engine_ticks = np.zeros(len(qids), np.int64)
-        doc_ids, score_rows, unknown = [], [], 0
-        for i, query in enumerate(queries):
-            start = time.perf_counter_ns()
+        token_ids, ticks_per_ns = self._token_ids, self._ticks_per_ns
+        query_cut, heap_factor, sorted_ = p["query_cut"], np.float32(p["heap_factor"]), p["sorted"]
+        global_order, prefetch = p["block_order"] == "global", p["prefetch"]
+
+        def prepare(query):
             [(comp, val)], missing = queries_to_ids([query], token_ids)
             order = np.argsort(comp, kind="stable")  # the kernel wants components ascending
-            n, ticks = search_single(comp[order], val[order], k, p["query_cut"], np.float32(p["heap_factor"]),
-                                     p["sorted"], p["block_order"] == "global", p["prefetch"],
+            return (comp[order], val[order]), missing
+
+        def search(prepared):
+            comp, val = prepared
+            n, ticks = search_single(comp, val, k, query_cut, heap_factor, sorted_, global_order, prefetch,
                                      self._lists_complete, *args,
                                      self._q_dense, self._seen, self._next_stamp(), heap_s, heap_d, acc_code,
                                      acc_weight, summary, out_docs, out_scores)
-            found = [ids[d] for d in out_docs[:n]]
-            scores = out_scores[:n].copy()
-            call_ns[i] = time.perf_counter_ns() - start
-            engine_ticks[i] = ticks
-            unknown += missing
-            doc_ids.append(found)
-            score_rows.append(scores)
+            return out_docs[:n], out_scores[:n].copy(), int(round(ticks / ticks_per_ns))
+
         info["timing"] = ("call clock per query (one compiled call each); engine clock: inside the compiled "
                           "search, time-stamp counter")
-        engine_ns = np.rint(engine_ticks / self._ticks_per_ns).astype(np.int64)
-        return SearchResults(qids, doc_ids, score_rows, call_ns, unknown, info, engine_ns=engine_ns)
+        return time_calls(qids, queries, prepare, search, ids_mapper(self.ids), info)
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the search kernel, so no timed query pays for it."""
