@@ -127,8 +127,8 @@ def test_training_raises_the_separating_tokens_over_the_shared_ones(planted, spl
     monkeypatch.setenv("LILSR_CACHE_DIR", str(tmp_path / "cache"))
     config = make_config(base="splade-tiny", collection=str(planted), split="train", evals=[],
                          teacher=str(planted / "teacher.tsv"), negatives="scores", n_negatives=3, batch_size=4,
-                         steps=40, max_length=32, query_max_length=32, lr=1e-5, head_lr=5e-2, ce_weight=1.0,
-                         warmup_steps=1, save_every=40, seed=0, threads=2, dev_fraction=0.2)
+                         steps=24, max_length=32, query_max_length=32, lr=1e-5, head_lr=5e-2, ce_weight=1.0,
+                         warmup_steps=1, save_every=24, seed=0, threads=2, dev_fraction=0.2)
     model, tokenizer = splade_tiny
     before = build_student(config, (copy.deepcopy(model), tokenizer)).table()
     result = train(config, tmp_path / "run", progress=False, loaded=(copy.deepcopy(model), tokenizer))
