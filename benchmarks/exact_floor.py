@@ -18,7 +18,7 @@ import json
 import os
 import time
 
-from common import run  # noqa: F401 - sets sys.path and the offline environment
+from common import add_update_results, portable, results_dir, run  # noqa: F401 - sets sys.path and the offline environment
 
 import numpy as np  # noqa: E402
 
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("queries")
     parser.add_argument("--k", default="10,1000")
     parser.add_argument("--repeat", type=int, default=5)
+    add_update_results(parser)
     args = parser.parse_args()
     vectors = load_vectors(args.store, mmap=False)
     batch, _ = load_encoded_queries(args.queries)
@@ -88,6 +89,9 @@ def main() -> None:
         row["p50_ratio_compiled_over_scipy"] = round(row["compiled"]["p50_ms"] / row["scipy"]["p50_ms"], 3)
         report["k"][k] = row
     print(json.dumps(report, indent=1))
+    out = results_dir(args) / "exact_floor.json"
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {portable(out)}")
 
 
 if __name__ == "__main__":

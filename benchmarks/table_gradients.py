@@ -14,7 +14,7 @@ and prints them for three classes of tokens:
 - the rest of the training queries' tokens.
 
 It also prints the push one head step gives every token (through the shared word embeddings) and the share
-of stopwords it raises. Results go to benchmarks/work/table_gradients.json (or --out).
+of stopwords it raises. Results go to benchmarks/work/results/table_gradients.json (--update-results: benchmarks/results/; or --out).
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--model", help="checkpoint to trace (default: the run's base model, untrained head)")
     parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=common.WORK / "table_gradients.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: table_gradients.json in the results folder")
+    common.add_update_results(parser)
     args = parser.parse_args()
+    args.out = args.out or common.results_dir(args) / "table_gradients.json"
     if args.batches < 1:
         raise LilsrError("--batches must be at least 1")
     config_path = args.run / "config.json"

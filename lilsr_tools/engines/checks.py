@@ -104,11 +104,17 @@ def check_search_args(engine, qids, queries, k, threads) -> None:
 
 def checked_search(method):
     """Decorate an engine's ``batch_search(self, qids, queries, k=1000, threads=1, **params)`` with
-    ``check_search_args``: Python callers get the CLI's checks, as ``ValueError``/``TypeError``."""
+    ``check_search_args``: Python callers get the CLI's checks, as ``ValueError``/``TypeError``; and refuse
+    results holding a non-finite score, whatever the engine."""
     @functools.wraps(method)
     def batch_search(self, qids, queries, k=1000, threads=1, **params):
         check_search_args(self, qids, queries, k, threads)
-        return method(self, qids, queries, k=k, threads=threads, **params)
+        results = method(self, qids, queries, k=k, threads=threads, **params)
+        # every engine, one place: a huge (finite) query weight can overflow a float32 score to inf
+        from .base import check_finite_scores
+
+        check_finite_scores(getattr(self, "name", type(self).__name__), results.qids, results.scores)
+        return results
     return batch_search
 
 
