@@ -14,7 +14,7 @@ from ..base import (SearchResults, bool_param, check_known_params, folder_bytes,
                     seismic_style_grid)
 from .build import build_native_index
 from .layout import IndexArrays, load_arrays
-from .lowlevel import ticks_per_ns
+from .lowlevel import simd_path, ticks_per_ns
 from .search_kernels import batch_search, search_single
 from ..checks import checked_search
 
@@ -73,6 +73,7 @@ class NativeEngine:
         self._ticks_per_ns = None
         self._seen = self._q_dense = self._acc = self._heap = None
         self._stamp = 0
+        self.simd = None  # whether the last search scored rows with AVX2 (the compiled kernel says)
         # static pruning kept every posting: the lists reach every match, so no query needs the forward scan
         counts = manifest.get("counts", {})
         self._lists_complete = bool(counts.get("postings", -1) == counts.get("nnz", -2))
@@ -105,7 +106,8 @@ class NativeEngine:
         return q_ptr, q_comp, q_val, unknown
 
     def search_arrays(self, q_ptr, q_comp, q_val, k: int = 1000, threads: int = 1, **params):
-        """The kernel call: (doc indices [queries, k] padded with -1, scores, counts, retrieval ns)."""
+        """The kernel call: (doc indices [queries, k] padded with -1, scores, counts, retrieval ns). Whether
+        the kernel scored rows with AVX2 is left in ``self.simd``."""
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
         p = search_params(params, k)
@@ -117,10 +119,10 @@ class NativeEngine:
         n_chunks = 1 if threads == 1 else max(1, min(n_queries, 4 * threads))
         if self._ticks_per_ns is None:
             self._ticks_per_ns = ticks_per_ns()
-        docs, scores, counts, ticks = batch_search(
+        docs, scores, counts, ticks, self.simd = batch_search(
             q_ptr, q_comp, q_val, k, p["query_cut"], np.float32(p["heap_factor"]), p["sorted"],
             p["block_order"] == "global", p["prefetch"],
-            n_chunks, max(self._max_blocks, 1), self._lists_complete, *a.kernel_args())
+            n_chunks, max(self._max_blocks, 1), self._lists_complete, simd_path(), *a.kernel_args())
         retrieval_ns = np.rint(ticks / self._ticks_per_ns).astype(np.int64)
         return docs, scores, counts, retrieval_ns
 
@@ -147,6 +149,7 @@ class NativeEngine:
             doc_ids = [[ids[d] for d in docs[i, :counts[i]]] for i in range(len(qids))]
             score_rows = [scores[i, :counts[i]].copy() for i in range(len(qids))]
             info["timing"] = "per query, its compute time inside the parallel compiled loop (engine clock)"
+            info["simd"] = self.simd
             return SearchResults(list(qids), doc_ids, score_rows, retrieval_ns, unknown, info, engine_ns=retrieval_ns)
         return self._search_one_by_one(list(qids), queries, k, p, info)
 
@@ -178,6 +181,7 @@ class NativeEngine:
         heap_s, heap_d, out_docs, out_scores = self._heap
         acc_code, acc_weight, summary = self._acc
         token_ids, ids = self._token_ids, self.ids
+        path = simd_path()
         call_ns = np.empty(len(qids), np.int64)
         engine_ticks = np.zeros(len(qids), np.int64)
         doc_ids, score_rows, unknown = [], [], 0
@@ -185,11 +189,11 @@ class NativeEngine:
             start = time.perf_counter_ns()
             [(comp, val)], missing = queries_to_ids([query], token_ids)
             order = np.argsort(comp, kind="stable")  # the kernel wants components ascending
-            n, ticks = search_single(comp[order], val[order], k, p["query_cut"], np.float32(p["heap_factor"]),
-                                     p["sorted"], p["block_order"] == "global", p["prefetch"],
-                                     self._lists_complete, *args,
-                                     self._q_dense, self._seen, self._next_stamp(), heap_s, heap_d, acc_code,
-                                     acc_weight, summary, out_docs, out_scores)
+            n, ticks, simd = search_single(comp[order], val[order], k, p["query_cut"], np.float32(p["heap_factor"]),
+                                           p["sorted"], p["block_order"] == "global", p["prefetch"],
+                                           self._lists_complete, path, *args,
+                                           self._q_dense, self._seen, self._next_stamp(), heap_s, heap_d,
+                                           acc_code, acc_weight, summary, out_docs, out_scores)
             found = [ids[d] for d in out_docs[:n]]
             scores = out_scores[:n].copy()
             call_ns[i] = time.perf_counter_ns() - start
@@ -199,6 +203,8 @@ class NativeEngine:
             score_rows.append(scores)
         info["timing"] = ("call clock per query (one compiled call each); engine clock: inside the compiled "
                           "search, time-stamp counter")
+        if qids:
+            self.simd = info["simd"] = bool(simd)
         engine_ns = np.rint(engine_ticks / self._ticks_per_ns).astype(np.int64)
         return SearchResults(qids, doc_ids, score_rows, call_ns, unknown, info, engine_ns=engine_ns)
 

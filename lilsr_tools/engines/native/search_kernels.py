@@ -12,6 +12,9 @@ heap go to the lower doc id, so results do not depend on the thread count.
 A forward index with 8-bit values (``fwd_scale`` not empty) holds component ids in ``fwd`` and codes in
 ``fwd_code``; a document scores ``minimum * sum(q) + step * sum(q * code)`` over its entries (one branch per
 document, the same way for every document of an index, so the CPU predicts it).
+
+The ``path`` argument (``lowlevel.simd_path()``) picks AVX2 or scalar dot products by its type, so each is
+a separate compiled (and cached) kernel; ``search_single`` reports which one scored documents.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .lowlevel import F16_SCALE, HAVE_AVX2, cycle_counter, dot8_avx2, dot_avx2, f16_raw, prefetch
+from .lowlevel import F16_SCALE, cycle_counter, dot8_avx2, dot_avx2, f16_raw, is_simd, prefetch
 
 PREFETCH_AHEAD = 2  # documents; measured on the 1M synthetic set: 2 beats 1 and equals 3
 
@@ -109,18 +112,37 @@ def _score_summaries(q_comp, q_val, sum_comp, c0, c1, off, off0, block, block0, 
             acc_weight[b] += w
 
 
-def _dot(q_dense, fwd, lo, hi):
+def _dot(q_dense, fwd, lo, hi, path):
     """Dot product of the dense query with one forward-index row: eight lanes with AVX2 (16-bit
-    components), else four scalar accumulators; either way a fixed summation order. (Chosen by type at
-    compile time, below.)"""
+    components, ``path`` SIMD), else four scalar accumulators; either way a fixed summation order. (Chosen
+    by type at compile time, below.)"""
     raise NotImplementedError("compiled code only")
 
 
+def _row_is_simd(fwd, path) -> bool:
+    """At compile time: does a row of this forward index score with AVX2 on this path? (16-bit components
+    only: float16 words are uint32, 8-bit component ids uint16.)"""
+    return is_simd(path) and fwd.dtype in (types.uint32, types.uint16)
+
+
 @overload(_dot, inline="always")
-def _dot_overload(q_dense, fwd, lo, hi):
-    if HAVE_AVX2 and fwd.dtype == types.uint32:
-        return lambda q_dense, fwd, lo, hi: dot_avx2(q_dense, fwd, lo, hi)
-    return lambda q_dense, fwd, lo, hi: _dot_scalar(q_dense, fwd, lo, hi)
+def _dot_overload(q_dense, fwd, lo, hi, path):
+    if _row_is_simd(fwd, path):
+        return lambda q_dense, fwd, lo, hi, path: dot_avx2(q_dense, fwd, lo, hi)
+    return lambda q_dense, fwd, lo, hi, path: _dot_scalar(q_dense, fwd, lo, hi)
+
+
+def _simd_rows(fwd, path):
+    """Whether this compiled kernel scores rows with AVX2 (a constant of the compiled code: what the engine
+    reports as ``simd``)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_simd_rows, inline="always")
+def _simd_rows_overload(fwd, path):
+    if _row_is_simd(fwd, path):
+        return lambda fwd, path: True
+    return lambda fwd, path: False
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -166,7 +188,7 @@ def _dot8(q_dense, comps, codes, lo, hi, minimum, step):
     return minimum * (s0 + s1) + step * (c0 + c1)
 
 
-def _score_row(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi):
+def _score_row(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path):
     """Document d's score: ``_dot`` over float16 words, ``_dot8`` over 8-bit codes. The forward index's
     dtype tells them apart (words are uint32/uint64, 8-bit component ids uint16/int32: see
     ``layout.forward8_dtype``), so each index compiles only its own path. (Chosen by type, below.)"""
@@ -174,14 +196,14 @@ def _score_row(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi):
 
 
 @overload(_score_row, inline="always")
-def _score_row_overload(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi):
-    if HAVE_AVX2 and fwd.dtype == types.uint16:
-        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi: dot8_avx2(
+def _score_row_overload(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path):
+    if _row_is_simd(fwd, path) and fwd.dtype == types.uint16:
+        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path: dot8_avx2(
             q_dense, fwd, fwd_code, lo, hi, fwd_scale[2 * d], fwd_scale[2 * d + 1])
     if fwd.dtype in (types.uint16, types.int32):
-        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi: _dot8(
+        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path: _dot8(
             q_dense, fwd, fwd_code, lo, hi, fwd_scale[2 * d], fwd_scale[2 * d + 1])
-    return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi: _dot(q_dense, fwd, lo, hi)
+    return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path: _dot(q_dense, fwd, lo, hi, path)
 
 
 @njit(cache=True, nogil=True)
@@ -220,7 +242,7 @@ def _prefetch_row(fwd_ptr, fwd, fwd_code, d):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _score_block(block, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings, q_dense, seen,
+def _score_block(block, n, k, use_prefetch, path, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings, q_dense, seen,
                  stamp, heap_s, heap_d):
     """Score the block's documents not seen yet for this query; returns the new heap size. With
     ``use_prefetch`` the row of the doc two places ahead is requested while the current one is scored."""
@@ -238,7 +260,7 @@ def _score_block(block, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, b
         if seen[d] == stamp:
             continue
         seen[d] = stamp
-        s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1])
+        s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1], path)
         if s > 0.0:
             n = _push(heap_s, heap_d, n, k, s, d)
     return n
@@ -281,8 +303,8 @@ def _heapify(keys, order, m):
 
 
 @njit(cache=True, nogil=True)
-def _search_list(t, sort_blocks, n, k, heap_factor, use_prefetch, q_comp, q_val, fwd_ptr, fwd, fwd_code, fwd_scale,
-                 list_block_ptr, block_ptr, postings, block_min, block_quant, list_comp_ptr, list_entry_ptr,
+def _search_list(t, sort_blocks, n, k, heap_factor, use_prefetch, path, q_comp, q_val, fwd_ptr, fwd, fwd_code,
+                 fwd_scale, list_block_ptr, block_ptr, postings, block_min, block_quant, list_comp_ptr, list_entry_ptr,
                  list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
                  large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary):
     """Term-at-a-time over term ``t``'s blocks (``sort_blocks``: best block summary first, else list order),
@@ -303,14 +325,14 @@ def _search_list(t, sort_blocks, n, k, heap_factor, use_prefetch, q_comp, q_val,
         b = order[x]
         if n == k and summary[b] < heap_factor * heap_s[0]:
             continue
-        n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings,
+        n = _score_block(b0 + b, n, k, use_prefetch, path, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings,
                          q_dense, seen, stamp, heap_s, heap_d)
     return n
 
 
 @njit(cache=True, nogil=True)
 def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
-               fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
+               path, fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                small_off, small_block, large_off, large_block, fwd_code, fwd_scale,
                q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary):
@@ -363,19 +385,19 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
             m -= 1
             if n == k and keys[x] < heap_factor * heap_s[0]:
                 break  # every block left scores lower still
-            n = _score_block(block_of[x], n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings,
-                             q_dense, seen, stamp, heap_s, heap_d)
+            n = _score_block(block_of[x], n, k, use_prefetch, path, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr,
+                             postings, q_dense, seen, stamp, heap_s, heap_d)
     else:
         for rank in range(terms.size):
             sort_blocks = sort_first and rank == 0  # outside the call: numba refuses inlined control flow there
-            n = _search_list(q_comp[terms[rank]], sort_blocks, n, k, heap_factor, use_prefetch,
+            n = _search_list(q_comp[terms[rank]], sort_blocks, n, k, heap_factor, use_prefetch, path,
                              q_comp, q_val, fwd_ptr, fwd, fwd_code, fwd_scale, list_block_ptr, block_ptr, postings,
                              block_min, block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr,
                              list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
                              large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary)
     if n < k:  # no block was skipped so far (skipping needs a full heap): widen to the other terms' lists
         for rank in range(query_cut, by_weight.size):
-            n = _search_list(q_comp[by_weight[rank]], False, n, k, heap_factor, use_prefetch,
+            n = _search_list(q_comp[by_weight[rank]], False, n, k, heap_factor, use_prefetch, path,
                              q_comp, q_val, fwd_ptr, fwd, fwd_code, fwd_scale, list_block_ptr, block_ptr, postings,
                              block_min, block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr,
                              list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
@@ -385,7 +407,7 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
             if seen[d] == stamp:
                 continue
             seen[d] = stamp
-            s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1])
+            s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1], path)
             if s > 0.0:
                 n = _push(heap_s, heap_d, n, k, s, d)
     for i in range(nq):
@@ -409,13 +431,13 @@ def _drain_sorted(heap_s, heap_d, n, out_docs, out_scores):
 
 @njit(cache=True, parallel=True)
 def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, n_chunks,
-                 max_blocks, lists_complete,
+                 max_blocks, lists_complete, path,
                  fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                  list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                  small_off, small_block, large_off, large_block, fwd_code, fwd_scale):
     """All queries (CSR ``q_ptr``/``q_comp``/``q_val``) in ``n_chunks`` contiguous chunks over the threads.
     Returns doc ids [queries, k] (-1 padded), scores, result counts and the cycle-counter ticks each query
-    took (search and result sorting), measured inside compiled code."""
+    took (search and result sorting), measured inside compiled code; and whether rows were scored with AVX2."""
     n_queries = q_ptr.size - 1
     n_docs = fwd_ptr.size - 1
     vocab = list_block_ptr.size - 1
@@ -437,7 +459,7 @@ def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, gl
             start = cycle_counter()
             lo, hi = q_ptr[qi], q_ptr[qi + 1]
             n = search_one(q_comp[lo:hi], q_val[lo:hi], k, query_cut, heap_factor, sort_first, global_order,
-                           use_prefetch, lists_complete,
+                           use_prefetch, lists_complete, path,
                            fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min,
                            block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr,
                            sum_comp, sum_code, small_off, small_block, large_off, large_block, fwd_code,
@@ -445,22 +467,23 @@ def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, gl
             _drain_sorted(heap_s, heap_d, n, out_docs[qi], out_scores[qi])
             out_n[qi] = n
             ticks[qi] = cycle_counter() - start
-    return out_docs, out_scores, out_n, ticks
+    return out_docs, out_scores, out_n, ticks, _simd_rows(fwd, path)
 
 
 @njit(cache=True, nogil=True)
 def search_single(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
-                  fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
+                  path, fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                   list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                   small_off, small_block, large_off, large_block, fwd_code, fwd_scale,
                   q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary, out_docs, out_scores):
     """One query per call, on scratch arrays the caller keeps between calls (so no call pays for zeroing a
-    per-document array): results best first in ``out_*[:n]``; returns (n, cycle-counter ticks)."""
+    per-document array): results best first in ``out_*[:n]``; returns (n, cycle-counter ticks, whether rows
+    were scored with AVX2)."""
     start = cycle_counter()
     n = search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
-                   fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
+                   path, fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                    list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                    small_off, small_block, large_off, large_block, fwd_code, fwd_scale,
                    q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary)
     _drain_sorted(heap_s, heap_d, n, out_docs, out_scores)
-    return n, cycle_counter() - start
+    return n, cycle_counter() - start, _simd_rows(fwd, path)
