@@ -1,5 +1,6 @@
 """The native engine's fallback paths: the scalar dot product chosen with LILSR_NO_SIMD=1 even when numba's
-cache holds the AVX2 build. Small synthetic stores."""
+cache holds the AVX2 build, and the wide forward index (32-bit component ids) of a vocabulary over 65,536
+tokens. Small synthetic stores: each path is checked against exact search, nothing pruned or skipped."""
 
 from __future__ import annotations
 
@@ -67,6 +68,24 @@ def assert_same_ranking(ours, exact):
             if a != b:
                 assert abs(float(o_scores[rank]) - float(e_scores[rank])) <= 1e-5 * max(1.0, float(e_scores[rank])), \
                     (qid, rank, a, b)
+
+
+@pytest.mark.parametrize("value_bits", [16, 8])
+def test_vocabulary_over_65536_takes_the_wide_path_and_equals_exact(value_bits, tmp_path):
+    store = synthetic_store(n_docs=300, vocab_size=70_000, per_doc=40, seed=1, wide_share=0.5)
+    assert store.indices.max() >= 1 << 16
+    NativeEngine.build(store, tmp_path / "wide", threads=1, progress=False, blocks="fixed:8", value_bits=value_bits)
+    engine = NativeEngine.load(tmp_path / "wide")
+    manifest = json.loads((tmp_path / "wide" / "manifest.json").read_text())
+    assert manifest["component_dtype"] == "uint32"
+    assert engine.arrays.fwd.dtype == (np.uint64 if value_bits == 16 else np.int32)
+    queries = synthetic_queries(store, 20, seed=2)
+    qids = [f"q{i}" for i in range(len(queries))]
+    exact = as_stored(store, value_bits)
+    for k in (10, 1000):
+        ours = engine.batch_search(qids, queries, k=k, **EXHAUSTIVE)
+        assert_same_ranking(ours, exact.batch_search(qids, queries, k=k))
+    assert ours.info["simd"] is False  # the AVX2 gathers read 16-bit component ids only
 
 
 SEARCH_SCRIPT = """
