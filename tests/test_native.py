@@ -210,3 +210,22 @@ def test_cli_index_and_search(small_vectors, small_queries, tmp_path):
     result = runner.invoke(main, ["search", str(tmp_path / "idx"), str(tmp_path / "queries"), "--run",
                                   str(tmp_path / "bad.trec"), "-p", "heap=1"])
     assert result.exit_code == 2 and "unknown native search parameter" in result.output
+
+
+def test_summaries_bound_every_block_maximum(index, small_vectors):
+    """Each kept summary component's dequantised value is at least the largest weight of that component
+    among the block's documents (codes rounded up; before, rounded to nearest, about half fell below)."""
+    from lilsr_tools.engines.native.layout import summary_entries
+
+    arrays = NativeEngine.load(index).arrays
+    blocks, comps, values = summary_entries(arrays)
+    assert values.size == arrays.sum_code.size > 0
+    block_ptr, postings = np.asarray(arrays.block_ptr), np.asarray(arrays.postings)
+    sizes = np.diff(block_ptr)[blocks]  # documents of each entry's block
+    first = np.cumsum(sizes) - sizes
+    entry_of = np.repeat(np.arange(blocks.size), sizes)  # one (entry, document of its block) pair per row
+    docs = postings[block_ptr[blocks][entry_of] + np.arange(sizes.sum()) - first[entry_of]]
+    weights = np.asarray(small_vectors.csr[docs, comps[entry_of]]).ravel()
+    true_max = np.maximum.reduceat(weights, first)
+    assert (true_max > 0).all()  # a summary keeps only components some document of the block has
+    assert (values >= true_max * (1 - 1e-6)).all(), int((values < true_max * (1 - 1e-6)).sum())
