@@ -122,31 +122,98 @@ def test_pruning_budget_and_cap(small_vectors, tmp_path):
     assert lengths.max() <= 8
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("truncate", "postings.npy: unreadable or truncated"),
-    ("header", "postings.npy: unreadable or truncated"),
-    ("out_of_range", "a posting names a document that does not exist"),
-    ("missing", "postings.npy is missing"),
-])
-def test_damaged_index_is_refused(index, tmp_path, damage, message):
+def _set(name, position, value):
+    """Damage: one element of array ``name`` (a fraction of its length, or an index) set to ``value``."""
+    def edit(folder):
+        file = folder / f"{name}.npy"
+        array = np.array(np.load(file))
+        array[int(position * len(array)) if isinstance(position, float) else position] = value
+        np.save(file, array)
+    return edit
+
+
+def _truncate(name):
+    def edit(folder):
+        file = folder / name
+        file.write_bytes(file.read_bytes()[:-12])
+    return edit
+
+
+def _garble_header(name):
+    def edit(folder):
+        file = folder / name
+        file.write_bytes(b"garbage!" + file.read_bytes()[8:])
+    return edit
+
+
+def _rewrite(name, change):
+    def edit(folder):
+        file = folder / name
+        file.write_text(change(file.read_text(encoding="utf-8")), encoding="utf-8")
+    return edit
+
+
+DAMAGE = {
+    **{f"truncated {name}": (_truncate(f"{name}.npy"), f"{name}.npy: unreadable or truncated")
+       for name in ("fwd_ptr", "fwd", "list_block_ptr", "block_ptr", "postings", "block_min", "block_quant",
+                    "list_comp_ptr", "list_entry_ptr", "list_small_comp_ptr", "list_small_entry_ptr", "sum_comp",
+                    "sum_code", "small_off", "small_block", "large_off", "large_block", "fwd_code", "fwd_scale")},
+    "header": (_garble_header("postings.npy"), "postings.npy: unreadable or truncated"),
+    "missing": (lambda folder: (folder / "postings.npy").unlink(), "postings.npy is missing"),
+    "posting out of range": (_set("postings", 0.5, 10**9), "postings.npy: a posting names a document"),
+    "negative posting": (_set("postings", 0.2, -1), "postings.npy: a posting names a document"),
+    "fwd_ptr decreasing": (_set("fwd_ptr", 0.5, 0), "fwd_ptr.npy: not a non-decreasing list"),
+    "block_ptr past the postings": (_set("block_ptr", -1, 10**12), "block_ptr.npy: not a non-decreasing list"),
+    "list_block_ptr decreasing": (_set("list_block_ptr", 0.5, -5), "list_block_ptr.npy: not a non-decreasing"),
+    "list_comp_ptr past the end": (_set("list_comp_ptr", -1, 10**9), "list_comp_ptr.npy: not a non-decreasing"),
+    "list_entry_ptr decreasing": (_set("list_entry_ptr", 0.5, -1), "list_entry_ptr.npy: not a non-decreasing"),
+    "component id past the vocabulary": (_set("fwd", 0.5, np.uint32(0xFFFF)),
+                                         "fwd.npy: a forward-index component id lies outside the vocabulary"),
+    "summary component past the vocabulary": (_set("sum_comp", -1, 65535), "sum_comp.npy: a summary's components"),
+    "summary entry in no block": (_set("small_block", 0, 255), "small_block.npy: a summary entry names a block"),
+    "summary offsets past the entries": (_set("small_off", 1, 65535), "small_off.npy: a posting list's summary"),
+    "NaN block minimum": (_set("block_min", 0.5, np.nan), "block_min.npy: a block's dequantisation constants"),
+    "another vocabulary": (_rewrite("vocab.json", lambda text: json.dumps(json.loads(text)[::-1])),
+                           "vocab.json: vocabulary (digest"),
+    "vocab.json not JSON": (_rewrite("vocab.json", lambda text: text[:-20]), "vocab.json: unreadable"),
+    "vocab.json not tokens": (_rewrite("vocab.json", lambda text: json.dumps(list(range(len(json.loads(text)))))),
+                              "vocab.json: not a list of the"),
+    "an id missing": (_rewrite("ids.txt", lambda text: "\n".join(text.splitlines()[1:]) + "\n"),
+                      "ids.txt: 299 document ids, the arrays hold 300"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_index_is_refused_naming_the_file(index, tmp_path, damage):
+    """Every damage a structural check can see is refused at load, naming the file, before any compiled
+    search code runs (numba does not bounds-check)."""
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(index, copy)
-    postings = copy / "postings.npy"
-    data = postings.read_bytes()
-    if damage == "truncate":
-        postings.write_bytes(data[:-12])
-    elif damage == "header":
-        postings.write_bytes(b"garbage!" + data[8:])
-    elif damage == "out_of_range":
-        array = np.load(postings)
-        array[len(array) // 2] = 10**9
-        np.save(postings, array)
-    else:
-        postings.unlink()
-    with pytest.raises(LilsrError, match=message):
+    edit, message = DAMAGE[damage]
+    edit(copy)
+    with pytest.raises(LilsrError) as info:
         NativeEngine.load(copy)
+    assert f"{copy}/{message}" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_damaged_index_through_the_cli(index, small_vectors, small_queries, tmp_path):
+    """An index whose vocabulary was swapped for another: one line naming the file, exit 2, no run."""
+    import shutil
+
+    from lilsr_tools.vectors.queries import save_encoded_queries
+
+    save_encoded_queries(tmp_path / "queries", small_queries)
+    copy = tmp_path / "copy"
+    shutil.copytree(index, copy)
+    DAMAGE["another vocabulary"][0](copy)
+    result = CliRunner().invoke(main, ["search", str(copy), str(tmp_path / "queries"), "--run",
+                                       str(tmp_path / "run.trec")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lilsr: error: ") and str(copy / "vocab.json") in lines[0]
+    assert not (tmp_path / "run.trec").exists()
 
 
 def test_flipped_byte_is_caught_by_verify(index, tmp_path):
@@ -177,8 +244,10 @@ def test_unknown_tokens_and_empty_queries(engine, small_queries):
 def test_bad_parameters_are_refused(engine, small_vectors, tmp_path):
     with pytest.raises(LilsrError, match="unknown native search parameter"):
         engine.batch_search(["q"], [{}], k=10, query_kut=3)
-    with pytest.raises(LilsrError, match="query_cut must be >= 1"):
+    with pytest.raises(LilsrError, match="parameter query_cut must be a whole number >= 1"):
         engine.batch_search(["q"], [{}], k=10, query_cut=0)
+    with pytest.raises(LilsrError, match=r"parameter heap_factor must be a number in \[0, 1\].*not 1.5"):
+        engine.batch_search(["q"], [{}], k=10, heap_factor=1.5)
     with pytest.raises(LilsrError, match="parameter prefetch must be true or false, not 'maybe'"):
         engine.batch_search(["q"], [{}], k=10, prefetch="maybe")
     with pytest.raises(LilsrError, match="--blocks must be 'clustering' or 'fixed:N'"):

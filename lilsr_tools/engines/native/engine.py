@@ -41,13 +41,21 @@ def search_params(params: dict, k: int = 10) -> dict:
     """Validated search parameters, the defaults for ``k`` filled in."""
     check_known_params(params, SEARCH_DEFAULTS, "native search")
     merged = {**defaults_for_k(k), **params}
+    query_cut, heap_factor = merged["query_cut"], merged["heap_factor"]
     try:
-        query_cut = int(merged["query_cut"])
-        heap_factor = float(merged["heap_factor"])
+        query_cut = int(query_cut) if float(query_cut) == int(float(query_cut)) else None
+    except (TypeError, ValueError, OverflowError):
+        query_cut = None
+    if query_cut is None or query_cut < 1:
+        raise LilsrError(f"parameter query_cut must be a whole number >= 1 (the query's heaviest terms whose lists "
+                         f"are scanned), not {merged['query_cut']!r}")
+    try:
+        heap_factor = float(heap_factor)
     except (TypeError, ValueError):
-        raise LilsrError("query_cut must be an integer and heap_factor a number") from None
-    if query_cut < 1 or not 0 <= heap_factor < float("inf"):
-        raise LilsrError(f"query_cut must be >= 1 and heap_factor finite and >= 0 (got {query_cut}, {heap_factor})")
+        heap_factor = float("nan")
+    if not 0 <= heap_factor <= 1:  # above 1 a block that can hold a result would be skipped
+        raise LilsrError(f"parameter heap_factor must be a number in [0, 1] (a block is skipped when its bound is "
+                         f"below heap_factor x the k-th score; 0 skips none), not {merged['heap_factor']!r}")
     if merged["block_order"] not in BLOCK_ORDERS:
         raise LilsrError(f"block_order must be one of {', '.join(BLOCK_ORDERS)}, not {merged['block_order']!r}")
     return {"query_cut": query_cut, "heap_factor": heap_factor, "sorted": bool_param("sorted", merged["sorted"]),
