@@ -54,9 +54,11 @@ def assert_same_ranking(ours, exact):
                     (qid, rank, a, b)
 
 
-def test_top_k_equals_exact_when_nothing_is_pruned_or_skipped(engine, exact_f16, small_queries):
-    ours = engine.batch_search(small_queries.qids, small_queries.vectors, k=10, **EXHAUSTIVE)
-    exact = exact_f16.batch_search(small_queries.qids, small_queries.vectors, k=10)
+@pytest.mark.parametrize("k", [10, 1000])
+def test_top_k_equals_exact_when_nothing_is_pruned_or_skipped(engine, exact_f16, small_queries, k):
+    """k=1000 is past the 300 documents: every document sharing a term with the query, in exact order."""
+    ours = engine.batch_search(small_queries.qids, small_queries.vectors, k=k, **EXHAUSTIVE)
+    exact = exact_f16.batch_search(small_queries.qids, small_queries.vectors, k=k)
     assert_same_ranking(ours, exact)
     assert ours.retrieval_ns.shape == (len(small_queries),) and (ours.retrieval_ns > 0).all()
 
