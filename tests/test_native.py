@@ -300,3 +300,23 @@ def test_summaries_bound_every_block_maximum(index, small_vectors):
     true_max = np.maximum.reduceat(weights, first)
     assert (true_max > 0).all()  # a summary keeps only components some document of the block has
     assert (values >= true_max * (1 - 1e-6)).all(), int((values < true_max * (1 - 1e-6)).sum())
+
+
+def test_profile_counts_the_work(engine, small_vectors, small_queries):
+    """The kernel's profile (benchmarks/native_kernel.py): with nothing skipped every block whose summary
+    was scored is visited and every document sharing a term with the query is scored once; with the k=10
+    defaults some blocks are skipped; the stage clocks ran."""
+    from lilsr_tools.engines.native.profile import counters, profile_queries, stage_ms
+
+    queries = small_queries.vectors[:20]
+    full = counters(profile_queries(engine, queries, k=1000, **EXHAUSTIVE))
+    assert (full["blocks_visited"] == full["summaries"]).all() and (full["summaries"] > 0).all()
+    token_ids = {token: i for i, token in enumerate(small_vectors.vocab)}
+    csc = small_vectors.csr.tocsc()
+    matching = [np.unique(csc[:, [token_ids[t] for t in q if t in token_ids]].indices).size for q in queries]
+    assert full["docs_scored"].tolist() == matching
+    table = profile_queries(engine, queries, k=10)
+    pruned = counters(table)
+    assert (pruned["blocks_visited"] <= pruned["summaries"]).all() and (pruned["blocks_visited"] < pruned["summaries"]).any()
+    stages = stage_ms(table)
+    assert (stages["summaries"] > 0).all() and (stages["documents"] > 0).all()

@@ -201,7 +201,7 @@ class NativeEngine:
                                            p["sorted"], p["block_order"] == "global", p["prefetch"],
                                            self._lists_complete, path, *args,
                                            self._q_dense, self._seen, self._next_stamp(), heap_s, heap_d,
-                                           acc_code, acc_weight, summary, out_docs, out_scores)
+                                           acc_code, acc_weight, summary, out_docs, out_scores, None)
             found = [ids[d] for d in out_docs[:n]]
             scores = out_scores[:n].copy()
             call_ns[i] = time.perf_counter_ns() - start
