@@ -3,10 +3,11 @@ ticks of each stage (``search_kernels.STATS``), from the same compiled search wi
 
 Stages: *summaries* (scoring the block summaries of the query's lists), *order* (building and popping the
 block heap; Seismic's list order: sorting the first list), *documents* (scoring the visited blocks' documents
-from the forward index, heap updates excluded), *heap* (offering scores to the k-heap), *sort* (the results
-best first), *other* (the rest: the dense query, choosing the lists, allocations). The stage clocks cost a
-few tens of cycles per block and per heap offer; ``benchmarks/native_kernel.py`` reports the profiled total
-beside the plain search's time so that overhead is visible.
+from the forward index, and offers the heap turns down: one comparison each), *heap* (the offers that enter
+the k-heap), *sort* (the results best first), *other* (the rest: the dense query, choosing the lists,
+allocations). The stage clocks cost a few tens of cycles per block, popped block and heap update;
+``benchmarks/native_kernel.py`` reports the profiled total beside the plain search's time so that overhead
+is visible.
 """
 
 from __future__ import annotations
