@@ -35,10 +35,18 @@ def test_seismic_build_parameter_out_of_range(param, tiny, tmp_path):
     assert_refused(result, names=[param.split("=")[0]], absent=[run])
 
 
-def test_native_heap_factor_infinite(tiny, tiny_native, tmp_path):
+NATIVE_SEARCH = ["query_cut=0", "query_cut=-1", "query_cut=1.5", "query_cut=ten", "heap_factor=1.5",
+                 "heap_factor=-0.5", "heap_factor=nan", "heap_factor=inf", "heap_factor=high", "foo=1",
+                 "block_order=diagonal", "sorted=maybe", "prefetch=2"]
+
+
+@pytest.mark.parametrize("param", NATIVE_SEARCH)
+def test_native_search_parameter_out_of_range(param, tiny, tiny_native, tmp_path):
+    """The native kernel trusts its arguments: each is refused before it, naming the parameter (before:
+    heap_factor=1.5 was taken, skipping blocks that hold results)."""
     run = tmp_path / "run.trec"
-    result = lilsr("search", tiny_native, tiny.queries, "--run", run, "-p", "heap_factor=inf")
-    assert_refused(result, names=["heap_factor"], absent=[run])
+    result = lilsr("search", tiny_native, tiny.queries, "--run", run, "-p", param)
+    assert_refused(result, names=[param.split("=")[0]], absent=[run])
 
 
 @pytest.fixture(scope="module")

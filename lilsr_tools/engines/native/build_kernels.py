@@ -3,7 +3,9 @@
 They follow Seismic (Bruch et al., SIGIR 2024; the Rust crate's ``InvertedIndex::build``) step by step:
 global-threshold pruning with a per-list cap, one-shot "random k-means" blocking on each posting list with
 documents assigned by dot product on their top ``doc_cut`` components, and energy-preserving block
-summaries quantised to 8 bits. Where Seismic leaves an order open, these kernels fix one (ties by lower
+summaries quantised to 8 bits (rounded up, where Seismic rounds to nearest: a kept component's dequantised
+value is never below the block's maximum of it, so pruning by summary never gets a tighter bound than the
+data allows). Where Seismic leaves an order open, these kernels fix one (ties by lower
 doc id, a seeded splitmix64 per list), so a build is the same with any number of threads.
 """
 
@@ -436,6 +438,8 @@ def build_lists(first, last, list_ptr, list_docs, indptr, indices, values, vocab
             if kept == 0:
                 lo_v = np.float32(0.0)
             quant = (hi_v - lo_v) / np.float32(255.0)
+            while lo_v + quant * np.float32(255.0) < hi_v:  # the top code must reach the largest value
+                quant = np.nextafter(quant, np.float32(np.inf))
             block_min[n_blocks_out] = lo_v
             block_quant[n_blocks_out] = quant
             block_sizes[n_blocks_out] = sizes[b]
@@ -445,9 +449,10 @@ def build_lists(first, last, list_ptr, list_docs, indptr, indices, values, vocab
             ent_code = _grow(ent_code, n_list_entries + kept)
             for i in range(kept):
                 code = 0
-                if quant > 0.0:
-                    code = int(np.floor((tvals[i] - lo_v) / quant + np.float32(0.5)))
-                    code = min(max(code, 0), 255)
+                if quant > 0.0:  # rounded up, so that every dequantised value bounds the block's maximum
+                    code = min(max(int(np.ceil((tvals[i] - lo_v) / quant)), 0), 255)
+                    if code < 255 and lo_v + quant * np.float32(code) < tvals[i]:  # the division rounded down
+                        code += 1
                 ent_comp[n_list_entries] = touched[i]
                 ent_block[n_list_entries] = b
                 ent_code[n_list_entries] = code

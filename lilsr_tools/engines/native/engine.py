@@ -14,7 +14,7 @@ from ..base import (SEISMIC_STYLE_BOUNDS, SearchResults, bool_param, check_known
 from ..call_clock import ids_mapper, time_calls
 from .build import build_native_index
 from .layout import IndexArrays, load_arrays
-from .lowlevel import ticks_per_ns
+from .lowlevel import simd_path, ticks_per_ns
 from .search_kernels import batch_search, search_single
 from ..checks import checked_search
 
@@ -41,13 +41,21 @@ def search_params(params: dict, k: int = 10) -> dict:
     """Validated search parameters, the defaults for ``k`` filled in."""
     check_known_params(params, SEARCH_DEFAULTS, "native search")
     merged = {**defaults_for_k(k), **params}
+    query_cut, heap_factor = merged["query_cut"], merged["heap_factor"]
     try:
-        query_cut = int(merged["query_cut"])
-        heap_factor = float(merged["heap_factor"])
+        query_cut = int(query_cut) if float(query_cut) == int(float(query_cut)) else None
+    except (TypeError, ValueError, OverflowError):
+        query_cut = None
+    if query_cut is None or query_cut < 1:
+        raise LilsrError(f"parameter query_cut must be a whole number >= 1 (the query's heaviest terms whose lists "
+                         f"are scanned), not {merged['query_cut']!r}")
+    try:
+        heap_factor = float(heap_factor)
     except (TypeError, ValueError):
-        raise LilsrError("query_cut must be an integer and heap_factor a number") from None
-    if query_cut < 1 or not 0 <= heap_factor < float("inf"):
-        raise LilsrError(f"query_cut must be >= 1 and heap_factor finite and >= 0 (got {query_cut}, {heap_factor})")
+        heap_factor = float("nan")
+    if not 0 <= heap_factor <= 1:  # above 1 a block that can hold a result would be skipped
+        raise LilsrError(f"parameter heap_factor must be a number in [0, 1] (a block is skipped when its bound is "
+                         f"below heap_factor x the k-th score; 0 skips none), not {merged['heap_factor']!r}")
     if merged["block_order"] not in BLOCK_ORDERS:
         raise LilsrError(f"block_order must be one of {', '.join(BLOCK_ORDERS)}, not {merged['block_order']!r}")
     return {"query_cut": query_cut, "heap_factor": heap_factor, "sorted": bool_param("sorted", merged["sorted"]),
@@ -74,6 +82,7 @@ class NativeEngine:
         self._ticks_per_ns = None
         self._seen = self._q_dense = self._acc = self._heap = None
         self._stamp = 0
+        self.simd = None  # whether the last search scored rows with AVX2 (the compiled kernel says)
         # static pruning kept every posting: the lists reach every match, so no query needs the forward scan
         counts = manifest.get("counts", {})
         self._lists_complete = bool(counts.get("postings", -1) == counts.get("nnz", -2))
@@ -106,7 +115,8 @@ class NativeEngine:
         return q_ptr, q_comp, q_val, unknown
 
     def search_arrays(self, q_ptr, q_comp, q_val, k: int = 1000, threads: int = 1, **params):
-        """The kernel call: (doc indices [queries, k] padded with -1, scores, counts, retrieval ns)."""
+        """The kernel call: (doc indices [queries, k] padded with -1, scores, counts, retrieval ns). Whether
+        the kernel scored rows with AVX2 is left in ``self.simd``."""
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
         p = search_params(params, k)
@@ -118,10 +128,10 @@ class NativeEngine:
         n_chunks = 1 if threads == 1 else max(1, min(n_queries, 4 * threads))
         if self._ticks_per_ns is None:
             self._ticks_per_ns = ticks_per_ns()
-        docs, scores, counts, ticks = batch_search(
+        docs, scores, counts, ticks, self.simd = batch_search(
             q_ptr, q_comp, q_val, k, p["query_cut"], np.float32(p["heap_factor"]), p["sorted"],
             p["block_order"] == "global", p["prefetch"],
-            n_chunks, max(self._max_blocks, 1), self._lists_complete, *a.kernel_args())
+            n_chunks, max(self._max_blocks, 1), self._lists_complete, simd_path(), *a.kernel_args())
         retrieval_ns = np.rint(ticks / self._ticks_per_ns).astype(np.int64)
         return docs, scores, counts, retrieval_ns
 
@@ -148,6 +158,7 @@ class NativeEngine:
             doc_ids = [[ids[d] for d in docs[i, :counts[i]]] for i in range(len(qids))]
             score_rows = [scores[i, :counts[i]].copy() for i in range(len(qids))]
             info["timing"] = "per query, its compute time inside the parallel compiled loop (engine clock)"
+            info["simd"] = self.simd
             return SearchResults(list(qids), doc_ids, score_rows, retrieval_ns, unknown, info, engine_ns=retrieval_ns)
         return self._search_one_by_one(list(qids), queries, k, p, info)
 
@@ -184,6 +195,8 @@ class NativeEngine:
         token_ids, ticks_per_ns = self._token_ids, self._ticks_per_ns
         query_cut, heap_factor, sorted_ = p["query_cut"], np.float32(p["heap_factor"]), p["sorted"]
         global_order, prefetch = p["block_order"] == "global", p["prefetch"]
+        path = simd_path()
+        used_simd = []
 
         def prepare(query):
             [(comp, val)], missing = queries_to_ids([query], token_ids)
@@ -192,15 +205,19 @@ class NativeEngine:
 
         def search(prepared):
             comp, val = prepared
-            n, ticks = search_single(comp, val, k, query_cut, heap_factor, sorted_, global_order, prefetch,
-                                     self._lists_complete, *args,
-                                     self._q_dense, self._seen, self._next_stamp(), heap_s, heap_d, acc_code,
-                                     acc_weight, summary, out_docs, out_scores)
+            n, ticks, simd = search_single(comp, val, k, query_cut, heap_factor, sorted_, global_order, prefetch,
+                                           self._lists_complete, path, *args,
+                                           self._q_dense, self._seen, self._next_stamp(), heap_s, heap_d, acc_code,
+                                           acc_weight, summary, out_docs, out_scores, None)
+            used_simd.append(simd)
             return out_docs[:n], out_scores[:n].copy(), int(round(ticks / ticks_per_ns))
 
         info["timing"] = ("call clock per query (one compiled call each); engine clock: inside the compiled "
                           "search, time-stamp counter")
-        return time_calls(qids, queries, prepare, search, ids_mapper(self.ids), info)
+        results = time_calls(qids, queries, prepare, search, ids_mapper(self.ids), info)
+        if used_simd:
+            self.simd = results.info["simd"] = bool(used_simd[-1])
+        return results
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the search kernel, so no timed query pays for it."""

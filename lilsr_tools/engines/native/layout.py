@@ -44,6 +44,7 @@ from numba import njit
 
 from ...errors import LilsrError
 from ...manifest import read_manifest, verify_hashes
+from ...vectors.store import vocab_digest
 
 KIND = "lilsr.native-index"
 FORMAT_VERSION = 2  # 2 added the 8-bit forward index (fwd_code, fwd_scale); 1 reads as float16 values
@@ -247,38 +248,92 @@ def load_arrays(path: str | Path, verify: bool = False, in_memory: bool = False
     index = IndexArrays(**arrays)
     problem = check_structure(index)
     if problem:
-        raise LilsrError(f"{path}: {problem}; the index is corrupt, rebuild it (or check the files with verify)")
-    try:
-        vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
-        ids = (path / "ids.txt").read_text(encoding="utf-8").splitlines()
-    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
-        raise LilsrError(f"{path}: unreadable vocab.json or ids.txt ({exc}); rebuild the index") from None
-    if len(vocab) != index.vocab_size or len(ids) != index.n_docs:
-        raise LilsrError(f"{path}: vocab.json/ids.txt hold {len(vocab)}/{len(ids)} entries, the arrays "
-                         f"{index.vocab_size}/{index.n_docs}; rebuild the index")
+        file, what = problem
+        raise LilsrError(f"{path / file}: {what}; the index is corrupt, rebuild it (or check the files with verify)")
+    vocab = _read_text(path / "vocab.json", json.loads)
+    ids = _read_text(path / "ids.txt", str.splitlines)
+    if not isinstance(vocab, list) or len(vocab) != index.vocab_size or not all(isinstance(t, str) for t in vocab):
+        raise LilsrError(f"{path / 'vocab.json'}: not a list of the {index.vocab_size} tokens the arrays index; "
+                         "rebuild the index")
+    recorded = manifest.get("vocab_digest")
+    if recorded and recorded != vocab_digest(vocab):  # another vocabulary of the same size: tokens would mis-map
+        raise LilsrError(f"{path / 'vocab.json'}: vocabulary (digest {vocab_digest(vocab)}) differs from the one the "
+                         f"index was built over (digest {recorded}); rebuild the index")
+    if len(ids) != index.n_docs:
+        raise LilsrError(f"{path / 'ids.txt'}: {len(ids)} document ids, the arrays hold {index.n_docs}; "
+                         "rebuild the index")
     return index, manifest, vocab, ids
 
 
+def _read_text(file: Path, parse):
+    try:
+        return parse(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LilsrError(f"{file} is missing; the index is incomplete, rebuild it") from None
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise LilsrError(f"{file}: unreadable ({exc}); rebuild the index") from None
+
+
+def summary_entries(index: IndexArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every block summary entry decoded: (global block number, component id, dequantised value), in stored
+    order. For checks and inspection; the search kernels read the arrays directly."""
+    n_comps, n_entries = index.sum_comp.size, index.sum_code.size
+    small_list = index.list_small_comp_ptr[1:] > index.list_small_comp_ptr[:-1]
+    # per summary component: its list, and where its entries start (small and large lists keep offsets apart)
+    comp = np.arange(n_comps)
+    comp_list = np.searchsorted(index.list_comp_ptr, comp, side="right") - 1
+    in_small = small_list[comp_list]
+    sc0 = index.list_small_comp_ptr[comp_list]
+    offset = np.empty(n_comps, np.int64)
+    offset[in_small] = index.small_off[(sc0 + comp - index.list_comp_ptr[comp_list])[in_small]]
+    offset[~in_small] = index.large_off[(comp - sc0)[~in_small]]
+    starts = index.list_entry_ptr[comp_list] + offset
+    comps = np.repeat(index.sum_comp.astype(np.int64), np.diff(np.append(starts, n_entries)))
+    # per entry: its block within the list, the same way
+    entry = np.arange(n_entries)
+    entry_list = np.searchsorted(index.list_entry_ptr, entry, side="right") - 1
+    in_small = small_list[entry_list]
+    se0 = index.list_small_entry_ptr[entry_list]
+    local = np.empty(n_entries, np.int64)
+    local[in_small] = index.small_block[(se0 + entry - index.list_entry_ptr[entry_list])[in_small]]
+    local[~in_small] = index.large_block[(entry - se0)[~in_small]]
+    blocks = index.list_block_ptr[entry_list] + local
+    values = index.block_min[blocks] + index.block_quant[blocks] * index.sum_code.astype(np.float32)
+    return blocks, comps, values
+
+
+# problem code of ``_check`` -> (the file it was found in, what is wrong)
 _PROBLEMS = {
-    1: "fwd_ptr is not a non-decreasing list of offsets into the forward index",
-    2: "a forward-index component id lies outside the vocabulary",
-    3: "a forward-index weight is negative, infinite or NaN",
-    4: "list_block_ptr is not a non-decreasing list of offsets into the blocks",
-    5: "block_ptr is not a non-decreasing list of offsets into the postings",
-    6: "a posting names a document that does not exist",
-    7: "a list pointer (list_comp_ptr, list_entry_ptr, list_small_*) is not a non-decreasing list of offsets",
-    8: "a summary's components are not sorted ids inside the vocabulary",
-    9: "a posting list's summary offsets do not fit its entries",
-    10: "a summary entry names a block outside its posting list",
-    11: "a block's dequantisation constants are not finite",
-    12: "the 8-bit forward index's codes or per-document scales do not match the documents",
-    13: "a document's 8-bit scale is negative, infinite or NaN",
+    1: ("fwd_ptr.npy", "not a non-decreasing list of offsets into the forward index"),
+    2: ("fwd.npy", "a forward-index component id lies outside the vocabulary"),
+    3: ("fwd.npy", "a forward-index weight is negative, infinite or NaN"),
+    4: ("list_block_ptr.npy", "not a non-decreasing list of offsets into the blocks"),
+    5: ("block_ptr.npy", "not a non-decreasing list of offsets into the postings"),
+    6: ("postings.npy", "a posting names a document that does not exist"),
+    14: ("list_comp_ptr.npy", "not a non-decreasing list of offsets into the summary components"),
+    15: ("list_entry_ptr.npy", "not a non-decreasing list of offsets into the summary entries"),
+    16: ("list_small_comp_ptr.npy", "not a non-decreasing list of offsets into small_off"),
+    17: ("list_small_entry_ptr.npy", "not a non-decreasing list of offsets into small_block"),
+    7: ("list_small_comp_ptr.npy", "the small lists' counts do not match large_off and large_block"),
+    8: ("sum_comp.npy", "a summary's components are not sorted ids inside the vocabulary"),
+    9: ("small_off.npy", "a posting list's summary offsets do not fit its entries"),
+    10: ("small_block.npy", "a summary entry names a block outside its posting list"),
+    18: ("large_off.npy", "a posting list's summary offsets do not fit its entries"),
+    19: ("large_block.npy", "a summary entry names a block outside its posting list"),
+    11: ("block_min.npy", "a block's dequantisation constants (block_min, block_quant) are not finite"),
+    12: ("fwd_code.npy", "the 8-bit forward index's codes or per-document scales do not match the documents"),
+    13: ("fwd_scale.npy", "a document's 8-bit scale is negative, infinite or NaN"),
 }
 
 
-def check_structure(index: IndexArrays) -> str | None:
+def check_structure(index: IndexArrays) -> tuple[str, str] | None:
+    """None for a sound index, else (the file at fault, what is wrong there): every pointer runs within
+    the array it points into and every id within its range, so the search kernels never read out of bounds."""
     code, where = _check(*index.kernel_args())
-    return f"{_PROBLEMS[code]} (at position {where})" if code else None
+    if not code:
+        return None
+    file, what = _PROBLEMS[code]
+    return file, f"{what} (at position {where})"
 
 
 @njit(cache=True, nogil=True)
@@ -348,11 +403,11 @@ def _check(fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_q
     for b in range(block_min.size):
         if not (np.isfinite(block_min[b]) and np.isfinite(block_quant[b])):
             return 11, b
-    for ptr, end in ((list_comp_ptr, sum_comp.size), (list_entry_ptr, sum_code.size),
-                     (list_small_comp_ptr, small_off.size), (list_small_entry_ptr, small_block.size)):
+    for code, ptr, end in ((14, list_comp_ptr, sum_comp.size), (15, list_entry_ptr, sum_code.size),
+                           (16, list_small_comp_ptr, small_off.size), (17, list_small_entry_ptr, small_block.size)):
         at = _check_ptr(ptr, end)
         if at >= 0:
-            return 7, at
+            return code, at
     if sum_comp.size - small_off.size != large_off.size or sum_code.size - small_block.size != large_block.size:
         return 7, vocab
     for t in range(vocab):
@@ -371,6 +426,8 @@ def _check(fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_q
                 return 9, t
             code, where = _check_list(t, sum_comp, c0, n_comps, large_off, c0 - sc0, large_block, e0 - se0,
                                       n_entries, n_blocks, vocab)
+            if code == 9 or code == 10:  # the same problems, in the large lists' files
+                code += 9
         if code:
             return code, where
     return 0, 0

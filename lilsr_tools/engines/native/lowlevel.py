@@ -9,6 +9,7 @@
 - ``dot_avx2(q_dense, fwd, lo, hi)``: the forward-index dot product eight entries at a time with the AVX2
   gather instruction (numba does not vectorise a gather-reduce loop by itself); ``HAVE_AVX2`` says whether
   the CPU runs it. numba's cache is keyed by CPU features, so a cached kernel never reaches a CPU without.
+- ``simd_path()``: the search kernels' ``path`` argument, whose *type* picks AVX2 or scalar code (below).
 - ``dot8_avx2(q_dense, comps, codes, lo, hi, minimum, step)``: the same for an 8-bit forward index (uint16
   component ids, uint8 codes on a per-document affine scale).
 """
@@ -29,7 +30,7 @@ F16_SCALE = np.float32(2.0 ** 112)  # f16_raw(bits) * F16_SCALE == float32(half 
 
 
 def _host_has_avx2() -> bool:
-    if os.environ.get("LILSR_NO_SIMD") or os.environ.get("NUMBA_CPU_NAME", "host") != "host":
+    if os.environ.get("NUMBA_CPU_NAME", "host") != "host":
         return False
     try:
         return bool(llvm_binding.get_host_cpu_features().get("avx2"))
@@ -38,6 +39,22 @@ def _host_has_avx2() -> bool:
 
 
 HAVE_AVX2 = _host_has_avx2()
+
+# The search kernels take the dot-product path as an argument whose *type* selects the code: numba's cache
+# keys compiled code by argument types (and CPU), not by the globals read while compiling, so a choice made
+# from a global (as before) let a SIMD build cached by one process reach a process run with LILSR_NO_SIMD=1.
+SIMD = np.uint8(1)
+SCALAR = np.int8(0)
+
+
+def simd_path():
+    """``SIMD`` when the CPU has AVX2 and ``LILSR_NO_SIMD`` is unset (read at each call), else ``SCALAR``."""
+    return SIMD if HAVE_AVX2 and not os.environ.get("LILSR_NO_SIMD") else SCALAR
+
+
+def is_simd(path_type) -> bool:
+    """At compile time: does a ``path`` argument of this numba type ask for the AVX2 code?"""
+    return HAVE_AVX2 and path_type == types.uint8
 
 
 @intrinsic

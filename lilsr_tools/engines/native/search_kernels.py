@@ -12,6 +12,12 @@ heap go to the lower doc id, so results do not depend on the thread count.
 A forward index with 8-bit values (``fwd_scale`` not empty) holds component ids in ``fwd`` and codes in
 ``fwd_code``; a document scores ``minimum * sum(q) + step * sum(q * code)`` over its entries (one branch per
 document, the same way for every document of an index, so the CPU predicts it).
+
+The ``path`` argument (``lowlevel.simd_path()``) picks AVX2 or scalar dot products by its type, so each is
+a separate compiled (and cached) kernel; ``search_single`` reports which one scored documents.
+
+A ``stats`` array (``STATS``: counters and stage cycle counts, ``benchmarks/native_kernel.py``) is filled
+when given; for ``None`` numba prunes every ``stats is not None`` branch, so the search pays nothing.
 """
 
 from __future__ import annotations
@@ -20,9 +26,41 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .lowlevel import F16_SCALE, HAVE_AVX2, cycle_counter, dot8_avx2, dot_avx2, f16_raw, prefetch
+from .lowlevel import F16_SCALE, cycle_counter, dot8_avx2, dot_avx2, f16_raw, is_simd, prefetch
 
 PREFETCH_AHEAD = 2  # documents; measured on the 1M synthetic set: 2 beats 1 and equals 3
+
+# the profile's fields (one int64 each): work counted, then time-stamp-counter ticks per stage
+STATS = ("lists", "summaries", "summary_entries", "blocks_visited", "postings", "docs_scored", "row_entries",
+         "heap_updates", "ticks_summaries", "ticks_order", "ticks_docs", "ticks_heap", "ticks_sort", "ticks_total")
+(LISTS, SUMMARIES, SUMMARY_ENTRIES, BLOCKS_VISITED, POSTINGS, DOCS_SCORED, ROW_ENTRIES, HEAP_UPDATES,
+ TICKS_SUMMARIES, TICKS_ORDER, TICKS_DOCS, TICKS_HEAP, TICKS_SORT, TICKS_TOTAL) = range(len(STATS))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _clock(stats):
+    """The time-stamp counter when profiling, else 0 (and no instruction)."""
+    if stats is not None:
+        return cycle_counter()
+    return 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _timed_update(stats, heap_s, heap_d, n, k, score, doc):
+    """When profiling: will this offer change the k-heap? (counted; only those are timed: a rejected offer
+    is one comparison, and two clock reads around each would cost more than it.) Else False."""
+    if stats is not None:
+        if n < k or _worse(heap_s[0], heap_d[0], score, doc):
+            stats[HEAP_UPDATES] += 1
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _count(stats, field, amount):
+    """Add ``amount`` to a profile field when profiling (else compiled out)."""
+    if stats is not None:
+        stats[field] += amount
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -89,8 +127,10 @@ def _lower_bound(sorted_ids, lo, hi, value):
 def _score_summaries(q_comp, q_val, sum_comp, c0, c1, off, off0, block, block0, sum_code, e0, n_entries,
                      acc_code, acc_weight):
     """Accumulate, per block of one list, sum_u w_u * code_ub and sum_u w_u over the query components u
-    present in the list's summaries (query components ascending: the search window only shrinks)."""
+    present in the list's summaries (query components ascending: the search window only shrinks); returns
+    how many summary entries it read."""
     lo = c0
+    read = 0
     for i in range(q_comp.size):
         at = _lower_bound(sum_comp, lo, c1, q_comp[i])
         if at == c1:
@@ -107,20 +147,41 @@ def _score_summaries(q_comp, q_val, sum_comp, c0, c1, off, off0, block, block0, 
             b = block[block0 + e]
             acc_code[b] += w * np.float32(sum_code[e0 + e])
             acc_weight[b] += w
+        read += end - start
+    return read
 
 
-def _dot(q_dense, fwd, lo, hi):
+def _dot(q_dense, fwd, lo, hi, path):
     """Dot product of the dense query with one forward-index row: eight lanes with AVX2 (16-bit
-    components), else four scalar accumulators; either way a fixed summation order. (Chosen by type at
-    compile time, below.)"""
+    components, ``path`` SIMD), else four scalar accumulators; either way a fixed summation order. (Chosen
+    by type at compile time, below.)"""
     raise NotImplementedError("compiled code only")
 
 
+def _row_is_simd(fwd, path) -> bool:
+    """At compile time: does a row of this forward index score with AVX2 on this path? (16-bit components
+    only: float16 words are uint32, 8-bit component ids uint16.)"""
+    return is_simd(path) and fwd.dtype in (types.uint32, types.uint16)
+
+
 @overload(_dot, inline="always")
-def _dot_overload(q_dense, fwd, lo, hi):
-    if HAVE_AVX2 and fwd.dtype == types.uint32:
-        return lambda q_dense, fwd, lo, hi: dot_avx2(q_dense, fwd, lo, hi)
-    return lambda q_dense, fwd, lo, hi: _dot_scalar(q_dense, fwd, lo, hi)
+def _dot_overload(q_dense, fwd, lo, hi, path):
+    if _row_is_simd(fwd, path):
+        return lambda q_dense, fwd, lo, hi, path: dot_avx2(q_dense, fwd, lo, hi)
+    return lambda q_dense, fwd, lo, hi, path: _dot_scalar(q_dense, fwd, lo, hi)
+
+
+def _simd_rows(fwd, path):
+    """Whether this compiled kernel scores rows with AVX2 (a constant of the compiled code: what the engine
+    reports as ``simd``)."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(_simd_rows, inline="always")
+def _simd_rows_overload(fwd, path):
+    if _row_is_simd(fwd, path):
+        return lambda fwd, path: True
+    return lambda fwd, path: False
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -166,7 +227,7 @@ def _dot8(q_dense, comps, codes, lo, hi, minimum, step):
     return minimum * (s0 + s1) + step * (c0 + c1)
 
 
-def _score_row(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi):
+def _score_row(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path):
     """Document d's score: ``_dot`` over float16 words, ``_dot8`` over 8-bit codes. The forward index's
     dtype tells them apart (words are uint32/uint64, 8-bit component ids uint16/int32: see
     ``layout.forward8_dtype``), so each index compiles only its own path. (Chosen by type, below.)"""
@@ -174,20 +235,20 @@ def _score_row(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi):
 
 
 @overload(_score_row, inline="always")
-def _score_row_overload(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi):
-    if HAVE_AVX2 and fwd.dtype == types.uint16:
-        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi: dot8_avx2(
+def _score_row_overload(q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path):
+    if _row_is_simd(fwd, path) and fwd.dtype == types.uint16:
+        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path: dot8_avx2(
             q_dense, fwd, fwd_code, lo, hi, fwd_scale[2 * d], fwd_scale[2 * d + 1])
     if fwd.dtype in (types.uint16, types.int32):
-        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi: _dot8(
+        return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path: _dot8(
             q_dense, fwd, fwd_code, lo, hi, fwd_scale[2 * d], fwd_scale[2 * d + 1])
-    return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi: _dot(q_dense, fwd, lo, hi)
+    return lambda q_dense, fwd, fwd_code, fwd_scale, d, lo, hi, path: _dot(q_dense, fwd, lo, hi, path)
 
 
 @njit(cache=True, nogil=True)
 def _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, list_comp_ptr, list_entry_ptr,
                     list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
-                    large_block, acc_code, acc_weight, out, at):
+                    large_block, acc_code, acc_weight, out, at, stats):
     """Summary scores of term t's blocks against the full query, into ``out[at:at + blocks]``:
     sum_u w_u * (min_b + quant_b * code_ub) = quant_b * sum_u w_u code_ub + min_b * sum_u w_u."""
     b0 = list_block_ptr[t]
@@ -198,13 +259,16 @@ def _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, li
     e0, n_entries = list_entry_ptr[t], list_entry_ptr[t + 1] - list_entry_ptr[t]
     sc0, se0 = list_small_comp_ptr[t], list_small_entry_ptr[t]
     if list_small_comp_ptr[t + 1] > sc0:
-        _score_summaries(q_comp, q_val, sum_comp, c0, c1, small_off, sc0, small_block, se0, sum_code, e0,
-                         n_entries, acc_code, acc_weight)
+        read = _score_summaries(q_comp, q_val, sum_comp, c0, c1, small_off, sc0, small_block, se0, sum_code, e0,
+                                n_entries, acc_code, acc_weight)
     else:
-        _score_summaries(q_comp, q_val, sum_comp, c0, c1, large_off, c0 - sc0, large_block, e0 - se0, sum_code,
-                         e0, n_entries, acc_code, acc_weight)
+        read = _score_summaries(q_comp, q_val, sum_comp, c0, c1, large_off, c0 - sc0, large_block, e0 - se0,
+                                sum_code, e0, n_entries, acc_code, acc_weight)
     for b in range(n_blocks):
         out[at + b] = acc_code[b] * block_quant[b0 + b] + acc_weight[b] * block_min[b0 + b]
+    _count(stats, LISTS, 1)
+    _count(stats, SUMMARIES, n_blocks)
+    _count(stats, SUMMARY_ENTRIES, read)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -220,10 +284,12 @@ def _prefetch_row(fwd_ptr, fwd, fwd_code, d):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _score_block(block, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings, q_dense, seen,
-                 stamp, heap_s, heap_d):
+def _score_block(block, n, k, use_prefetch, path, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings, q_dense, seen,
+                 stamp, heap_s, heap_d, stats):
     """Score the block's documents not seen yet for this query; returns the new heap size. With
     ``use_prefetch`` the row of the doc two places ahead is requested while the current one is scored."""
+    _count(stats, BLOCKS_VISITED, 1)
+    _count(stats, POSTINGS, block_ptr[block + 1] - block_ptr[block])
     p0 = block_ptr[block]
     p_end = block_ptr[block + 1]
     if use_prefetch:
@@ -238,9 +304,16 @@ def _score_block(block, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, b
         if seen[d] == stamp:
             continue
         seen[d] = stamp
-        s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1])
+        s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1], path)
+        _count(stats, DOCS_SCORED, 1)
+        _count(stats, ROW_ENTRIES, fwd_ptr[d + 1] - fwd_ptr[d])
         if s > 0.0:
-            n = _push(heap_s, heap_d, n, k, s, d)
+            if _timed_update(stats, heap_s, heap_d, n, k, s, d):  # False (compiled out) when not profiling
+                started = cycle_counter()
+                n = _push(heap_s, heap_d, n, k, s, d)
+                _count(stats, TICKS_HEAP, cycle_counter() - started)
+            else:
+                n = _push(heap_s, heap_d, n, k, s, d)
     return n
 
 
@@ -281,10 +354,10 @@ def _heapify(keys, order, m):
 
 
 @njit(cache=True, nogil=True)
-def _search_list(t, sort_blocks, n, k, heap_factor, use_prefetch, q_comp, q_val, fwd_ptr, fwd, fwd_code, fwd_scale,
-                 list_block_ptr, block_ptr, postings, block_min, block_quant, list_comp_ptr, list_entry_ptr,
+def _search_list(t, sort_blocks, n, k, heap_factor, use_prefetch, path, q_comp, q_val, fwd_ptr, fwd, fwd_code,
+                 fwd_scale, list_block_ptr, block_ptr, postings, block_min, block_quant, list_comp_ptr, list_entry_ptr,
                  list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
-                 large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary):
+                 large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary, stats):
     """Term-at-a-time over term ``t``'s blocks (``sort_blocks``: best block summary first, else list order),
     skipping a block whose summary is below ``heap_factor`` x the k-th score once the heap is full; returns
     the new heap size."""
@@ -292,28 +365,34 @@ def _search_list(t, sort_blocks, n, k, heap_factor, use_prefetch, q_comp, q_val,
     n_blocks = list_block_ptr[t + 1] - b0
     if n_blocks == 0:
         return n
+    started = _clock(stats)
     _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, list_comp_ptr, list_entry_ptr,
                     list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
-                    large_block, acc_code, acc_weight, summary, 0)
+                    large_block, acc_code, acc_weight, summary, 0, stats)
+    _count(stats, TICKS_SUMMARIES, _clock(stats) - started)
+    started = _clock(stats)
     if sort_blocks:
         order = np.argsort(-summary[:n_blocks], kind="mergesort")
     else:
         order = np.arange(n_blocks)
+    _count(stats, TICKS_ORDER, _clock(stats) - started)
     for x in range(n_blocks):
         b = order[x]
         if n == k and summary[b] < heap_factor * heap_s[0]:
             continue
-        n = _score_block(b0 + b, n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings,
-                         q_dense, seen, stamp, heap_s, heap_d)
+        started = _clock(stats)
+        n = _score_block(b0 + b, n, k, use_prefetch, path, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings,
+                         q_dense, seen, stamp, heap_s, heap_d, stats)
+        _count(stats, TICKS_DOCS, _clock(stats) - started)
     return n
 
 
 @njit(cache=True, nogil=True)
 def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
-               fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
+               path, fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                small_off, small_block, large_off, large_block, fwd_code, fwd_scale,
-               q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary):
+               q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary, stats):
     """One query (components sorted ascending, weights > 0). Leaves the results in the heap arrays and
     returns how many there are. ``q_dense`` must be all zeros and ``seen`` free of ``stamp``.
 
@@ -342,6 +421,7 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
             total += list_block_ptr[t + 1] - list_block_ptr[t]
         keys = np.empty(total, np.float32)
         block_of = np.empty(total, np.int64)
+        started = _clock(stats)
         at = 0
         for rank in range(terms.size):
             t = q_comp[terms[rank]]
@@ -351,43 +431,56 @@ def search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_orde
                 continue
             _list_summaries(t, q_comp, q_val, list_block_ptr, block_min, block_quant, list_comp_ptr,
                             list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code, small_off,
-                            small_block, large_off, large_block, acc_code, acc_weight, keys, at)
+                            small_block, large_off, large_block, acc_code, acc_weight, keys, at, stats)
             for b in range(n_blocks):
                 block_of[at + b] = b0 + b
             at += n_blocks
+        _count(stats, TICKS_SUMMARIES, _clock(stats) - started)
+        started = _clock(stats)
         order = np.arange(total)
         _heapify(keys, order, total)
+        _count(stats, TICKS_ORDER, _clock(stats) - started)
         m = total
         while m > 0:
+            started = _clock(stats)
             x = _pop_best(keys, order, m)
+            _count(stats, TICKS_ORDER, _clock(stats) - started)
             m -= 1
             if n == k and keys[x] < heap_factor * heap_s[0]:
                 break  # every block left scores lower still
-            n = _score_block(block_of[x], n, k, use_prefetch, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr, postings,
-                             q_dense, seen, stamp, heap_s, heap_d)
+            started = _clock(stats)
+            n = _score_block(block_of[x], n, k, use_prefetch, path, fwd_ptr, fwd, fwd_code, fwd_scale, block_ptr,
+                             postings, q_dense, seen, stamp, heap_s, heap_d, stats)
+            _count(stats, TICKS_DOCS, _clock(stats) - started)
     else:
         for rank in range(terms.size):
             sort_blocks = sort_first and rank == 0  # outside the call: numba refuses inlined control flow there
-            n = _search_list(q_comp[terms[rank]], sort_blocks, n, k, heap_factor, use_prefetch,
+            n = _search_list(q_comp[terms[rank]], sort_blocks, n, k, heap_factor, use_prefetch, path,
                              q_comp, q_val, fwd_ptr, fwd, fwd_code, fwd_scale, list_block_ptr, block_ptr, postings,
                              block_min, block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr,
                              list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
-                             large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary)
+                             large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary,
+                             stats)
     if n < k:  # no block was skipped so far (skipping needs a full heap): widen to the other terms' lists
         for rank in range(query_cut, by_weight.size):
-            n = _search_list(q_comp[by_weight[rank]], False, n, k, heap_factor, use_prefetch,
+            n = _search_list(q_comp[by_weight[rank]], False, n, k, heap_factor, use_prefetch, path,
                              q_comp, q_val, fwd_ptr, fwd, fwd_code, fwd_scale, list_block_ptr, block_ptr, postings,
                              block_min, block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr,
                              list_small_entry_ptr, sum_comp, sum_code, small_off, small_block, large_off,
-                             large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary)
+                             large_block, q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary,
+                             stats)
     if n < k and not lists_complete:  # postings pruned away may still hold matches: scan the rest
+        started = _clock(stats)
         for d in range(fwd_ptr.size - 1):
             if seen[d] == stamp:
                 continue
             seen[d] = stamp
-            s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1])
+            s = _score_row(q_dense, fwd, fwd_code, fwd_scale, d, fwd_ptr[d], fwd_ptr[d + 1], path)
+            _count(stats, DOCS_SCORED, 1)
+            _count(stats, ROW_ENTRIES, fwd_ptr[d + 1] - fwd_ptr[d])
             if s > 0.0:
                 n = _push(heap_s, heap_d, n, k, s, d)
+        _count(stats, TICKS_DOCS, _clock(stats) - started)
     for i in range(nq):
         q_dense[q_comp[i]] = 0.0
     return n
@@ -409,13 +502,13 @@ def _drain_sorted(heap_s, heap_d, n, out_docs, out_scores):
 
 @njit(cache=True, parallel=True)
 def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, n_chunks,
-                 max_blocks, lists_complete,
+                 max_blocks, lists_complete, path,
                  fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                  list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                  small_off, small_block, large_off, large_block, fwd_code, fwd_scale):
     """All queries (CSR ``q_ptr``/``q_comp``/``q_val``) in ``n_chunks`` contiguous chunks over the threads.
     Returns doc ids [queries, k] (-1 padded), scores, result counts and the cycle-counter ticks each query
-    took (search and result sorting), measured inside compiled code."""
+    took (search and result sorting), measured inside compiled code; and whether rows were scored with AVX2."""
     n_queries = q_ptr.size - 1
     n_docs = fwd_ptr.size - 1
     vocab = list_block_ptr.size - 1
@@ -437,30 +530,36 @@ def batch_search(q_ptr, q_comp, q_val, k, query_cut, heap_factor, sort_first, gl
             start = cycle_counter()
             lo, hi = q_ptr[qi], q_ptr[qi + 1]
             n = search_one(q_comp[lo:hi], q_val[lo:hi], k, query_cut, heap_factor, sort_first, global_order,
-                           use_prefetch, lists_complete,
+                           use_prefetch, lists_complete, path,
                            fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min,
                            block_quant, list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr,
                            sum_comp, sum_code, small_off, small_block, large_off, large_block, fwd_code,
-                           fwd_scale, q_dense, seen, qi - first + 1, heap_s, heap_d, acc_code, acc_weight, summary)
+                           fwd_scale, q_dense, seen, qi - first + 1, heap_s, heap_d, acc_code, acc_weight, summary,
+                           None)
             _drain_sorted(heap_s, heap_d, n, out_docs[qi], out_scores[qi])
             out_n[qi] = n
             ticks[qi] = cycle_counter() - start
-    return out_docs, out_scores, out_n, ticks
+    return out_docs, out_scores, out_n, ticks, _simd_rows(fwd, path)
 
 
 @njit(cache=True, nogil=True)
 def search_single(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
-                  fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
+                  path, fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                   list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                   small_off, small_block, large_off, large_block, fwd_code, fwd_scale,
-                  q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary, out_docs, out_scores):
+                  q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary, out_docs, out_scores, stats):
     """One query per call, on scratch arrays the caller keeps between calls (so no call pays for zeroing a
-    per-document array): results best first in ``out_*[:n]``; returns (n, cycle-counter ticks)."""
+    per-document array): results best first in ``out_*[:n]``; returns (n, cycle-counter ticks, whether rows
+    were scored with AVX2). ``stats``: a profile array (``STATS``) to fill, or None."""
     start = cycle_counter()
     n = search_one(q_comp, q_val, k, query_cut, heap_factor, sort_first, global_order, use_prefetch, lists_complete,
-                   fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
+                   path, fwd_ptr, fwd, list_block_ptr, block_ptr, postings, block_min, block_quant,
                    list_comp_ptr, list_entry_ptr, list_small_comp_ptr, list_small_entry_ptr, sum_comp, sum_code,
                    small_off, small_block, large_off, large_block, fwd_code, fwd_scale,
-                   q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary)
+                   q_dense, seen, stamp, heap_s, heap_d, acc_code, acc_weight, summary, stats)
+    started = _clock(stats)
     _drain_sorted(heap_s, heap_d, n, out_docs, out_scores)
-    return n, cycle_counter() - start
+    _count(stats, TICKS_SORT, _clock(stats) - started)
+    ticks = cycle_counter() - start
+    _count(stats, TICKS_TOTAL, ticks)
+    return n, ticks, _simd_rows(fwd, path)
