@@ -346,3 +346,18 @@ def test_compression_guide_states_the_defaults_of_help():
     actual = command_defaults(["ablate", "compression"])
     wrong = {opt: (value, actual.get(opt)) for opt, value in stated.items() if actual.get(opt) != value}
     assert not wrong, f"docs/compression.md states defaults that `lilsr ablate compression --help` does not: {wrong}"
+
+
+def test_guides_call_the_venv_lilsr_and_readme_says_how_to_activate():
+    """``lilsr`` alone is not on a fresh clone's PATH: the guides call ``.venv/bin/lilsr``, and the README says
+    once how to activate ``.venv`` for those who prefer to type ``lilsr``."""
+    bare = []
+    for block in ALL_BLOCKS:
+        for line in command_lines(block.text):
+            words = shlex.split(line)
+            while words and words[0] in ("flock", "nice"):
+                words = words[2:] if words[0] == "flock" else words[3:] if words[1:2] == ["-n"] else words[1:]
+            if words and words[0] == "lilsr":
+                bare.append(f"{block.where}: {line[:60]}")
+    assert not bare, f"guides calling bare `lilsr` (write .venv/bin/lilsr): {bare}"
+    assert "source .venv/bin/activate" in (REPO / "README.md").read_text(encoding="utf-8")
