@@ -311,3 +311,53 @@ def test_cheap_documented_commands_run(guide, layout, tmp_path, monkeypatch):
                 pytest.fail(f"{block.where}: `{line}` does not print what the guide shows: {'; '.join(problems)}")
             for key, value in env.items():  # exports apply to the following lines, as in a shell
                 monkeypatch.setenv(key, str((cwd / value).resolve()) if key == "LILSR_DATA_DIR" else value)
+
+
+def documented_defaults(guide: Path, header: str) -> dict[str, str]:
+    """``--option VALUE`` cells of the column ``header`` of the guide's tables: the defaults it states."""
+    found, column = {}, None
+    for line in guide.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells is None:
+            column = None
+        elif header in cells:
+            column = cells.index(header)
+        elif column is not None and column < len(cells):
+            match = re.fullmatch(r"`(--[\w-]+) ([^`]+)`", cells[column])
+            if match:
+                found[match.group(1)] = match.group(2)
+    return found
+
+
+def command_defaults(path: list[str]) -> dict[str, str]:
+    """Each option of ``lilsr PATH...`` and the default ``--help`` shows for it."""
+    ctx = click.Context(main, info_name="lilsr")
+    cmd = main
+    for name in path:
+        cmd = cmd.get_command(ctx, name)
+        ctx = click.Context(cmd, info_name=name, parent=ctx)
+    return {opt: str(param.default) for param in cmd.params if isinstance(param, click.Option)
+            for opt in param.opts if opt.startswith("--")}
+
+
+def test_compression_guide_states_the_defaults_of_help():
+    stated = documented_defaults(REPO / "docs" / "compression.md", "option (default values)")
+    assert len(stated) >= 6  # every step of the settings table
+    actual = command_defaults(["ablate", "compression"])
+    wrong = {opt: (value, actual.get(opt)) for opt, value in stated.items() if actual.get(opt) != value}
+    assert not wrong, f"docs/compression.md states defaults that `lilsr ablate compression --help` does not: {wrong}"
+
+
+def test_guides_call_the_venv_lilsr_and_readme_says_how_to_activate():
+    """``lilsr`` alone is not on a fresh clone's PATH: the guides call ``.venv/bin/lilsr``, and the README says
+    once how to activate ``.venv`` for those who prefer to type ``lilsr``."""
+    bare = []
+    for block in ALL_BLOCKS:
+        for line in command_lines(block.text):
+            words = shlex.split(line)
+            while words and words[0] in ("flock", "nice"):
+                words = words[2:] if words[0] == "flock" else words[3:] if words[1:2] == ["-n"] else words[1:]
+            if words and words[0] == "lilsr":
+                bare.append(f"{block.where}: {line[:60]}")
+    assert not bare, f"guides calling bare `lilsr` (write .venv/bin/lilsr): {bare}"
+    assert "source .venv/bin/activate" in (REPO / "README.md").read_text(encoding="utf-8")
