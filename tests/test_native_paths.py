@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ranking_checks import assert_same_ranking
 
 from lilsr_tools.engines.exact import ExactEngine
 from lilsr_tools.engines.native import NativeEngine
@@ -56,18 +57,6 @@ def as_stored(store: SparseVectors, value_bits: int) -> ExactEngine:
     """Exact search over the weights as the forward index stores them."""
     rounded = stored_values(store.indptr, store.values, value_bits)
     return ExactEngine(SparseVectors(store.indptr, store.indices, rounded, store.vocab, store.ids))
-
-
-def assert_same_ranking(ours, exact):
-    """Same documents in the same order, allowing swaps only between float-level ties."""
-    for qid, o_ids, o_scores, e_ids, e_scores in zip(ours.qids, ours.doc_ids, ours.scores, exact.doc_ids,
-                                                     exact.scores):
-        assert len(o_ids) == len(e_ids), qid
-        np.testing.assert_allclose(o_scores, e_scores, rtol=1e-5, atol=1e-6)
-        for rank, (a, b) in enumerate(zip(o_ids, e_ids)):
-            if a != b:
-                assert abs(float(o_scores[rank]) - float(e_scores[rank])) <= 1e-5 * max(1.0, float(e_scores[rank])), \
-                    (qid, rank, a, b)
 
 
 @pytest.mark.parametrize("value_bits", [16, 8])
