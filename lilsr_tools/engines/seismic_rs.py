@@ -81,10 +81,11 @@ def _classes(seismic, vocab_size: int):
 
 
 # each numeric parameter's range (low, high, whether low itself is allowed); Seismic checks none of them:
-# query_cut=0 gave an empty run, a negative one an OverflowError, a negative or NaN heap_factor was searched
+# query_cut=0 gave an empty run, a negative one an OverflowError, a negative or NaN heap_factor was searched;
+# heap_factor 0 visits every block (no pruning), above 1 skips blocks that hold results (as native)
 RANGES = {"n_postings": (1, None, True), "centroid_fraction": (0.0, 1.0, False), "min_cluster_size": (1, None, True),
           "summary_energy": (0.0, 1.0, False), "max_fraction": (0.0, None, False), "doc_cut": (1, None, True),
-          "query_cut": (1, None, True), "heap_factor": (0.0, None, False), "n_knn": (0, None, True)}
+          "query_cut": (1, None, True), "heap_factor": (0.0, 1.0, True), "n_knn": (0, None, True)}
 
 
 def _params(params: dict, defaults: dict, what: str) -> dict:

@@ -15,7 +15,7 @@ import pytest
 from hostile_helpers import assert_refused, lilsr
 
 SEISMIC_SEARCH = ["query_cut=0", "query_cut=-1", "query_cut=1.5", "query_cut=ten", "heap_factor=-0.5",
-                  "heap_factor=nan", "heap_factor=inf", "heap_factor=0", "n_knn=-1"]
+                  "heap_factor=nan", "heap_factor=inf", "heap_factor=1.5", "n_knn=-1"]
 SEISMIC_BUILD = ["n_postings=0", "centroid_fraction=0", "centroid_fraction=2", "summary_energy=1.5", "doc_cut=0",
                  "min_cluster_size=0", "max_fraction=-1"]
 
