@@ -37,10 +37,10 @@ def export_command(model, out, init, collection, vectors, seed, min_weight, over
     from ..models.table import save_table
     from ..models.table_export import export_table
 
-    from ..errors import LilsrError
+    from ..models.table_export import check_min_weight
 
-    if min_weight is not None and not (min_weight >= 0 and min_weight != float("inf")):
-        raise LilsrError(f"--min-weight must be a finite number >= 0, got {min_weight}")
+    if min_weight is not None:
+        check_min_weight(min_weight)
     check_can_write(out, overwrite)
     weights, vocab, tokenizer, params = export_table(model, init, vectors=vectors, corpus=collection, seed=seed,
                                                      min_weight=min_weight)
@@ -87,13 +87,11 @@ def inspect_command(table, top, queries, collection, stopwords, split):
 
 def _stopword_lines(loaded, collection, n, queries, split) -> None:
     """The table beside text idf on COLLECTION: stopwords' weights, their share of the mass, rank agreement."""
-    from ..models.presets import load_tokenizer
+    from ..models.table_export import table_tokenizer
     from ..models.table_profile import stopword_profile
     from ..models.text_idf import text_idf
 
-    source = str(loaded.path) if loaded.path and (loaded.path / "tokenizer_config.json").exists() \
-        else loaded.manifest.get("source")
-    tokenizer = load_tokenizer(source)
+    tokenizer = table_tokenizer(loaded)
     counted = text_idf(collection, tokenizer)
     ids = None
     if queries:

@@ -67,11 +67,25 @@ def export_table(model: str, init: str = "head", *, vectors=None, corpus=None, s
     return weights, vocab, tokenizer, params
 
 
+def check_min_weight(min_weight: float) -> None:
+    """A prune cut is a finite number >= 0 (the CLI checks it before loading the model)."""
+    if isinstance(min_weight, bool) or not np.isfinite(min_weight) or min_weight < 0:
+        raise LilsrError(f"--min-weight must be a finite number >= 0, got {min_weight!r}")
+
+
+def table_tokenizer(table: QueryTable):
+    """The tokenizer a table was made with: its own folder's files, else its recorded source model."""
+    from .presets import load_tokenizer
+
+    source = str(table.path) if table.path and (table.path / "tokenizer_config.json").exists() \
+        else table.manifest.get("source")
+    return load_tokenizer(source)
+
+
 def prune_table(weights: np.ndarray, min_weight: float) -> tuple[np.ndarray, dict]:
     """Zero every weight below ``min_weight``; returns the pruned copy and what was cut (for the manifest).
     A cut that leaves no weighted token is refused: every query would match nothing."""
-    if isinstance(min_weight, bool) or not np.isfinite(min_weight) or min_weight < 0:
-        raise LilsrError(f"--min-weight must be a finite number >= 0, got {min_weight!r}")
+    check_min_weight(min_weight)
     weights = np.asarray(weights, np.float32).copy()
     before = int((weights > 0).sum())
     weights[weights < np.float32(min_weight)] = 0.0
@@ -101,11 +115,7 @@ def _trained_dup(model: str) -> str:
 
 def coverage(table: QueryTable, texts: list[str]) -> dict:
     """Share of query tokens with a non-zero weight, and queries whose tokens all weigh zero."""
-    from .presets import load_tokenizer
-
-    source = str(table.path) if table.path and (table.path / "tokenizer_config.json").exists() \
-        else table.manifest.get("source")
-    tokenizer = load_tokenizer(source)
+    tokenizer = table_tokenizer(table)
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     flat = np.concatenate([np.asarray(q, dtype=np.int64) for q in ids]) if ids else np.zeros(0, np.int64)
     live = table.weights[flat] > 0 if flat.size else np.zeros(0, bool)

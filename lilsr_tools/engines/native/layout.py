@@ -274,29 +274,33 @@ def _read_text(file: Path, parse):
         raise LilsrError(f"{file}: unreadable ({exc}); rebuild the index") from None
 
 
+def _per_list_lookup(n: int, list_ptr, small_ptr, small_list, small_values, large_values):
+    """For items 0..n-1 laid out list by list (``list_ptr``): each item's list, and its value from
+    ``small_values`` (indexed by the list's small-list position ``small_ptr`` plus the item's rank in its list)
+    or, in a large list, from ``large_values`` (indexed by item minus ``small_ptr``)."""
+    item = np.arange(n)
+    lists = np.searchsorted(list_ptr, item, side="right") - 1
+    in_small = small_list[lists]
+    base = small_ptr[lists]
+    values = np.empty(n, np.int64)
+    values[in_small] = small_values[(base + item - list_ptr[lists])[in_small]]
+    values[~in_small] = large_values[(item - base)[~in_small]]
+    return lists, values
+
+
 def summary_entries(index: IndexArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every block summary entry decoded: (global block number, component id, dequantised value), in stored
     order. For checks and inspection; the search kernels read the arrays directly."""
     n_comps, n_entries = index.sum_comp.size, index.sum_code.size
     small_list = index.list_small_comp_ptr[1:] > index.list_small_comp_ptr[:-1]
     # per summary component: its list, and where its entries start (small and large lists keep offsets apart)
-    comp = np.arange(n_comps)
-    comp_list = np.searchsorted(index.list_comp_ptr, comp, side="right") - 1
-    in_small = small_list[comp_list]
-    sc0 = index.list_small_comp_ptr[comp_list]
-    offset = np.empty(n_comps, np.int64)
-    offset[in_small] = index.small_off[(sc0 + comp - index.list_comp_ptr[comp_list])[in_small]]
-    offset[~in_small] = index.large_off[(comp - sc0)[~in_small]]
+    comp_list, offset = _per_list_lookup(n_comps, index.list_comp_ptr, index.list_small_comp_ptr, small_list,
+                                         index.small_off, index.large_off)
     starts = index.list_entry_ptr[comp_list] + offset
     comps = np.repeat(index.sum_comp.astype(np.int64), np.diff(np.append(starts, n_entries)))
     # per entry: its block within the list, the same way
-    entry = np.arange(n_entries)
-    entry_list = np.searchsorted(index.list_entry_ptr, entry, side="right") - 1
-    in_small = small_list[entry_list]
-    se0 = index.list_small_entry_ptr[entry_list]
-    local = np.empty(n_entries, np.int64)
-    local[in_small] = index.small_block[(se0 + entry - index.list_entry_ptr[entry_list])[in_small]]
-    local[~in_small] = index.large_block[(entry - se0)[~in_small]]
+    entry_list, local = _per_list_lookup(n_entries, index.list_entry_ptr, index.list_small_entry_ptr, small_list,
+                                         index.small_block, index.large_block)
     blocks = index.list_block_ptr[entry_list] + local
     values = index.block_min[blocks] + index.block_quant[blocks] * index.sum_code.astype(np.float32)
     return blocks, comps, values
