@@ -110,6 +110,23 @@ def plot(table: pd.DataFrame, sizes: pd.DataFrame, fits: dict, docs: int, path: 
     plt.close(fig)
 
 
+# The peers' published best configurations (build side; their search side is in each engine's tuning grid):
+# - Rust Seismic: experiments/best_configs/msmarco-v1/efficient-splade/mem_budget_1.5/recall_95.toml of
+#   github.com/TusKANNy/seismic (commit e616de4; Efficient-SPLADE is the published model closest to a Li-LSR
+#   one: short queries, documents of a few hundred non-zeros): n-postings 4000, centroid-fraction 0.2,
+#   summary-energy 0.5, max-fraction 2.0, kmeans-doc-cut 15, min-cluster-size 2, knn 0 (every published
+#   recall-95 configuration has knn = 0); its search point (query-cut 7, heap-factor 1.0) is in the grid.
+#   pyseismic-lsr 0.5.4 exposes neither pruning-strategy (it is global-threshold, as published) nor
+#   value-type (the published one is DotVByte; the package stores f16).
+# - BMP: github.com/pisa-engine/BMP README (commit 1078542) indexes a BP-reordered collection; block size 32
+#   is its Python API's example (its command-line example uses 8 with --compress-range): 32 is kept here.
+PUBLISHED_BUILDS = {
+    "seismic-rs": {"n_postings": 4000, "centroid_fraction": 0.2, "summary_energy": 0.5, "max_fraction": 2.0,
+                   "doc_cut": 15, "min_cluster_size": 2},
+    "bmp": {"bsize": 32},
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True,
@@ -121,6 +138,14 @@ def main() -> None:
     parser.add_argument("--engines", default="",
                         help="Comma-separated engines (default: every vector engine whose scale_limit allows N).")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tune-queries", type=int, default=None,
+                        help="Tune on a seeded sample of this many train queries (default: all 809).")
+    parser.add_argument("--reorder", choices=["bp", "none"], default="bp",
+                        help="Reorder each grown store's document ids by recursive graph bisection before any "
+                             "engine builds on it (BMP's and PISA's published indexes are reordered) [bp].")
+    parser.add_argument("--peer-builds", choices=["published", "defaults"], default="published",
+                        help="Build parameters of the peers: their published best configurations (PUBLISHED_BUILDS, "
+                             "cited there) or their packages' defaults [published].")
     parser.add_argument("--collection", default="scifact")
     parser.add_argument("--work", type=Path, default=ROOT / "work" / "scale")
     parser.add_argument("--tag", default="", help="Suffix of the result files (scale-<N>k-<tag>.*), e.g. for a "
@@ -144,7 +169,9 @@ def main() -> None:
             print(f"{name} not run at {docs:,}: {why}", flush=True)
         table = ablate_lambda([LambdaModel(s, lambdas.get(s.name)) for s in models], args.collection,
                               args.work / f"lambda-{docs}", engines=engines, docs=docs, repeat=args.repeat,
-                              tune_split="train", synth={"method": "mix", "seed": 0}, skipped=skip)
+                              tune_split="train", skipped=skip, tune_queries=args.tune_queries,
+                              synth={"method": "mix", "seed": 0, **({"reorder": "bp"} if args.reorder == "bp" else {})},
+                              builds=PUBLISHED_BUILDS if args.peer_builds == "published" else {})
         print(f"{docs:,} documents: {time.perf_counter() - t0:.0f} s", flush=True)
         return table.assign(docs=docs)
 
@@ -163,7 +190,8 @@ def main() -> None:
     sizes.to_csv(stem.parent / f"{stem.name}-sizes.csv", index=False)
     plot(table, sizes, fits, args.docs, stem.with_suffix(".png"))
     summary = {"docs": args.docs, "sizes": sorted(sizes["docs"].unique().tolist()), "models": [{"name": s.name, "source": Path(s.vectors or s.checkpoint).name} for s in specs],
-               "engines_not_run": skipped, "repeat": args.repeat, "fits": fits,
+               "engines_not_run": skipped, "repeat": args.repeat, "fits": fits, "reorder": args.reorder, "tune_queries": args.tune_queries or "all",
+               "peer_builds": PUBLISHED_BUILDS if args.peer_builds == "published" else "package defaults",
                "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                            "load_average_before": load_before, "load_average_after": os.getloadavg()},
                "seconds": round(time.perf_counter() - started, 1)}

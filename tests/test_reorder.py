@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from lilsr_tools.cli import main
 from lilsr_tools.engines.exact import ExactEngine
-from lilsr_tools.vectors.reorder import log_ratios, move_gains, node_degrees, reorder_store
+from lilsr_tools.vectors.reorder import bp_order, cost_steps, move_gains, node_degrees, reorder_store
 from lilsr_tools.vectors.store import SparseVectors, load_vectors, save_vectors
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,8 +91,8 @@ def test_move_gains_agree_with_a_plain_python_bisection_level(tmp_path):
     node_degrees(indptr, indices, order, lo, mid, hi, deg_l, deg_r)
     gains = np.empty(hi - lo)
     log_l, log_r = np.empty(mid - lo + 2), np.empty(hi - mid + 2)
-    log_ratios(mid - lo, log_l)
-    log_ratios(hi - mid, log_r)
+    cost_steps(mid - lo, log_l)
+    cost_steps(hi - mid, log_r)
     move_gains(indptr, indices, order, lo, mid, hi, deg_l, deg_r, gains, log_l, log_r)
 
     def terms(d):
@@ -168,3 +168,88 @@ def test_kill_9_while_writing_leaves_nothing_and_a_rerun_gives_the_same_store(tm
     for name in ("indptr.npy", "indices.npy", "values.npy", "ids.txt", "order.npy"):
         assert (tmp_path / "bp" / name).read_bytes() == (tmp_path / "uninterrupted" / name).read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def plain_python_bp(rows: list[list[int]], order: list[int], depth: int, leaf: int, iterations: int) -> list[int]:
+    """Recursive graph bisection written plainly (sets and sorted lists, costs from the formula each time),
+    the reference the compiled kernel must reproduce: same random start, same swap rule, same stop."""
+    order = list(order)
+
+    def cost(x, n):  # a term's cost with x documents in a half of n
+        return x * math.log2(n / (x + 1)) if x else 0.0
+
+    def bisect(lo, hi, level):
+        if level >= depth or hi - lo <= leaf:
+            return
+        mid = lo + (hi - lo) // 2
+        n1, n2 = mid - lo, hi - mid
+        for _ in range(iterations):
+            left, right = order[lo:mid], order[mid:hi]
+            deg_l = {t: sum(t in rows[d] for d in left) for d in order[lo:hi] for t in rows[d]}
+            deg_r = {t: sum(t in rows[d] for d in right) for d in order[lo:hi] for t in rows[d]}
+            gains = []
+            for i, d in enumerate(left + right):
+                g = 0.0
+                for t in rows[d]:
+                    a, b = deg_l[t], deg_r[t]
+                    before = cost(a, n1) + cost(b, n2)
+                    after = cost(a - 1, n1) + cost(b + 1, n2) if i < n1 else cost(a + 1, n1) + cost(b - 1, n2)
+                    g += before - after
+                gains.append(g)
+            by_left = sorted(range(n1), key=lambda i: -gains[i])
+            by_right = sorted(range(n2), key=lambda i: -gains[n1 + i])
+            swapped = 0
+            for a, b in zip(by_left, by_right):
+                if gains[a] + gains[n1 + b] <= 0:
+                    break
+                order[lo + a], order[mid + b] = order[mid + b], order[lo + a]
+                swapped += 1
+            if swapped == 0:
+                break
+        bisect(lo, mid, level + 1)
+        bisect(mid, hi, level + 1)
+
+    bisect(0, len(order), 0)
+    return order
+
+
+def test_compiled_bisection_matches_a_plain_python_reference_for_any_thread_count(tmp_path):
+    # a vocabulary much larger than a document (400 terms, 5-29 a document) makes equal gains rare, so the
+    # two sorts have no ties to break differently and the permutations must agree position for position
+    rng = np.random.default_rng(0)
+    docs, terms = 96, 400
+    rows = [sorted(rng.choice(terms, int(rng.integers(5, 30)), replace=False).tolist()) for _ in range(docs)]
+    indptr = np.zeros(docs + 1, np.int64)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indices = np.concatenate([np.array(r, np.int32) for r in rows])
+    start = np.random.default_rng(5).permutation(docs).tolist()
+    expected = plain_python_bp(rows, start, depth=3, leaf=8, iterations=20)
+    for threads in (1, 2):
+        got = bp_order(indptr, indices, terms, seed=5, depth=3, leaf=8, iterations=20, threads=threads)
+        assert got.tolist() == expected
+
+
+def test_a_study_reorders_only_grown_stores_and_refuses_an_unknown_method(tmp_path):
+    from lilsr_tools.errors import LilsrError
+    from lilsr_tools.reports.grid import _synth_options
+
+    result = lilsr("ablate", "lambda", "--model", f"a={tmp_path}", "--collection", "scifact", "--reorder", "bp",
+                   "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "--reorder applies with --docs" in result.output
+    assert _synth_options({"method": "mix", "reorder": "bp"}, "grid.toml") == {"method": "mix", "reorder": "bp"}
+    with pytest.raises(LilsrError, match="'reorder' must be 'bp'"):
+        _synth_options({"reorder": "random"}, "grid.toml")
+
+
+def test_tuning_on_a_query_sample_takes_the_same_seeded_queries_in_split_order(tmp_path):
+    from lilsr_tools.data.collection import resolve_collection
+    from lilsr_tools.reports.workspace import Workspace
+
+    scifact = resolve_collection("scifact")
+    every = [q.id for q in scifact.queries("train")]
+    first = Workspace(tmp_path / "a", scifact, "train", query_sample=50).text_queries.qids
+    again = Workspace(tmp_path / "b", scifact, "train", query_sample=50).text_queries.qids
+    assert list(first) == list(again) and len(first) == 50 and len(set(first)) == 50
+    positions = [every.index(q) for q in first]
+    assert positions == sorted(positions) and positions[-1] > 50  # a spread sample, not the first 50
+    assert len(Workspace(tmp_path / "c", scifact, "train").text_queries.qids) == len(every)

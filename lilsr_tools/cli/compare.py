@@ -128,6 +128,9 @@ def ablate_command():
 @click.option("--synth-method", type=click.Choice(["mix", "templates"]), default="mix", show_default=True,
               help="With --docs: how the synthetic documents are made (docs/scale.md).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="With --docs: synth seed.")
+@click.option("--reorder", type=click.Choice(["bp"]), default=None,
+              help="With --docs: reorder each grown store's document ids (lilsr vectors reorder) before any engine "
+                   "builds on it, as block-max engines (BMP, PISA) are run in their papers.")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Timed passes per cell (per query the median).")
 @click.option("--tune-split", default=None,
@@ -138,7 +141,7 @@ def ablate_command():
 @click.option("--out", type=click.Path(file_okay=False), required=True)
 @options.partial
 def ablate_lambda_command(models, lambdas, collections, split, engines, encoder, k, threads, docs, synth_method,
-                          seed, repeat, tune_split, accuracy_target, out, partial):
+                          seed, reorder, repeat, tune_split, accuracy_target, out, partial):
     """Effectiveness, latency and index size per lambda_d model, on each engine (at scale with --docs)."""
     from ..errors import LilsrError
     from ..reports.ablate import LambdaModel, ablate_lambda
@@ -156,6 +159,8 @@ def ablate_lambda_command(models, lambdas, collections, split, engines, encoder,
         raise LilsrError(f"--lambda names {', '.join(sorted(unknown))} match no --model")
     if tune_split and not docs:
         raise LilsrError("--tune-split applies with --docs")
+    if reorder and not docs:
+        raise LilsrError("--reorder applies with --docs (reorder a real store with 'lilsr vectors reorder')")
     if tune_split and tune_split == split:
         raise LilsrError(f"--tune-split {tune_split} is the evaluation split: settings are never chosen on it")
     skipped = {}
@@ -174,7 +179,8 @@ def ablate_lambda_command(models, lambdas, collections, split, engines, encoder,
     collection = collections[0] if len(collections) == 1 else list(collections)
     table = ablate_lambda([LambdaModel(s, values.get(s.name)) for s in specs], collection, out, split=split,
                           engines=tuple(engines), encoder=encoder, k=k, threads=threads, docs=docs,
-                          synth={"method": synth_method, "seed": seed} if docs else None, repeat=repeat,
+                          synth=({"method": synth_method, "seed": seed, **({"reorder": reorder} if reorder else {})}
+                                 if docs else None), repeat=repeat,
                           tune_split=tune_split, accuracy_target=accuracy_target, skipped=skipped, partial=partial)
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     _echo_coverage(_recorded_coverage(out))

@@ -204,8 +204,10 @@ def merge_command(out, parts, overwrite):
               help="Bisection levels [default: until parts hold about 16 documents].")
 @click.option("--iterations", type=options.IntRange(min=1, max=1000, why="swap rounds per level"), default=20,
               show_default=True, help="Swap rounds per level (fewer when a round swaps nothing).")
+@click.option("--threads", type=options.IntRange(min=1, why="worker threads"), default=1, show_default=True,
+              help="Threads bisecting a level's parts side by side (the permutation is the same for any count).")
 @options.overwrite
-def reorder_command(store, out, method, seed, depth, iterations, overwrite):
+def reorder_command(store, out, method, seed, depth, iterations, threads, overwrite):
     """Write STORE with its documents reordered at OUT, so that documents sharing terms get nearby ids.
 
     Ids travel with their documents (every engine builds on OUT unchanged and finds the same documents);
@@ -215,6 +217,6 @@ def reorder_command(store, out, method, seed, depth, iterations, overwrite):
     from ..vectors.reorder import reorder_store
 
     summary = reorder_store(store, out, method=method, seed=seed, depth=depth, iterations=iterations,
-                            overwrite=overwrite)
+                            threads=threads, overwrite=overwrite, progress=True)
     click.echo(f"{out}: log-gap cost {summary['log_gap_bits_before']:.3f} -> {summary['log_gap_bits_after']:.3f} "
                f"bits per posting gap ({method}, seed {seed}, {summary['reorder_seconds']:.1f} s)")

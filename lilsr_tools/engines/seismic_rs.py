@@ -161,7 +161,9 @@ class SeismicRsEngine:
 
     name = "seismic-rs"
     query_input = "vector"
-    tuning_grid = seismic_style_grid()
+    # the shared grid plus the query cuts of Seismic's published recall-95 points (4 and 7: its
+    # experiments/best_configs, heap factors 0.8-1.0)
+    tuning_grid = seismic_style_grid(query_cuts=(4, 5, 7, 10, 20, 40))
     tuning_bounds = SEISMIC_STYLE_BOUNDS
 
     def __init__(self, vocab: list[str], *, vectors: SparseVectors | None = None, index=None,

@@ -52,7 +52,8 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
                   engines: tuple[str, ...] = ("lucene", "native"), encoder: str = "table", k: int = 1000,
                   threads: int = 1, progress: bool = True, docs: int | None = None, synth: dict | None = None,
                   repeat: int = 1, tune_split: str | None = None, accuracy_target: float = 0.95,
-                  skipped: dict[str, str] | None = None, partial: bool = False) -> pd.DataFrame:
+                  skipped: dict[str, str] | None = None, partial: bool = False,
+                  builds: dict[str, dict] | None = None, tune_queries: int | None = None) -> pd.DataFrame:
     """Each model (one per lambda) through each engine with the same query encoder; one table, one plot.
 
     With ``docs``, each model's vectors of ``collection`` are grown to that many synthetic documents
@@ -65,7 +66,10 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
     model is then measured at each k with the fastest setting reaching accuracy@k >= ``accuracy_target``
     there (or the most accurate, when none does; ``tune_settings``).
     Several collections (``collection`` a list): one table and plot per collection and a BEIR-style table
-    (not with ``docs``). ``partial``: accept vector stores lacking some of the corpus (coverage recorded)."""
+    (not with ``docs``). ``partial``: accept vector stores lacking some of the corpus (coverage recorded).
+    ``builds``: build parameters per engine name (e.g. a peer's published configuration), the same for
+    every model; ``synth={"reorder": "bp", ...}`` reorders each grown store before any engine builds on it.
+    ``tune_queries``: tune on a seeded sample of that many of ``tune_split``'s queries (recorded)."""
     if not isinstance(collection, str):
         collections = list(collection)
         if len(collections) > 1:
@@ -78,8 +82,10 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     lambdas = {m.spec.name: m.lambda_d if m.lambda_d is not None else trained_lambda(m.spec) for m in models}
+    builds = dict(builds or {})
     base = dict(collection=collection, split=split, threads=threads, models=[m.spec for m in models],
-                encoders=[encoder], engines=[EngineSpec(e) for e in engines], repeat=repeat, partial=partial)
+                encoders=[encoder], engines=[EngineSpec(e, dict(builds.get(e, {}))) for e in engines], repeat=repeat,
+                partial=partial)
     coverage = {}
     if docs is None:
         grid = Grid(k=k, **base)
@@ -97,7 +103,8 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
             tables = []
             for k_ in (10, 1000):
                 chosen_k, table_k = tune_settings(
-                    Grid(k=k_, docs=docs, synth=synth, **{**base, "split": tune_split}), out / "tune" / f"k{k_}",
+                    Grid(k=k_, docs=docs, synth=synth, query_sample=tune_queries, **{**base, "split": tune_split}),
+                    out / "tune" / f"k{k_}",
                     out / "artifacts", accuracy_target, progress)
                 chosen.update({(m, e, k_): setting for (m, e), setting in chosen_k.items()})
                 tables.append(table_k)
@@ -108,8 +115,8 @@ def ablate_lambda(models: list[LambdaModel], collection: str | list[str], out: s
             for (_, engine, at_k), setting in chosen.items():
                 if at_k == k_ and setting not in settings.setdefault(engine, []):
                     settings[engine].append(setting)
-            engines_k = ([EngineSpec(e, search=tuple(settings.get(e, [{}]))) for e in engines] if chosen
-                         else base["engines"])
+            engines_k = ([EngineSpec(e, dict(builds.get(e, {})), tuple(settings.get(e, [{}]))) for e in engines]
+                         if chosen else base["engines"])
             result = compare(Grid(k=k_, docs=docs, synth=synth, **{**base, "engines": engines_k}), out / f"k{k_}",
                              progress=progress, artifacts=out / "artifacts")
             frames.append(result.frame.assign(k=k_))

@@ -66,7 +66,8 @@ def run_grid(grid: Grid, out: str | Path, progress: bool = True,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ws = Workspace(out, resolve_collection(grid.collection), grid.split, progress=progress, docs=grid.docs,
-                   synth=grid.synth, artifacts=artifacts, strict_vectors=strict_vectors, partial=grid.partial)
+                   synth=grid.synth, artifacts=artifacts, strict_vectors=strict_vectors, partial=grid.partial,
+                   query_sample=grid.query_sample)
     ws.check_coverage(grid.models)  # an incomplete store is refused before any cell runs
     with atomic_file(out / "grid.json") as handle:
         json.dump(grid.as_dict(), handle, indent=1)

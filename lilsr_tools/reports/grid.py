@@ -103,6 +103,7 @@ class Grid:
     synth: dict = field(default_factory=dict)  # synth options: method, seed, mix, pool, keep, noise
     collections: list[str] = field(default_factory=list)  # several: "name" or "name:split" each
     partial: bool = False  # accept vector stores that lack some of the corpus (coverage recorded)
+    query_sample: int | None = None  # run a seeded sample of this many of the split's queries (tuning at scale)
 
     def targets(self) -> list[tuple[str, str]]:
         """(collection, split) pairs the grid runs on."""
@@ -133,7 +134,7 @@ class Grid:
     def as_dict(self) -> dict:
         return {"collection": self.collection, "collections": self.collections, "split": self.split, "k": self.k,
                 "threads": self.threads, "warmup": self.warmup, "repeat": self.repeat, "docs": self.docs,
-                "synth": self.synth, "partial": self.partial,
+                "synth": self.synth, "partial": self.partial, "query_sample": self.query_sample,
                 "baseline": self.baseline, "encoders": self.encoders, "measures": self.measures,
                 "models": [vars(m) for m in self.models],
                 "engines": [{"name": e.name, "build": e.build, "search": list(e.search)} for e in self.engines]}
@@ -263,11 +264,13 @@ def _measures(value, where: str) -> list[str]:
 
 
 def _synth_options(value, where: str) -> dict:
-    known = {"method", "seed", "mix", "pool", "keep", "noise"}
+    known = {"method", "seed", "mix", "pool", "keep", "noise", "reorder"}
     if value is None:
         return {}
     if not isinstance(value, dict) or set(value) - known:
         raise LilsrError(f"{where}: 'synth' must be a table with keys among {', '.join(sorted(known))}")
+    if value.get("reorder") not in (None, "bp"):
+        raise LilsrError(f"{where}: synth 'reorder' must be 'bp' (recursive graph bisection), not {value['reorder']!r}")
     return dict(value)
 
 

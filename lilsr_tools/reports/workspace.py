@@ -38,7 +38,8 @@ class Workspace:
 
     def __init__(self, root: str | Path, collection: Collection, split: str, progress: bool = True,
                  docs: int | None = None, synth: dict | None = None, measure_builds: bool = False,
-                 artifacts: str | Path | None = None, strict_vectors: bool = False, partial: bool = False):
+                 artifacts: str | Path | None = None, strict_vectors: bool = False, partial: bool = False,
+                 query_sample: int | None = None):
         self.root = Path(root)
         self.artifacts = Path(artifacts) if artifacts else self.root / "artifacts"
         self.collection = collection
@@ -49,6 +50,7 @@ class Workspace:
         self.measure_builds = measure_builds or docs is not None
         self.strict_vectors = strict_vectors
         self.partial = partial
+        self.query_sample = query_sample
         self.coverage: dict[str, Coverage] = {}  # model name -> how much of the corpus its given store holds
         self._real: dict[str, SparseVectors] = {}
         self._vectors: dict[str, SparseVectors] = {}
@@ -69,6 +71,12 @@ class Workspace:
     @cached_property
     def text_queries(self) -> QueryBatch:
         queries = self.collection.queries(self.split)
+        if self.query_sample and len(queries) > self.query_sample:
+            import numpy as np
+
+            # seeded, and kept in the split's order: every run of the same sample size sees the same queries
+            keep = np.sort(np.random.default_rng(0).choice(len(queries), self.query_sample, replace=False))
+            queries = [queries[i] for i in keep]
         return QueryBatch([q.id for q in queries], [q.text for q in queries])
 
     @cached_property
@@ -108,18 +116,36 @@ class Workspace:
         if model.name in self._vectors:
             return self._vectors[model.name]
         vectors = self.real_vectors(model)
+        synth = dict(self.synth)
+        reorder = synth.pop("reorder", None)  # a reordering of the grown store, not a way of growing it
         if self.docs is not None and self.docs != len(vectors):
             from ..vectors.synth import synthesize
 
             path = self.path("synthetic", f"{model.name}-{self.docs}",
-                             [key_of(vectors.manifest.get("sha256")), self.docs, self.synth])
+                             [key_of(vectors.manifest.get("sha256")), self.docs, synth])
             if (path / MANIFEST).is_file():
                 vectors = load_vectors(path)
             else:
                 log.info("growing %s to %d synthetic documents", model.name, self.docs)
-                vectors = synthesize(vectors, path, self.docs, overwrite=True, progress=self.progress, **self.synth)
+                vectors = synthesize(vectors, path, self.docs, overwrite=True, progress=self.progress, **synth)
+        if reorder:
+            vectors = self._reordered(model, vectors, reorder)
         self._vectors[model.name] = vectors
         return vectors
+
+    def _reordered(self, model: ModelSpec, vectors: SparseVectors, method: str) -> SparseVectors:
+        """``vectors`` with document ids reordered by ``method`` (``lilsr vectors reorder``; ids travel with
+        their documents, so every engine finds the same documents), made once and kept in the workspace."""
+        import os
+
+        from ..vectors.reorder import reorder_store
+
+        path = self.path("reordered", f"{model.name}-{len(vectors)}", [key_of(vectors.manifest.get("sha256")), method])
+        if not (path / MANIFEST).is_file():
+            log.info("reordering %s (%s)", model.name, method)
+            reorder_store(vectors.path, path, method=method, seed=0, threads=os.cpu_count() or 1, overwrite=True,
+                          progress=self.progress)
+        return load_vectors(path)
 
     def check_coverage(self, models) -> None:
         """Refuse, before any cell runs, a given store that lacks documents of the collection (unless
@@ -199,6 +225,7 @@ class Workspace:
                   self.real_identity(model) if encoder == "vector-idf" else None,
                   self.corpus_identity if encoder == "idf" else None]
         inputs += [top_k] if top_k else []  # a cut is part of the key; the uncut keys stay as they were
+        inputs += [f"sample{self.query_sample}"] if self.query_sample else []
         path = self.path("queries", f"{model.name}-{encoder_spec.replace(':', '-')}", inputs)
         if not (path / MANIFEST).is_file():
             query_encoder = make_query_encoder(encoder, model=None if encoder == "table" else self.checkpoint(model),

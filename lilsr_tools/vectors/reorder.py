@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 DEFAULT_ITERATIONS = 20  # Mackenzie et al.: a fixed 20 swap rounds per level
 DEFAULT_LEAF = 16  # stop splitting below this many documents (PISA's depth default leaves ~32)
@@ -52,22 +52,16 @@ def log_gap_cost(indptr, indices, n_terms: int, order=None) -> float:
 
 
 @njit(cache=True, nogil=True)
-def log_ratios(n, table):
-    """``table[d] = log2(n / (d + 1))`` for d = 0..n+1 (a move may take a half one past full): a term's
-    per-document cost with d documents in a half of n, looked up rather than recomputed for every posting of
-    every swap round."""
-    for d in range(n + 2):
-        table[d] = math.log2(n / (d + 1.0))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _term_cost(d1, log_a, d2, log_b):
-    cost = 0.0
-    if d1 > 0:
-        cost += d1 * log_a[d1]
-    if d2 > 0:
-        cost += d2 * log_b[d2]
-    return cost
+def cost_steps(n, table):
+    """``table[x] = f(x) - f(x - 1)`` for x = 1..n+1, where f(x) = x * log2(n / (x + 1)) is a term's cost with
+    x documents in a half of n (``table[0] = 0``). A move changes one term's count by one in each half, so
+    a document's move gain is two lookups per posting (a move may take a half one past full: hence n+1)."""
+    table[0] = 0.0
+    previous = 0.0
+    for x in range(1, n + 2):
+        cost = x * math.log2(n / (x + 1.0))
+        table[x] = cost - previous
+        previous = cost
 
 
 @njit(cache=True, nogil=True)
@@ -92,35 +86,45 @@ def clear_degrees(indptr, indices, order, lo, hi, deg_left, deg_right):
 
 
 @njit(cache=True, nogil=True)
-def move_gains(indptr, indices, order, lo, mid, hi, deg_left, deg_right, gains, log_left, log_right):
+def move_gains(indptr, indices, order, lo, mid, hi, deg_left, deg_right, gains, step_left, step_right):
     """``gains[p - lo]``: the cost saved by moving document ``order[p]`` to the other half (degrees given;
-    ``log_left``/``log_right``: ``log_ratios`` of the halves' sizes)."""
+    ``step_left``/``step_right``: ``cost_steps`` of the halves' sizes). Leaving the left half saves
+    f_L(a) - f_L(a - 1) and costs f_R(b + 1) - f_R(b) on each of the document's terms; the other way round
+    for the right half."""
     for p in range(lo, hi):
         d = order[p]
         gain = 0.0
-        for j in range(indptr[d], indptr[d + 1]):
-            t = indices[j]
-            a = deg_left[t]
-            b = deg_right[t]
-            before = _term_cost(a, log_left, b, log_right)
-            if p < mid:
-                gain += before - _term_cost(a - 1, log_left, b + 1, log_right)
-            else:
-                gain += before - _term_cost(a + 1, log_left, b - 1, log_right)
+        if p < mid:
+            for j in range(indptr[d], indptr[d + 1]):
+                t = indices[j]
+                gain += step_left[deg_left[t]] - step_right[deg_right[t] + 1]
+        else:
+            for j in range(indptr[d], indptr[d + 1]):
+                t = indices[j]
+                gain += step_right[deg_right[t]] - step_left[deg_left[t] + 1]
         gains[p - lo] = gain
 
 
 @njit(cache=True, nogil=True)
-def bisect_node(indptr, indices, order, lo, hi, iterations, deg_left, deg_right, gains, log_left, log_right):
-    """Split ``order[lo:hi]`` into two halves that share few terms (in place); returns the swap rounds run."""
+def _move_document(indptr, indices, d, deg_from, deg_to):
+    for j in range(indptr[d], indptr[d + 1]):
+        deg_from[indices[j]] -= 1
+        deg_to[indices[j]] += 1
+
+
+@njit(cache=True, nogil=True)
+def bisect_node(indptr, indices, order, lo, hi, iterations, deg_left, deg_right, gains, step_left, step_right):
+    """Split ``order[lo:hi]`` into two halves that share few terms (in place); returns the swap rounds run.
+
+    Degrees are counted once per node and then kept up to date by the swaps themselves (a swap touches only
+    the two documents' postings), so a round reads the node's postings once, for the gains."""
     mid = lo + (hi - lo) // 2
-    log_ratios(mid - lo, log_left)
-    log_ratios(hi - mid, log_right)
+    cost_steps(mid - lo, step_left)
+    cost_steps(hi - mid, step_right)
+    node_degrees(indptr, indices, order, lo, mid, hi, deg_left, deg_right)
     rounds = 0
     for _ in range(iterations):
-        node_degrees(indptr, indices, order, lo, mid, hi, deg_left, deg_right)
-        move_gains(indptr, indices, order, lo, mid, hi, deg_left, deg_right, gains, log_left, log_right)
-        clear_degrees(indptr, indices, order, lo, hi, deg_left, deg_right)
+        move_gains(indptr, indices, order, lo, mid, hi, deg_left, deg_right, gains, step_left, step_right)
         rounds += 1
         left = np.argsort(-gains[:mid - lo], kind="mergesort")  # stable: equal gains keep their order
         right = np.argsort(-gains[mid - lo:hi - lo], kind="mergesort")
@@ -132,41 +136,63 @@ def bisect_node(indptr, indices, order, lo, hi, iterations, deg_left, deg_right,
                 break
             pa = lo + a
             pb = mid + b
+            _move_document(indptr, indices, order[pa], deg_left, deg_right)
+            _move_document(indptr, indices, order[pb], deg_right, deg_left)
             order[pa], order[pb] = order[pb], order[pa]
             swapped += 1
         if swapped == 0:
             break
+    clear_degrees(indptr, indices, order, lo, hi, deg_left, deg_right)
     return rounds
 
 
-@njit(cache=True, nogil=True)
-def recursive_bisection(indptr, indices, order, n_terms, depth, leaf, iterations):
-    """Bisect ``order`` recursively (an explicit stack, depth-first) to ``depth`` levels or ``leaf``
-    documents; returns the total swap rounds run."""
-    deg_left = np.zeros(n_terms, np.int32)
-    deg_right = np.zeros(n_terms, np.int32)
-    gains = np.empty(order.size, np.float64)
-    log_left = np.empty(order.size // 2 + 2, np.float64)
-    log_right = np.empty(order.size - order.size // 2 + 2, np.float64)
-    stack_lo = np.empty(2 * depth + 2, np.int64)
-    stack_hi = np.empty(2 * depth + 2, np.int64)
-    stack_level = np.empty(2 * depth + 2, np.int64)
-    top = 0
-    stack_lo[0], stack_hi[0], stack_level[0] = 0, order.size, 0
-    top = 1
-    rounds = 0
-    while top > 0:
-        top -= 1
-        lo, hi, level = stack_lo[top], stack_hi[top], stack_level[top]
-        if level >= depth or hi - lo <= leaf:
-            continue
-        rounds += bisect_node(indptr, indices, order, lo, hi, iterations, deg_left, deg_right, gains, log_left,
-                              log_right)
-        mid = lo + (hi - lo) // 2
-        stack_lo[top], stack_hi[top], stack_level[top] = mid, hi, level + 1
-        stack_lo[top + 1], stack_hi[top + 1], stack_level[top + 1] = lo, mid, level + 1
-        top += 2
-    return rounds
+@njit(cache=True, parallel=True)
+def bisect_level(indptr, indices, order, node_lo, node_hi, n_terms, iterations, groups, rounds):
+    """Bisect every node ``order[node_lo[i]:node_hi[i]]`` of one level; nodes are independent, so ``groups``
+    workers take every groups-th node, each with its own degree arrays (a node's result does not depend on
+    which worker ran it: any thread count gives the same permutation)."""
+    n_nodes = node_lo.size
+    largest = 0
+    for i in range(n_nodes):
+        largest = max(largest, node_hi[i] - node_lo[i])
+    for g in prange(groups):
+        deg_left = np.zeros(n_terms, np.int32)
+        deg_right = np.zeros(n_terms, np.int32)
+        gains = np.empty(largest, np.float64)
+        step_left = np.empty(largest // 2 + 2, np.float64)
+        step_right = np.empty(largest - largest // 2 + 2, np.float64)
+        for i in range(g, n_nodes, groups):
+            rounds[i] = bisect_node(indptr, indices, order, node_lo[i], node_hi[i], iterations, deg_left,
+                                    deg_right, gains, step_left, step_right)
+
+
+def recursive_bisection(indptr, indices, order, n_terms, depth, leaf, iterations, threads: int = 1,
+                        progress=None) -> int:
+    """Bisect ``order`` recursively, level by level, to ``depth`` levels or parts of ``leaf`` documents;
+    returns the total swap rounds run. ``progress(level, nodes)`` is called after each level."""
+    import numba
+
+    bounds = [(0, order.size)]
+    total_rounds = 0
+    previous_threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        for level in range(depth):
+            nodes = [(lo, hi) for lo, hi in bounds if hi - lo > leaf]
+            if not nodes:
+                break
+            node_lo = np.array([lo for lo, _ in nodes], np.int64)
+            node_hi = np.array([hi for _, hi in nodes], np.int64)
+            rounds = np.zeros(len(nodes), np.int64)
+            bisect_level(indptr, indices, order, node_lo, node_hi, n_terms, iterations,
+                         min(len(nodes), numba.get_num_threads()), rounds)
+            total_rounds += int(rounds.sum())
+            bounds = [half for lo, hi in nodes for half in ((lo, lo + (hi - lo) // 2), (lo + (hi - lo) // 2, hi))]
+            if progress is not None:
+                progress(level, len(nodes))
+    finally:
+        numba.set_num_threads(previous_threads)
+    return total_rounds
 
 
 def default_depth(n_docs: int, leaf: int = DEFAULT_LEAF) -> int:
@@ -175,13 +201,15 @@ def default_depth(n_docs: int, leaf: int = DEFAULT_LEAF) -> int:
 
 
 def bp_order(indptr, indices, n_terms: int, *, seed: int = 0, depth: int | None = None,
-             iterations: int = DEFAULT_ITERATIONS, leaf: int = DEFAULT_LEAF) -> np.ndarray:
-    """The BP permutation: ``order[new position] = old document index`` (int64)."""
+             iterations: int = DEFAULT_ITERATIONS, leaf: int = DEFAULT_LEAF, threads: int = 1,
+             progress=None) -> np.ndarray:
+    """The BP permutation: ``order[new position] = old document index`` (int64); the same for any
+    ``threads``."""
     n_docs = len(indptr) - 1
     order = np.random.default_rng(seed).permutation(n_docs).astype(np.int64)
     depth = default_depth(n_docs, leaf) if depth is None else depth
     recursive_bisection(np.asarray(indptr, np.int64), np.asarray(indices, np.int32), order, n_terms, depth,
-                        leaf, iterations)
+                        leaf, iterations, threads=threads, progress=progress)
     return order
 
 
@@ -212,7 +240,8 @@ def permute_rows(vectors, order: np.ndarray):
 
 
 def reorder_store(source, out, *, method: str = "bp", seed: int = 0, depth: int | None = None,
-                  iterations: int = DEFAULT_ITERATIONS, overwrite: bool = False) -> dict:
+                  iterations: int = DEFAULT_ITERATIONS, threads: int = 1, overwrite: bool = False,
+                  progress: bool = False) -> dict:
     """Write the vector store ``source`` with its documents reordered by ``method`` at ``out`` (atomically;
     ``order.npy`` holds the permutation: old index of the document at each new position). Returns the
     summary recorded in the manifest (log-gap cost before and after, in bits per posting gap)."""
@@ -230,20 +259,33 @@ def reorder_store(source, out, *, method: str = "bp", seed: int = 0, depth: int 
         raise LilsrError(f"--depth must be an integer from 1 to 40, not {depth!r}")
     if not 1 <= iterations <= 1000:
         raise LilsrError(f"--iterations must be from 1 to 1000, not {iterations!r}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise LilsrError(f"--threads must be a positive integer, not {threads!r}")
     check_can_write(out, overwrite)
     vectors = load_vectors(source)
     started = time.perf_counter()
     n_terms = len(vectors.vocab)
     depth = default_depth(len(vectors)) if depth is None else int(depth)
     before = log_gap_cost(vectors.indptr, vectors.indices, n_terms)
-    order = bp_order(vectors.indptr, vectors.indices, n_terms, seed=int(seed), depth=depth, iterations=iterations)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=depth, unit="level", desc="bisection", dynamic_ncols=True)
+    try:
+        order = bp_order(vectors.indptr, vectors.indices, n_terms, seed=int(seed), depth=depth,
+                         iterations=iterations, threads=int(threads),
+                         progress=None if bar is None else (lambda level, nodes: bar.update(1)))
+    finally:
+        if bar is not None:
+            bar.close()
     after = log_gap_cost(vectors.indptr, vectors.indices, n_terms, order)
     seconds = round(time.perf_counter() - started, 3)
     reordered = permute_rows(vectors, order)
     summary = {"log_gap_bits_before": round(before, 4), "log_gap_bits_after": round(after, 4),
                "reorder_seconds": seconds}
     params = {"reorder": {"method": method, "seed": int(seed), "depth": depth, "iterations": iterations,
-                          "leaf": DEFAULT_LEAF, "cost": "mean log2(d-gap) over the store's postings",
+                          "leaf": DEFAULT_LEAF, "threads": int(threads), "cost": "mean log2(d-gap) over the store's postings",
                           "order_file": "order.npy (old document index at each new position)"},
               "source": str(source), "source_params": vectors.manifest.get("params")}
     save_vectors(out, reordered, model=vectors.manifest.get("model"), params=params, overwrite=overwrite,
