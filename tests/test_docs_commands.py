@@ -7,9 +7,12 @@ HTML comment on the line before the block::
     <!-- docs-test: cheap -->
     <!-- docs-test: cheap; needs out/scifact-splade-tiny out/idf-table -->
 
-run for real, line by line, in a scratch copy of the layout the guides assume (the repository root with
-``../shared/data`` beside it), where ``scifact`` is the small SciFact of the fixtures and the outputs a
-block ``needs`` (made by earlier guides) are put in place first. A marked command that fails fails the test.
+run for real, line by line, as a newcomer on a fresh clone would: the README first, then the guides in the
+order the README lists them (its Commands table, then the guides it links elsewhere), all in one scratch copy
+of the layout the guides assume (the repository root with ``../shared/data`` beside it, where ``scifact`` is
+the small SciFact of the fixtures) and one shared ``out/`` folder. What a block ``needs`` must have been made
+by an earlier block in that order, so a guide relying on a later guide's output fails, and so does one that
+re-makes an earlier guide's output without ``--overwrite``. A marked command that fails fails the test.
 
 Lines are run by a small interpreter, in this process (no Python start-up per command): comments, ``\\``
 continuations, ``export A=B``, ``name=value`` and ``$name``, ``flock FILE`` prefixes, ``lilsr`` /
@@ -44,7 +47,6 @@ import pytest
 from click.testing import CliRunner
 
 from lilsr_tools.cli import main
-from lilsr_tools.data import read_queries
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -228,29 +230,40 @@ def test_documented_lilsr_commands_parse(block):
             pytest.fail(f"{block.where}: `{line}` does not parse: {exc.format_message()}")
 
 
-@pytest.fixture(scope="module")
-def layout(small_corpus, small_vectors, small_table, small_queries, tmp_path_factory):
-    """<tmp>/repo (the working directory of the guides) with docs/ and benchmarks/ linked, and
-    <tmp>/shared/data/scifact: the small SciFact."""
-    from lilsr_tools.vectors.queries import save_encoded_queries
+def readme_order() -> list[Path]:
+    """The order a newcomer reads the guides in: the README, then the guides its Commands table links, top to
+    bottom, then those it links elsewhere (reliability, design), in order of first mention."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = text.split("\n## Commands", 1)[1].split("\n## ", 1)[0]
+    names = re.findall(r"\(docs/([\w.-]+\.md)", commands) + re.findall(r"\(docs/([\w.-]+\.md)", text)
+    return [REPO / "README.md", *(REPO / "docs" / name for name in dict.fromkeys(names))]
 
-    root = tmp_path_factory.mktemp("guides")
+
+GUIDE_ORDER = readme_order()
+CHEAP_GUIDES = [guide for guide in GUIDE_ORDER if any(block.guide == guide for block in CHEAP_BLOCKS)]
+
+
+def test_the_readme_links_every_guide():
+    assert set(GUIDE_ORDER) == set(GUIDES), f"guides the README never links: {sorted(set(GUIDES) - set(GUIDE_ORDER))}"
+
+
+@pytest.fixture(scope="module")
+def clone(small_corpus, tmp_path_factory):
+    """One scratch checkout for every guide, as a fresh clone: <tmp>/repo (the guides' working directory, with
+    docs/, benchmarks/ and tests/ linked and an empty out/ to come) and <tmp>/shared/data/scifact beside it (the
+    small SciFact of the fixtures; the full one with LILSR_DOCS_REAL_DATA=1). Guides run in the README's order
+    against the same out/, so a guide that needs what a later one makes fails; ``outcomes`` records each guide
+    run so far (None: passed; else why it failed)."""
+    root = tmp_path_factory.mktemp("clone")
     data = root / "shared" / "data"
     data.mkdir(parents=True)
-    # the printed figures of the guides are checked on the real SciFact only (LILSR_DOCS_REAL_DATA=1)
     (data / "scifact").symlink_to(Path(os.environ["LILSR_DATA_DIR"]) / "scifact" if REAL_DATA else small_corpus)
-    seeds = root / "seeds"
-    seeds.mkdir()
-    shutil.copytree(small_vectors.path, seeds / "scifact-splade-tiny")
-    shutil.copytree(small_table, seeds / "idf-table")
-    save_encoded_queries(seeds / "q-contextual", small_queries, params={"collection": "scifact", "split": "test"})
-    from lilsr_tools.models.query_encoders import encode_queries, make_query_encoder
-
-    queries = [(q.id, q.text) for q in read_queries(small_corpus / "queries.jsonl")]
-    table = make_query_encoder("table", table=small_table)
-    save_encoded_queries(seeds / "q-table", encode_queries(table, [q for q, _ in queries], [t for _, t in queries]),
-                         params={"collection": "scifact", "split": "test"})
-    return root
+    cwd = root / "repo"
+    cwd.mkdir()
+    for name in ("docs", "benchmarks", "tests"):
+        (cwd / name).symlink_to(REPO / name)
+    env = {"LILSR_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "LILSR_PROGRESS": "0"}
+    return {"cwd": cwd, "env": env, "outcomes": {}}
 
 
 def run_line(line: str, env: dict, cwd: Path, where: str) -> str:
@@ -282,35 +295,48 @@ def run_line(line: str, env: dict, cwd: Path, where: str) -> str:
                 "mark this block as not cheap or write it with those")
 
 
-CHEAP_GUIDES = sorted({block.guide for block in CHEAP_BLOCKS}, key=GUIDES.index)
-
-
-@pytest.mark.parametrize("guide", CHEAP_GUIDES, ids=lambda g: str(g.relative_to(REPO)))
-def test_cheap_documented_commands_run(guide, layout, tmp_path, monkeypatch):
-    """A guide's cheap blocks, in order, in one scratch checkout (later blocks use what earlier ones made)."""
-    cwd = tmp_path / "repo"
-    cwd.mkdir()
-    (tmp_path / "shared").symlink_to(layout / "shared")  # ../shared/data beside the checkout
-    for name in ("docs", "benchmarks", "tests"):
-        (cwd / name).symlink_to(REPO / name)
+def run_guide(guide: Path, clone: dict, monkeypatch) -> None:
+    """A guide's cheap blocks, in order, in the shared checkout (they use what earlier blocks and guides made)."""
+    cwd, env = clone["cwd"], clone["env"]
     monkeypatch.chdir(cwd)
-    env = {"LILSR_DATA_DIR": str(layout / "shared" / "data"), "HF_HUB_OFFLINE": "1", "LILSR_PROGRESS": "0"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for block in (b for b in CHEAP_BLOCKS if b.guide == guide):
-        for need in block.needs:  # made by another guide: put in place unless an earlier block made it
-            seed = layout / "seeds" / Path(need).name
-            assert seed.exists(), f"{block.where}: no seed for {need} (have {sorted(os.listdir(layout / 'seeds'))})"
-            if not (cwd / need).exists():
-                (cwd / need).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copytree(seed, cwd / need)
+        missing = [need for need in block.needs if not (cwd / need).exists()]
+        if missing:
+            pytest.fail(f"{block.where}: needs {' '.join(missing)}, which no earlier block in the README's order "
+                        "makes (a newcomer reading the guides in that order does not have it)")
         for line, figures in zip(command_lines(block.text), documented_figures(block.text)):
             output = run_line(line, env, cwd, block.where)
             problems = figure_mismatches(output, figures, check_values=REAL_DATA)
             if problems:
                 pytest.fail(f"{block.where}: `{line}` does not print what the guide shows: {'; '.join(problems)}")
             for key, value in env.items():  # exports apply to the following lines, as in a shell
-                monkeypatch.setenv(key, str((cwd / value).resolve()) if key == "LILSR_DATA_DIR" else value)
+                env[key] = str((cwd / value).resolve()) if key == "LILSR_DATA_DIR" else value
+                monkeypatch.setenv(key, env[key])
+
+
+@pytest.mark.parametrize("guide", CHEAP_GUIDES, ids=lambda g: str(g.relative_to(REPO)))
+def test_cheap_documented_commands_run(guide, clone, monkeypatch):
+    """The guides' cheap blocks run as a newcomer would: the README's order, one shared out/ folder. The guides
+    before this one run first (here, when this test runs alone), so each sees what they leave."""
+    outcomes = clone["outcomes"]
+    for earlier in CHEAP_GUIDES[:CHEAP_GUIDES.index(guide)]:
+        if earlier not in outcomes:
+            try:
+                run_guide(earlier, clone, monkeypatch)
+                outcomes[earlier] = None
+            except pytest.fail.Exception as exc:
+                outcomes[earlier] = str(exc)
+        if outcomes[earlier] is not None:
+            pytest.fail(f"{guide.relative_to(REPO)} cannot run from a fresh clone: {earlier.relative_to(REPO)}, "
+                        f"before it in the README's order, failed: {outcomes[earlier].splitlines()[0]}")
+    try:
+        run_guide(guide, clone, monkeypatch)
+    except pytest.fail.Exception as exc:
+        outcomes[guide] = str(exc)
+        raise
+    outcomes[guide] = None
 
 
 def documented_defaults(guide: Path, header: str) -> dict[str, str]:
