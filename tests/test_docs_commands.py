@@ -25,14 +25,24 @@ measure and its value, as ``lilsr evaluate`` prints them)::
     .venv/bin/lilsr evaluate out/runs/exact-table.trec --collection scifact --split test
     # nDCG@10    0.6585
 
-are what that command prints. The docs test requires each NAME on a line of the command's output, and, when
-the guides run on the real collections (``LILSR_DOCS_REAL_DATA=1``: ``scifact`` is the full one of
-``$LILSR_DATA_DIR``, not the small fixture), its value within ``FIGURE_TOLERANCE`` (0.002) of the printed
-one, so a documented figure cannot drift silently: re-run the guide and paste what it prints.
+are what that command prints on the real SciFact. The docs test requires each NAME on a line of the
+command's output, and checks each value within ``FIGURE_TOLERANCE`` (0.002):
+
+- by default (the small SciFact of the fixtures, where the real figure cannot be reproduced) against
+  ``tests/docs_figures.json``, which holds, per command and NAME, the guide's figure and what the command
+  printed on the fixture when that figure was last confirmed on the real data. A change that moves the
+  fixture's figure has moved the real one too, so the guide's is stale: the test fails, naming both;
+  so does a guide figure edited without recording it;
+- with ``LILSR_DOCS_REAL_DATA=1`` (``scifact`` is the full one of ``$LILSR_DATA_DIR``; slow: it encodes
+  the whole corpus) against the guide's figure itself.
+
+After re-running a guide on the real data and pasting its figures, record the fixture's with
+``LILSR_DOCS_RECORD_FIGURES=1 pytest tests/test_docs_commands.py -k cheap``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -55,6 +65,8 @@ LILSR = ("lilsr", ".venv/bin/lilsr")
 FIGURE = re.compile(r"^#\s*(?P<name>[A-Za-z][\w@.()=,]*)\s+(?P<value>-?\d+(?:\.\d+)?)\s*$")
 FIGURE_TOLERANCE = 0.002
 REAL_DATA = os.environ.get("LILSR_DOCS_REAL_DATA", "") not in ("", "0")
+RECORD_FIGURES = os.environ.get("LILSR_DOCS_RECORD_FIGURES", "") not in ("", "0")
+FIXTURE_FIGURES = REPO / "tests" / "docs_figures.json"
 
 
 @dataclass
@@ -130,9 +142,8 @@ def documented_figures(text: str) -> list[list[tuple[str, float]]]:
     return figures
 
 
-def figure_mismatches(output: str, figures: list[tuple[str, float]], check_values: bool,
-                      tolerance: float = FIGURE_TOLERANCE) -> list[str]:
-    """What differs between a command's output and the figures documented after it."""
+def printed_figures(output: str) -> dict[str, float]:
+    """``NAME NUMBER`` at the start of the output's lines (the first line naming each NAME)."""
     printed = {}
     for line in output.splitlines():
         words = line.split()
@@ -141,6 +152,13 @@ def figure_mismatches(output: str, figures: list[tuple[str, float]], check_value
                 printed.setdefault(words[0], float(words[1]))
             except ValueError:
                 pass
+    return printed
+
+
+def figure_mismatches(output: str, figures: list[tuple[str, float]], check_values: bool,
+                      tolerance: float = FIGURE_TOLERANCE) -> list[str]:
+    """What differs between a command's output and the figures documented after it."""
+    printed = printed_figures(output)
     problems = []
     for name, value in figures:
         if name not in printed:
@@ -148,6 +166,32 @@ def figure_mismatches(output: str, figures: list[tuple[str, float]], check_value
         elif check_values and abs(printed[name] - value) > tolerance:
             problems.append(f"{name}: documented {value:g}, printed {printed[name]:g} (tolerance {tolerance:g})")
     return problems
+
+
+def stale_fixture_figures(output: str, figures: list[tuple[str, float]], recorded: dict | None,
+                          tolerance: float = FIGURE_TOLERANCE) -> list[str]:
+    """The guide's figures that the fixture run says are stale: ``recorded`` maps each NAME to the guide's
+    figure and the fixture's value when that figure was confirmed (``tests/docs_figures.json``)."""
+    how = ("re-run the guide on SciFact (LILSR_DOCS_REAL_DATA=1), paste what it prints, then record the "
+           "fixture's figures (LILSR_DOCS_RECORD_FIGURES=1)")
+    printed = printed_figures(output)
+    problems = []
+    for name, value in figures:
+        documented, fixture = (recorded or {}).get(name, (None, None))
+        if documented is None:
+            problems.append(f"{name}: no fixture figure recorded in {FIXTURE_FIGURES.name}; {how}")
+        elif documented != value:
+            problems.append(f"{name}: the guide shows {value:g}, {FIXTURE_FIGURES.name} was recorded against "
+                            f"{documented:g}; {how}")
+        elif name in printed and abs(printed[name] - fixture) > tolerance:
+            problems.append(f"{name}: the guide's {value:g} is stale: on the test collection the command prints "
+                            f"{printed[name]:g}, not the {fixture:g} it printed when {value:g} was confirmed "
+                            f"(tolerance {tolerance:g}); {how}")
+    return problems
+
+
+def figure_key(block: Block, line: str) -> str:
+    return f"{block.guide.relative_to(REPO)}: {line}"
 
 
 ALL_BLOCKS = [block for guide in GUIDES for block in bash_blocks(guide)]
@@ -208,6 +252,30 @@ def test_a_stale_documented_figure_fails():
     assert figure_mismatches("R@100 0.8953\n", figures, check_values=False)[0].startswith("nDCG@10: documented")
 
 
+def test_a_stale_documented_figure_fails_on_the_fixture():
+    """By default (the small SciFact) a figure is stale when the fixture prints other than it did when the
+    guide's figure was confirmed: the default-table change moved both."""
+    figures = [("nDCG@10", 0.6451), ("RR@10", 0.6076)]
+    recorded = {"nDCG@10": (0.6451, 0.5120), "RR@10": (0.6076, 0.4800)}
+    assert stale_fixture_figures("nDCG@10 0.5131\nRR@10 0.4790\n", figures, recorded) == []  # within 0.002
+    stale = stale_fixture_figures("nDCG@10 0.5301\nRR@10 0.4800\n", figures, recorded)
+    assert len(stale) == 1 and stale[0].startswith("nDCG@10: the guide's 0.6451 is stale: on the test collection "
+                                                   "the command prints 0.5301, not the 0.512 it printed")
+    edited = stale_fixture_figures("nDCG@10 0.5120\nRR@10 0.4800\n", [("nDCG@10", 0.6585), ("RR@10", 0.6076)],
+                                   recorded)
+    assert len(edited) == 1 and "recorded against 0.6451" in edited[0]
+    assert "no fixture figure recorded" in stale_fixture_figures("nDCG@10 0.5\n", figures, None)[0]
+
+
+def test_every_documented_figure_is_recorded_for_the_fixture():
+    """Each ``# NAME NUMBER`` of a cheap block has its fixture figure, recorded against the guide's value."""
+    recorded = json.loads(FIXTURE_FIGURES.read_text(encoding="utf-8"))
+    expected = {figure_key(block, line): {name: value for name, value in figures}
+                for block in CHEAP_BLOCKS
+                for line, figures in zip(command_lines(block.text), documented_figures(block.text)) if figures}
+    assert {key: {name: pair[0] for name, pair in names.items()} for key, names in recorded.items()} == expected
+
+
 def test_every_guide_figure_block_parses():
     for block in CHEAP_BLOCKS:
         assert len(documented_figures(block.text)) == len(command_lines(block.text)), block.where
@@ -263,7 +331,10 @@ def clone(small_corpus, tmp_path_factory):
     for name in ("docs", "benchmarks", "tests"):
         (cwd / name).symlink_to(REPO / name)
     env = {"LILSR_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "LILSR_PROGRESS": "0"}
-    return {"cwd": cwd, "env": env, "outcomes": {}}
+    figures = json.loads(FIXTURE_FIGURES.read_text(encoding="utf-8")) if FIXTURE_FIGURES.exists() else {}
+    yield {"cwd": cwd, "env": env, "outcomes": {}, "figures": figures}
+    if RECORD_FIGURES and not REAL_DATA:
+        FIXTURE_FIGURES.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def run_line(line: str, env: dict, cwd: Path, where: str) -> str:
@@ -309,6 +380,13 @@ def run_guide(guide: Path, clone: dict, monkeypatch) -> None:
         for line, figures in zip(command_lines(block.text), documented_figures(block.text)):
             output = run_line(line, env, cwd, block.where)
             problems = figure_mismatches(output, figures, check_values=REAL_DATA)
+            if figures and not REAL_DATA:
+                if RECORD_FIGURES:
+                    printed = printed_figures(output)
+                    clone["figures"][figure_key(block, line)] = {name: [value, printed.get(name)]
+                                                                 for name, value in figures}
+                else:
+                    problems += stale_fixture_figures(output, figures, clone["figures"].get(figure_key(block, line)))
             if problems:
                 pytest.fail(f"{block.where}: `{line}` does not print what the guide shows: {'; '.join(problems)}")
             for key, value in env.items():  # exports apply to the following lines, as in a shell
