@@ -401,3 +401,33 @@ def test_a_run_stopped_during_its_final_write_shows_no_model_and_its_rerun_match
 
     a, b = load_file(str(straight.model / "model.safetensors")), load_file(str(resumed.model / "model.safetensors"))
     assert a.keys() == b.keys() and all(np.allclose(a[key], b[key], atol=1e-5) for key in a)
+
+
+def test_a_full_disk_at_the_final_write_is_one_error_naming_the_model(config, splade_tiny, tmp_path):
+    """The disk fills while the final model is written (checkpoints fit, the model copy does not): a
+    ``LilsrError`` naming ``OUT/model`` and the space, no model and no temporary folder left. On a tmpfs
+    sized for the test (root only: skipped with the reason otherwise)."""
+    import subprocess
+
+    config = config.replace(steps=3, save_every=3)
+    straight = train(config, tmp_path / "straight", loaded=fresh(splade_tiny), progress=False).out
+    sizes = {p: p.stat().st_size for p in straight.rglob("*") if p.is_file()}
+    model = sum(size for p, size in sizes.items() if "model" in p.relative_to(straight).parts[:1])
+    rest = sum(sizes.values()) - model - sum(size for p, size in sizes.items()
+                                              if p.relative_to(straight).parts[0] == "table")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    pages = (rest + model // 2 + 64 * 4096) // 4096  # the checkpoint and the table fit, half the model does
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={pages * 4096}", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'mount failed'}; needs root)")
+    try:
+        run = disk / "run"
+        with pytest.raises(LilsrError, match="no space left") as error:
+            train(config, run, loaded=fresh(splade_tiny), progress=False)
+        assert str(run / "model") in str(error.value) and "\n" not in str(error.value)
+        assert not (run / "model").exists() and not (run / "manifest.json").exists()
+        assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
