@@ -62,7 +62,8 @@ REPO = Path(__file__).resolve().parents[1]
 GUIDES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 MARK = re.compile(r"<!--\s*docs-test:\s*cheap\s*(?:;\s*needs\s+(?P<needs>[^>]*?))?\s*-->")
 LILSR = ("lilsr", ".venv/bin/lilsr")
-FIGURE = re.compile(r"^#\s*(?P<name>[A-Za-z][\w@.()=,]*)\s+(?P<value>-?\d+(?:\.\d+)?)\s*$")
+NUMBER = r"[-+]?\d+(?:\.\d+)?"
+FIGURE = re.compile(rf"^#\s*(?P<name>[A-Za-z][\w@.()=,]*)(?P<values>(?:\s+{NUMBER})+)\s*$")
 FIGURE_TOLERANCE = 0.002
 REAL_DATA = os.environ.get("LILSR_DOCS_REAL_DATA", "") not in ("", "0")
 RECORD_FIGURES = os.environ.get("LILSR_DOCS_RECORD_FIGURES", "") not in ("", "0")
@@ -130,7 +131,7 @@ def documented_figures(text: str) -> list[list[tuple[str, float]]]:
         if not current and line.lstrip().startswith("#"):
             match = FIGURE.match(line.strip())
             if match and figures:
-                figures[-1].append((match.group("name"), float(match.group("value"))))
+                figures[-1] += figure_columns(match.group("name"), match.group("values").split())
             continue
         if line.endswith("\\"):
             current += line[:-1] + " "
@@ -142,16 +143,24 @@ def documented_figures(text: str) -> list[list[tuple[str, float]]]:
     return figures
 
 
+def figure_columns(name: str, words: list[str]) -> list[tuple[str, float]]:
+    """``NAME V1 V2 ...`` (one column per run, as ``lilsr evaluate A B`` prints) as ``NAME``, ``NAME#2``, ..."""
+    values = []
+    for word in words:
+        try:
+            values.append(float(word))
+        except ValueError:
+            break
+    return [(name if i == 0 else f"{name}#{i + 1}", value) for i, value in enumerate(values)]
+
+
 def printed_figures(output: str) -> dict[str, float]:
-    """``NAME NUMBER`` at the start of the output's lines (the first line naming each NAME)."""
-    printed = {}
+    """``NAME NUMBER...`` at the start of the output's lines (the first line naming each NAME)."""
+    printed: dict[str, float] = {}
     for line in output.splitlines():
         words = line.split()
-        if len(words) >= 2:
-            try:
-                printed.setdefault(words[0], float(words[1]))
-            except ValueError:
-                pass
+        if len(words) >= 2 and words[0] not in printed:
+            printed.update(figure_columns(words[0], words[1:]))
     return printed
 
 
@@ -250,6 +259,11 @@ def test_a_stale_documented_figure_fails():
         "nDCG@10: documented 0.6451, printed 0.6585 (tolerance 0.002)"]
     assert figure_mismatches(printed, figures, check_values=False) == []  # the small fixture: names only
     assert figure_mismatches("R@100 0.8953\n", figures, check_values=False)[0].startswith("nDCG@10: documented")
+    two_runs = "# nDCG@10    0.6789    0.6826\n"  # lilsr evaluate A B: one column per run
+    assert documented_figures("lilsr evaluate a b\n" + two_runs) == [[("nDCG@10", 0.6789), ("nDCG@10#2", 0.6826)]]
+    assert figure_mismatches("  a  b\nnDCG@10 0.6789 0.6901\nnDCG@10 +0.0112 p=0.01\n",
+                             documented_figures("lilsr evaluate a b\n" + two_runs)[0], check_values=True) == [
+        "nDCG@10#2: documented 0.6826, printed 0.6901 (tolerance 0.002)"]
 
 
 def test_a_stale_documented_figure_fails_on_the_fixture():
