@@ -117,7 +117,7 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         fault_point("atomic:rename")
-    except (OSError, DiskFull) as exc:  # DiskFull: a file inside (a manifest) filled it; name the output
+    except Exception as exc:  # DiskFull: a file inside (a manifest) filled it; name the output
         written = _bytes_in(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, DiskFull) or is_disk_full(exc):
@@ -132,12 +132,18 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
 # --- a full disk --------------------------------------------------------------------------------------------
 
 _NUMPY_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+# compiled engines report ENOSPC in their own words and exception types: Rust's io::Error (Seismic:
+# 'Encode(Io { ... code: 28, kind: StorageFull, message: "No space left on device" })')
+_ENGINE_NO_SPACE = re.compile(r"No space left on device|StorageFull|os error 28\b")
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """ENOSPC/EDQUOT, or numpy's short write ("N requested and M written", no errno, no path)."""
-    return isinstance(exc, OSError) and (exc.errno in (errno.ENOSPC, errno.EDQUOT)
-                                         or bool(_NUMPY_SHORT_WRITE.search(str(exc))))
+    """ENOSPC/EDQUOT, numpy's short write ("N requested and M written", no errno, no path), or a compiled
+    engine's error saying the same (with a temporary path and no size)."""
+    if isinstance(exc, OSError) and (exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                                     or _NUMPY_SHORT_WRITE.search(str(exc))):
+        return True
+    return isinstance(exc, Exception) and bool(_ENGINE_NO_SPACE.search(str(exc)))
 
 
 def _bytes_in(path: Path) -> int:

@@ -13,7 +13,10 @@
     >>> pt.Experiment([pipeline], topics, qrels, eval_metrics=["nDCG@10"])
 
 ``query_toks`` and ``toks`` are ``{token: weight}`` dicts over the model's WordPiece vocabulary, the form
-pyterrier-pisa's ``toks_indexer()`` and ``quantized()`` take.
+pyterrier-pisa's ``toks_indexer()`` and ``quantized()`` take. Query encoders also add ``query_vocab_digest``,
+the digest of the vocabulary they encoded over; the retriever refuses queries whose digest is not its
+index's (as ``lilsr search`` does): a table of another model, same size but other tokens, would match
+the wrong postings without any error.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import LilsrError
+from .errors import BadArgument, LilsrError
 
 try:
     import pyterrier as pt
@@ -30,12 +33,19 @@ except ImportError as exc:  # pragma: no cover - the engines extra installs it
     raise LilsrError(f"lilsr_tools.pyterrier needs pyterrier (make venv installs the 'engines' extra): {exc}") from None
 
 
+VOCAB_COLUMN = "query_vocab_digest"  # what a query encoder stamps on its rows, checked by the retriever
+
+
 class QueryEncoderTransformer(pt.Transformer):
     """A lilsr query encoder (anything with ``encode(text)``) as ``query`` -> ``query_toks``."""
 
     def __init__(self, encoder, batch_size: int = 1):
+        from .vectors.store import vocab_digest
+
         self.encoder = encoder
         self.batch_size = batch_size
+        vocab = getattr(encoder, "vocab", None)
+        self.vocab_digest = vocab_digest(list(vocab)) if vocab is not None else None
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         if "query" not in inp.columns:
@@ -49,6 +59,8 @@ class QueryEncoderTransformer(pt.Transformer):
             vectors = [self.encoder.encode(text) for text in texts]
         out = inp.copy()
         out["query_toks"] = vectors
+        if self.vocab_digest is not None:
+            out[VOCAB_COLUMN] = self.vocab_digest
         return out
 
     def __repr__(self) -> str:
@@ -96,6 +108,8 @@ class Retriever(pt.Transformer):
             raise LilsrError(f"{self!r} needs 'qid' and '{column}' columns; got {', '.join(map(str, inp.columns))}"
                              + ("; put a query encoder before it (table_encoder, contextual_encoder)"
                                 if column == "query_toks" else ""))
+        if column == "query_toks" and VOCAB_COLUMN in inp.columns:
+            self._check_vocabulary(inp[VOCAB_COLUMN])
         qids = inp["qid"].astype(str).tolist()
         results = self.engine.batch_search(qids, inp[column].tolist(), k=self.k, threads=self.threads, **self.params)
         rows = [(qid, docno, float(score), rank) for qid, ids, scores in zip(results.qids, results.doc_ids,
@@ -105,6 +119,16 @@ class Retriever(pt.Transformer):
         keep = [c for c in inp.columns if c not in ("docno", "score", "rank")]
         query_columns = inp[keep].assign(qid=inp["qid"].astype(str)).drop_duplicates("qid")
         return query_columns.merge(hits, on="qid", how="inner")[[*keep, "docno", "score", "rank"]]
+
+    def _check_vocabulary(self, digests: pd.Series) -> None:
+        from .engines.checks import engine_vocab_digest
+
+        index_digest = engine_vocab_digest(self.engine)
+        other = sorted({str(d) for d in digests.dropna()} - {index_digest}) if index_digest else []
+        if other:
+            raise BadArgument(f"{self!r}: the queries were encoded over another vocabulary (digest {other[0]}) than "
+                              f"{self.index} (digest {index_digest}); put the table or model the index was built "
+                              "from before the retriever")
 
     def __repr__(self) -> str:
         return f"lilsr.retriever({str(self.index)!r}, engine={self.engine_name!r}, k={self.k})"

@@ -7,9 +7,12 @@ HTML comment on the line before the block::
     <!-- docs-test: cheap -->
     <!-- docs-test: cheap; needs out/scifact-splade-tiny out/idf-table -->
 
-run for real, line by line, in a scratch copy of the layout the guides assume (the repository root with
-``../shared/data`` beside it), where ``scifact`` is the small SciFact of the fixtures and the outputs a
-block ``needs`` (made by earlier guides) are put in place first. A marked command that fails fails the test.
+run for real, line by line, as a newcomer on a fresh clone would: the README first, then the guides in the
+order the README lists them (its Commands table, then the guides it links elsewhere), all in one scratch copy
+of the layout the guides assume (the repository root with ``../shared/data`` beside it, where ``scifact`` is
+the small SciFact of the fixtures) and one shared ``out/`` folder. What a block ``needs`` must have been made
+by an earlier block in that order, so a guide relying on a later guide's output fails, and so does one that
+re-makes an earlier guide's output without ``--overwrite``. A marked command that fails fails the test.
 
 Lines are run by a small interpreter, in this process (no Python start-up per command): comments, ``\\``
 continuations, ``export A=B``, ``name=value`` and ``$name``, ``flock FILE`` prefixes, ``lilsr`` /
@@ -22,14 +25,24 @@ measure and its value, as ``lilsr evaluate`` prints them)::
     .venv/bin/lilsr evaluate out/runs/exact-table.trec --collection scifact --split test
     # nDCG@10    0.6585
 
-are what that command prints. The docs test requires each NAME on a line of the command's output, and, when
-the guides run on the real collections (``LILSR_DOCS_REAL_DATA=1``: ``scifact`` is the full one of
-``$LILSR_DATA_DIR``, not the small fixture), its value within ``FIGURE_TOLERANCE`` (0.002) of the printed
-one, so a documented figure cannot drift silently: re-run the guide and paste what it prints.
+are what that command prints on the real SciFact. The docs test requires each NAME on a line of the
+command's output, and checks each value within ``FIGURE_TOLERANCE`` (0.002):
+
+- by default (the small SciFact of the fixtures, where the real figure cannot be reproduced) against
+  ``tests/docs_figures.json``, which holds, per command and NAME, the guide's figure and what the command
+  printed on the fixture when that figure was last confirmed on the real data. A change that moves the
+  fixture's figure has moved the real one too, so the guide's is stale: the test fails, naming both;
+  so does a guide figure edited without recording it;
+- with ``LILSR_DOCS_REAL_DATA=1`` (``scifact`` is the full one of ``$LILSR_DATA_DIR``; slow: it encodes
+  the whole corpus) against the guide's figure itself.
+
+After re-running a guide on the real data and pasting its figures, record the fixture's with
+``LILSR_DOCS_RECORD_FIGURES=1 pytest tests/test_docs_commands.py -k cheap``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -44,15 +57,17 @@ import pytest
 from click.testing import CliRunner
 
 from lilsr_tools.cli import main
-from lilsr_tools.data import read_queries
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 MARK = re.compile(r"<!--\s*docs-test:\s*cheap\s*(?:;\s*needs\s+(?P<needs>[^>]*?))?\s*-->")
 LILSR = ("lilsr", ".venv/bin/lilsr")
-FIGURE = re.compile(r"^#\s*(?P<name>[A-Za-z][\w@.()=,]*)\s+(?P<value>-?\d+(?:\.\d+)?)\s*$")
+NUMBER = r"[-+]?\d+(?:\.\d+)?"
+FIGURE = re.compile(rf"^#\s*(?P<name>[A-Za-z][\w@.()=,]*)(?P<values>(?:\s+{NUMBER})+)\s*$")
 FIGURE_TOLERANCE = 0.002
 REAL_DATA = os.environ.get("LILSR_DOCS_REAL_DATA", "") not in ("", "0")
+RECORD_FIGURES = os.environ.get("LILSR_DOCS_RECORD_FIGURES", "") not in ("", "0")
+FIXTURE_FIGURES = REPO / "tests" / "docs_figures.json"
 
 
 @dataclass
@@ -116,7 +131,7 @@ def documented_figures(text: str) -> list[list[tuple[str, float]]]:
         if not current and line.lstrip().startswith("#"):
             match = FIGURE.match(line.strip())
             if match and figures:
-                figures[-1].append((match.group("name"), float(match.group("value"))))
+                figures[-1] += figure_columns(match.group("name"), match.group("values").split())
             continue
         if line.endswith("\\"):
             current += line[:-1] + " "
@@ -128,17 +143,31 @@ def documented_figures(text: str) -> list[list[tuple[str, float]]]:
     return figures
 
 
+def figure_columns(name: str, words: list[str]) -> list[tuple[str, float]]:
+    """``NAME V1 V2 ...`` (one column per run, as ``lilsr evaluate A B`` prints) as ``NAME``, ``NAME#2``, ..."""
+    values = []
+    for word in words:
+        try:
+            values.append(float(word))
+        except ValueError:
+            break
+    return [(name if i == 0 else f"{name}#{i + 1}", value) for i, value in enumerate(values)]
+
+
+def printed_figures(output: str) -> dict[str, float]:
+    """``NAME NUMBER...`` at the start of the output's lines (the first line naming each NAME)."""
+    printed: dict[str, float] = {}
+    for line in output.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] not in printed:
+            printed.update(figure_columns(words[0], words[1:]))
+    return printed
+
+
 def figure_mismatches(output: str, figures: list[tuple[str, float]], check_values: bool,
                       tolerance: float = FIGURE_TOLERANCE) -> list[str]:
     """What differs between a command's output and the figures documented after it."""
-    printed = {}
-    for line in output.splitlines():
-        words = line.split()
-        if len(words) >= 2:
-            try:
-                printed.setdefault(words[0], float(words[1]))
-            except ValueError:
-                pass
+    printed = printed_figures(output)
     problems = []
     for name, value in figures:
         if name not in printed:
@@ -146,6 +175,32 @@ def figure_mismatches(output: str, figures: list[tuple[str, float]], check_value
         elif check_values and abs(printed[name] - value) > tolerance:
             problems.append(f"{name}: documented {value:g}, printed {printed[name]:g} (tolerance {tolerance:g})")
     return problems
+
+
+def stale_fixture_figures(output: str, figures: list[tuple[str, float]], recorded: dict | None,
+                          tolerance: float = FIGURE_TOLERANCE) -> list[str]:
+    """The guide's figures that the fixture run says are stale: ``recorded`` maps each NAME to the guide's
+    figure and the fixture's value when that figure was confirmed (``tests/docs_figures.json``)."""
+    how = ("re-run the guide on SciFact (LILSR_DOCS_REAL_DATA=1), paste what it prints, then record the "
+           "fixture's figures (LILSR_DOCS_RECORD_FIGURES=1)")
+    printed = printed_figures(output)
+    problems = []
+    for name, value in figures:
+        documented, fixture = (recorded or {}).get(name, (None, None))
+        if documented is None:
+            problems.append(f"{name}: no fixture figure recorded in {FIXTURE_FIGURES.name}; {how}")
+        elif documented != value:
+            problems.append(f"{name}: the guide shows {value:g}, {FIXTURE_FIGURES.name} was recorded against "
+                            f"{documented:g}; {how}")
+        elif name in printed and abs(printed[name] - fixture) > tolerance:
+            problems.append(f"{name}: the guide's {value:g} is stale: on the test collection the command prints "
+                            f"{printed[name]:g}, not the {fixture:g} it printed when {value:g} was confirmed "
+                            f"(tolerance {tolerance:g}); {how}")
+    return problems
+
+
+def figure_key(block: Block, line: str) -> str:
+    return f"{block.guide.relative_to(REPO)}: {line}"
 
 
 ALL_BLOCKS = [block for guide in GUIDES for block in bash_blocks(guide)]
@@ -204,6 +259,35 @@ def test_a_stale_documented_figure_fails():
         "nDCG@10: documented 0.6451, printed 0.6585 (tolerance 0.002)"]
     assert figure_mismatches(printed, figures, check_values=False) == []  # the small fixture: names only
     assert figure_mismatches("R@100 0.8953\n", figures, check_values=False)[0].startswith("nDCG@10: documented")
+    two_runs = "# nDCG@10    0.6789    0.6826\n"  # lilsr evaluate A B: one column per run
+    assert documented_figures("lilsr evaluate a b\n" + two_runs) == [[("nDCG@10", 0.6789), ("nDCG@10#2", 0.6826)]]
+    assert figure_mismatches("  a  b\nnDCG@10 0.6789 0.6901\nnDCG@10 +0.0112 p=0.01\n",
+                             documented_figures("lilsr evaluate a b\n" + two_runs)[0], check_values=True) == [
+        "nDCG@10#2: documented 0.6826, printed 0.6901 (tolerance 0.002)"]
+
+
+def test_a_stale_documented_figure_fails_on_the_fixture():
+    """By default (the small SciFact) a figure is stale when the fixture prints other than it did when the
+    guide's figure was confirmed: the default-table change moved both."""
+    figures = [("nDCG@10", 0.6451), ("RR@10", 0.6076)]
+    recorded = {"nDCG@10": (0.6451, 0.5120), "RR@10": (0.6076, 0.4800)}
+    assert stale_fixture_figures("nDCG@10 0.5131\nRR@10 0.4790\n", figures, recorded) == []  # within 0.002
+    stale = stale_fixture_figures("nDCG@10 0.5301\nRR@10 0.4800\n", figures, recorded)
+    assert len(stale) == 1 and stale[0].startswith("nDCG@10: the guide's 0.6451 is stale: on the test collection "
+                                                   "the command prints 0.5301, not the 0.512 it printed")
+    edited = stale_fixture_figures("nDCG@10 0.5120\nRR@10 0.4800\n", [("nDCG@10", 0.6585), ("RR@10", 0.6076)],
+                                   recorded)
+    assert len(edited) == 1 and "recorded against 0.6451" in edited[0]
+    assert "no fixture figure recorded" in stale_fixture_figures("nDCG@10 0.5\n", figures, None)[0]
+
+
+def test_every_documented_figure_is_recorded_for_the_fixture():
+    """Each ``# NAME NUMBER`` of a cheap block has its fixture figure, recorded against the guide's value."""
+    recorded = json.loads(FIXTURE_FIGURES.read_text(encoding="utf-8"))
+    expected = {figure_key(block, line): {name: value for name, value in figures}
+                for block in CHEAP_BLOCKS
+                for line, figures in zip(command_lines(block.text), documented_figures(block.text)) if figures}
+    assert {key: {name: pair[0] for name, pair in names.items()} for key, names in recorded.items()} == expected
 
 
 def test_every_guide_figure_block_parses():
@@ -228,29 +312,43 @@ def test_documented_lilsr_commands_parse(block):
             pytest.fail(f"{block.where}: `{line}` does not parse: {exc.format_message()}")
 
 
-@pytest.fixture(scope="module")
-def layout(small_corpus, small_vectors, small_table, small_queries, tmp_path_factory):
-    """<tmp>/repo (the working directory of the guides) with docs/ and benchmarks/ linked, and
-    <tmp>/shared/data/scifact: the small SciFact."""
-    from lilsr_tools.vectors.queries import save_encoded_queries
+def readme_order() -> list[Path]:
+    """The order a newcomer reads the guides in: the README, then the guides its Commands table links, top to
+    bottom, then those it links elsewhere (reliability, design), in order of first mention."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = text.split("\n## Commands", 1)[1].split("\n## ", 1)[0]
+    names = re.findall(r"\(docs/([\w.-]+\.md)", commands) + re.findall(r"\(docs/([\w.-]+\.md)", text)
+    return [REPO / "README.md", *(REPO / "docs" / name for name in dict.fromkeys(names))]
 
-    root = tmp_path_factory.mktemp("guides")
+
+GUIDE_ORDER = readme_order()
+CHEAP_GUIDES = [guide for guide in GUIDE_ORDER if any(block.guide == guide for block in CHEAP_BLOCKS)]
+
+
+def test_the_readme_links_every_guide():
+    assert set(GUIDE_ORDER) == set(GUIDES), f"guides the README never links: {sorted(set(GUIDES) - set(GUIDE_ORDER))}"
+
+
+@pytest.fixture(scope="module")
+def clone(small_corpus, tmp_path_factory):
+    """One scratch checkout for every guide, as a fresh clone: <tmp>/repo (the guides' working directory, with
+    docs/, benchmarks/ and tests/ linked and an empty out/ to come) and <tmp>/shared/data/scifact beside it (the
+    small SciFact of the fixtures; the full one with LILSR_DOCS_REAL_DATA=1). Guides run in the README's order
+    against the same out/, so a guide that needs what a later one makes fails; ``outcomes`` records each guide
+    run so far (None: passed; else why it failed)."""
+    root = tmp_path_factory.mktemp("clone")
     data = root / "shared" / "data"
     data.mkdir(parents=True)
-    # the printed figures of the guides are checked on the real SciFact only (LILSR_DOCS_REAL_DATA=1)
     (data / "scifact").symlink_to(Path(os.environ["LILSR_DATA_DIR"]) / "scifact" if REAL_DATA else small_corpus)
-    seeds = root / "seeds"
-    seeds.mkdir()
-    shutil.copytree(small_vectors.path, seeds / "scifact-splade-tiny")
-    shutil.copytree(small_table, seeds / "idf-table")
-    save_encoded_queries(seeds / "q-contextual", small_queries, params={"collection": "scifact", "split": "test"})
-    from lilsr_tools.models.query_encoders import encode_queries, make_query_encoder
-
-    queries = [(q.id, q.text) for q in read_queries(small_corpus / "queries.jsonl")]
-    table = make_query_encoder("table", table=small_table)
-    save_encoded_queries(seeds / "q-table", encode_queries(table, [q for q, _ in queries], [t for _, t in queries]),
-                         params={"collection": "scifact", "split": "test"})
-    return root
+    cwd = root / "repo"
+    cwd.mkdir()
+    for name in ("docs", "benchmarks", "tests"):
+        (cwd / name).symlink_to(REPO / name)
+    env = {"LILSR_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "LILSR_PROGRESS": "0"}
+    figures = json.loads(FIXTURE_FIGURES.read_text(encoding="utf-8")) if FIXTURE_FIGURES.exists() else {}
+    yield {"cwd": cwd, "env": env, "outcomes": {}, "figures": figures}
+    if RECORD_FIGURES and not REAL_DATA:
+        FIXTURE_FIGURES.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def run_line(line: str, env: dict, cwd: Path, where: str) -> str:
@@ -282,35 +380,55 @@ def run_line(line: str, env: dict, cwd: Path, where: str) -> str:
                 "mark this block as not cheap or write it with those")
 
 
-CHEAP_GUIDES = sorted({block.guide for block in CHEAP_BLOCKS}, key=GUIDES.index)
-
-
-@pytest.mark.parametrize("guide", CHEAP_GUIDES, ids=lambda g: str(g.relative_to(REPO)))
-def test_cheap_documented_commands_run(guide, layout, tmp_path, monkeypatch):
-    """A guide's cheap blocks, in order, in one scratch checkout (later blocks use what earlier ones made)."""
-    cwd = tmp_path / "repo"
-    cwd.mkdir()
-    (tmp_path / "shared").symlink_to(layout / "shared")  # ../shared/data beside the checkout
-    for name in ("docs", "benchmarks", "tests"):
-        (cwd / name).symlink_to(REPO / name)
+def run_guide(guide: Path, clone: dict, monkeypatch) -> None:
+    """A guide's cheap blocks, in order, in the shared checkout (they use what earlier blocks and guides made)."""
+    cwd, env = clone["cwd"], clone["env"]
     monkeypatch.chdir(cwd)
-    env = {"LILSR_DATA_DIR": str(layout / "shared" / "data"), "HF_HUB_OFFLINE": "1", "LILSR_PROGRESS": "0"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for block in (b for b in CHEAP_BLOCKS if b.guide == guide):
-        for need in block.needs:  # made by another guide: put in place unless an earlier block made it
-            seed = layout / "seeds" / Path(need).name
-            assert seed.exists(), f"{block.where}: no seed for {need} (have {sorted(os.listdir(layout / 'seeds'))})"
-            if not (cwd / need).exists():
-                (cwd / need).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copytree(seed, cwd / need)
+        missing = [need for need in block.needs if not (cwd / need).exists()]
+        if missing:
+            pytest.fail(f"{block.where}: needs {' '.join(missing)}, which no earlier block in the README's order "
+                        "makes (a newcomer reading the guides in that order does not have it)")
         for line, figures in zip(command_lines(block.text), documented_figures(block.text)):
             output = run_line(line, env, cwd, block.where)
             problems = figure_mismatches(output, figures, check_values=REAL_DATA)
+            if figures and not REAL_DATA:
+                if RECORD_FIGURES:
+                    printed = printed_figures(output)
+                    clone["figures"][figure_key(block, line)] = {name: [value, printed.get(name)]
+                                                                 for name, value in figures}
+                else:
+                    problems += stale_fixture_figures(output, figures, clone["figures"].get(figure_key(block, line)))
             if problems:
                 pytest.fail(f"{block.where}: `{line}` does not print what the guide shows: {'; '.join(problems)}")
             for key, value in env.items():  # exports apply to the following lines, as in a shell
-                monkeypatch.setenv(key, str((cwd / value).resolve()) if key == "LILSR_DATA_DIR" else value)
+                env[key] = str((cwd / value).resolve()) if key == "LILSR_DATA_DIR" else value
+                monkeypatch.setenv(key, env[key])
+
+
+@pytest.mark.parametrize("guide", CHEAP_GUIDES, ids=lambda g: str(g.relative_to(REPO)))
+def test_cheap_documented_commands_run(guide, clone, monkeypatch):
+    """The guides' cheap blocks run as a newcomer would: the README's order, one shared out/ folder. The guides
+    before this one run first (here, when this test runs alone), so each sees what they leave."""
+    outcomes = clone["outcomes"]
+    for earlier in CHEAP_GUIDES[:CHEAP_GUIDES.index(guide)]:
+        if earlier not in outcomes:
+            try:
+                run_guide(earlier, clone, monkeypatch)
+                outcomes[earlier] = None
+            except pytest.fail.Exception as exc:
+                outcomes[earlier] = str(exc)
+        if outcomes[earlier] is not None:
+            pytest.fail(f"{guide.relative_to(REPO)} cannot run from a fresh clone: {earlier.relative_to(REPO)}, "
+                        f"before it in the README's order, failed: {outcomes[earlier].splitlines()[0]}")
+    try:
+        run_guide(guide, clone, monkeypatch)
+    except pytest.fail.Exception as exc:
+        outcomes[guide] = str(exc)
+        raise
+    outcomes[guide] = None
 
 
 def documented_defaults(guide: Path, header: str) -> dict[str, str]:

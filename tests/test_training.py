@@ -362,3 +362,72 @@ def test_training_evaluation_says_its_document_length_against_encode_corpus():
         f"{default}: --eval-max-length {default} evaluates the documents it encodes)")
     assert format_results({"doc_max_length": default, "targets": {}}) == (
         f"evaluation documents encoded at {default} tokens")
+
+
+def test_a_run_stopped_during_its_final_write_shows_no_model_and_its_rerun_matches(config, splade_tiny, tmp_path,
+                                                                                  monkeypatch):
+    """``model/`` is what users point at: it appears whole, with this run's tokenizer settings, or not at
+    all. A run stopped while writing its table, or inside the model folder's write, leaves no model and no
+    manifest (before: ``model/`` was renamed into place first, so a stop at the table left a model without
+    table or manifest); its re-run writes the files an uninterrupted run writes."""
+    from lilsr_tools.models import table as table_module
+    from lilsr_tools.training import loop
+
+    config = config.replace(steps=3, save_every=3)
+    straight = train(config, tmp_path / "straight", loaded=fresh(splade_tiny), progress=False)
+    run = tmp_path / "run"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C; a kill -9 leaves the temporary sibling, which the re-run removes
+
+    save_table = table_module.save_table
+    monkeypatch.setattr(table_module, "save_table", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, run, loaded=fresh(splade_tiny), progress=False)
+    assert not (run / "model").exists() and not (run / "manifest.json").exists()
+    monkeypatch.setattr(table_module, "save_table", save_table)
+    monkeypatch.setattr(loop, "fault_point", lambda name, **_: stopped() if name == "train:final" else None)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, run, loaded=fresh(splade_tiny), progress=False)
+    assert not (run / "model").exists() and not (run / "manifest.json").exists()
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".model.")]  # no temporary model left
+    monkeypatch.setattr(loop, "fault_point", lambda name, **_: None)
+    resumed = train(config, run, loaded=fresh(splade_tiny), progress=False)
+    assert resumed.steps == straight.steps
+    for name in ("model/tokenizer.json", "model/tokenizer_config.json", "table/tokenizer.json"):
+        assert (run / name).read_text() == (tmp_path / "straight" / name).read_text(), name
+    assert json.loads((run / "model" / "tokenizer.json").read_text())["truncation"] is None
+    from safetensors.numpy import load_file
+
+    a, b = load_file(str(straight.model / "model.safetensors")), load_file(str(resumed.model / "model.safetensors"))
+    assert a.keys() == b.keys() and all(np.allclose(a[key], b[key], atol=1e-5) for key in a)
+
+
+def test_a_full_disk_at_the_final_write_is_one_error_naming_the_model(config, splade_tiny, tmp_path):
+    """The disk fills while the final model is written (checkpoints fit, the model copy does not): a
+    ``LilsrError`` naming ``OUT/model`` and the space, no model and no temporary folder left. On a tmpfs
+    sized for the test (root only: skipped with the reason otherwise)."""
+    import subprocess
+
+    config = config.replace(steps=3, save_every=3)
+    straight = train(config, tmp_path / "straight", loaded=fresh(splade_tiny), progress=False).out
+    sizes = {p: p.stat().st_size for p in straight.rglob("*") if p.is_file()}
+    model = sum(size for p, size in sizes.items() if "model" in p.relative_to(straight).parts[:1])
+    rest = sum(sizes.values()) - model - sum(size for p, size in sizes.items()
+                                              if p.relative_to(straight).parts[0] == "table")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    pages = (rest + model // 2 + 64 * 4096) // 4096  # the checkpoint and the table fit, half the model does
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={pages * 4096}", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'mount failed'}; needs root)")
+    try:
+        run = disk / "run"
+        with pytest.raises(LilsrError, match="no space left") as error:
+            train(config, run, loaded=fresh(splade_tiny), progress=False)
+        assert str(run / "model") in str(error.value) and "\n" not in str(error.value)
+        assert not (run / "model").exists() and not (run / "manifest.json").exists()
+        assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

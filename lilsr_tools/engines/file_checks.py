@@ -36,6 +36,14 @@ def file_records(folder: str | Path, names: Iterable[str]) -> dict[str, dict]:
     return {name: {"bytes": (folder / name).stat().st_size, "crc32": crc32_file(folder / name)} for name in names}
 
 
+def folder_files(folder: str | Path, skip: Iterable[str] = ()) -> list[str]:
+    """Every file under ``folder`` (relative paths, sorted) but its own ``manifest.json`` and the relative paths
+    in ``skip``: for engines whose files are not a fixed list (a Milvus Lite database)."""
+    folder, skip = Path(folder), {"manifest.json", *skip}
+    names = (str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    return sorted(name for name in names if name not in skip)
+
+
 def check_files(folder: str | Path, manifest: dict, names: Iterable[str] = ()) -> None:
     """Refuse, naming the file, a folder whose files differ from what the build recorded: every file of
     ``manifest["checked_files"]`` plus ``names`` (those the engine is about to open) must be present, with the

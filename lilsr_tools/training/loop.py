@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ..locks import locks_output
-from ..atomic import atomic_dir, atomic_file
+from ..atomic import atomic_dir, atomic_file, fault_point
 from ..errors import LilsrError
 from ..manifest import write_manifest
 from ..progress import enabled as progress_enabled
@@ -608,20 +608,26 @@ def _train(config, out, resuming, overwrite, progress, stop_after, loaded, on_st
                   "lambda_d": config.lambda_d, "lambda_q": config.lambda_q, "reg_d": config.reg_d,
                   "reg_q": config.reg_q, "evals": stats.get("evals"), "heldout": stats.get("heldout"),
                   "run": str(out.resolve())}
-    with atomic_dir(out / "model", overwrite=True) as tmp:
-        for item in final.iterdir():
-            if item.name not in (STATE_FILE, "table"):
-                shutil.copy2(item, tmp / item.name)
-        (tmp / "lilsr_training.json").write_text(json.dumps(provenance, indent=1))
     from ..models.presets import vocabulary
     from ..models.table import save_table
     from .model import clear_call_state
 
+    # The final write: the table, then the model folder in one rename that carries its tokenizer settings, then
+    # the run's manifest. ``model/`` is what users point at (table export, compare grids), so it appears last
+    # and whole: a run killed during the final write shows no model, and its re-run writes both again.
     table = student.table()
     clear_call_state(student.tokenizer)  # the same tokenizer files whether or not this session trained a step
     save_table(out / "table", table, vocabulary(student.tokenizer, student.vocab_size), student.tokenizer,
                source=str((out / "model").resolve()),
                params={"init": "head", "bias": student.head()[1], "query_dup": config.query_dup}, overwrite=True)
+    with atomic_dir(out / "model", overwrite=True) as tmp:
+        for item in final.iterdir():
+            if item.name not in (STATE_FILE, "table"):
+                shutil.copy2(item, tmp / item.name)
+        # this run's tokenizer settings, not whatever the checkpoint (perhaps of an older session) holds
+        student.tokenizer.save_pretrained(str(tmp))
+        (tmp / "lilsr_training.json").write_text(json.dumps(provenance, indent=1))
+        fault_point("train:final")
     health = table_health(table, out / "log.jsonl")
     warning = collapse_warning(health, stats.get("teacher_agreement"))
     counts = {**data.counts(), **stats.get("dropped", {}), "steps": step, "train_seconds": round(seconds, 1),

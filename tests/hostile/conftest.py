@@ -101,11 +101,12 @@ def tiny_jvc(tiny) -> Path:
 @pytest.fixture(scope="session")
 def tiny_engine_index(tiny):
     """``tiny_engine_index(name)``: the tiny store indexed by one of the engines that read their files with
-    compiled code (pisa, bmp, kannolo, seismic-rs), built on first use."""
+    compiled code (pisa, bmp, kannolo, seismic-rs) or Milvus Lite (milvus), built on first use."""
     from lilsr_tools.engines import get_engine
 
     built: dict[str, Path] = {}
-    options = {"pisa": {}, "bmp": {}, "kannolo": {"threads": 1}, "seismic-rs": {"threads": 1, "n_postings": 50}}
+    options = {"pisa": {}, "bmp": {}, "kannolo": {"threads": 1}, "seismic-rs": {"threads": 1, "n_postings": 50},
+               "milvus": {"progress": False}}
 
     def index(name: str) -> Path:
         if name not in built:

@@ -53,6 +53,8 @@ WRITERS = {
                                         t.store],
     "vectors-import-seismic": lambda t, out: ["vectors", "import", t.extra["seismic_jsonl"], out, "--format",
                                               "seismic", "--model", "splade-tiny"],
+    "index-lucene": lambda t, out: ["index", "lucene", t.store, out, "--threads", 1],
+    "index-seismic-rs": lambda t, out: ["index", "seismic-rs", t.store, out, "--threads", 1, "--n-postings", 50],
 }
 
 
@@ -82,3 +84,20 @@ def test_vectors_merge_on_a_full_disk_is_no_sigbus(tiny, disk, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("lilsr: error: ") and str(out) in lines[0], done.stderr
     assert "needs" in lines[0]
     _empty(disk)
+
+
+def _fill(disk: Path, leave: int) -> Path:
+    """A file taking all but about ``leave`` bytes of the disk (tmpfs counts whole 4 KiB pages)."""
+    filler = disk / "filler"
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    filler.write_bytes(b"x" * max(0, free - leave))
+    return filler
+
+
+def test_search_run_on_a_full_disk(tiny, disk):
+    """``lilsr search`` whose run (and latency file) do not fit: one line naming the run, neither file left
+    (a run cut short would read as a complete one with fewer hits)."""
+    filler = _fill(disk, leave=4096)
+    run = disk / "run.trec"
+    _full(lilsr("search", tiny.store, tiny.queries, "--run", run, "-k", 100), run)
+    assert sorted(p.name for p in disk.iterdir()) == [filler.name]

@@ -103,3 +103,44 @@ def test_old_index_without_file_records_is_refused(tiny, tiny_engine_index, tmp_
     (index / "manifest.json").write_text(json.dumps(manifest))
     result = lilsr("search", index, tiny.queries, "--run", tmp_path / "run.trec")
     assert "rebuild the index" in assert_refused(result, names=[index], absent=[tmp_path / "run.trec"])
+
+
+MILVUS_CASES = [("vocab.json", "flip-middle"), ("ids.txt", "truncate"), ("*.parquet", "flip-middle"),
+                ("*.parquet", "truncate"), ("collections/*/schema.json", "flip-head"),
+                ("collections/*/manifest.json", "truncate")]
+
+
+@pytest.mark.parametrize("pattern,how", MILVUS_CASES, ids=[f"{p}:{h}" for p, h in MILVUS_CASES])
+def test_damaged_milvus_file_is_named(pattern, how, tiny, tiny_engine_index, tmp_path):
+    """Milvus Lite's database (parquet rows, collection manifest and schema) and the folder's vocabulary and
+    ids: each file's size and CRC-32 are in the manifest and checked on load, like the compiled engines'."""
+    from lilsr_tools.engines.file_checks import MANIFEST_KEY
+    from lilsr_tools.manifest import read_manifest
+
+    index = tmp_path / "index"
+    shutil.copytree(tiny_engine_index("milvus"), index)
+    where = index if "/" not in pattern and not pattern.startswith("*") else index / "milvus.db"
+    (path,) = where.glob(pattern) if "/" in pattern else where.rglob(pattern)
+    assert str(path.relative_to(index)) in read_manifest(index)[MANIFEST_KEY]
+    damage(path, how)
+    run = tmp_path / "run.trec"
+    done = run_cli("search", index, tiny.queries, "--run", run, "-k", 10, cwd=tmp_path)
+    assert done.returncode == 2, f"exit {done.returncode}\n{done.stderr[-2000:]}"
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lilsr: error: ") and str(path) in lines[0], done.stderr[-2000:]
+    assert not run.exists()
+
+
+def test_milvus_manifest_lists_every_file_and_verify_names_one(tiny, tiny_engine_index, tmp_path):
+    """``--verify`` covers every file of a Milvus Lite index (only vocab.json and ids.txt before)."""
+    from hostile_helpers import assert_refused, lilsr
+    from lilsr_tools.manifest import read_manifest
+
+    index = tmp_path / "index"
+    shutil.copytree(tiny_engine_index("milvus"), index)
+    files = {str(p.relative_to(index)) for p in index.rglob("*") if p.is_file()} - {"manifest.json", "milvus.db/LOCK"}
+    assert set(read_manifest(index)["sha256"]) == files
+    (schema,) = index.glob("milvus.db/collections/*/schema.json")
+    damage(schema, "flip-middle")
+    result = lilsr("search", index, tiny.queries, "--run", tmp_path / "run.trec", "--verify")
+    assert_refused(result, names=[schema], absent=[tmp_path / "run.trec"])

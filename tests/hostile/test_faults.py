@@ -242,6 +242,36 @@ def test_sigterm_cleans_up_at_once(tiny, tmp_path):
         log.close()
 
 
+def test_train_killed_during_its_final_write_shows_no_model(tiny, tmp_path):
+    """kill -9 inside training's final write (the model folder complete in its temporary sibling): no
+    ``model/`` and no manifest visible; the re-run (resuming from the last checkpoint) writes the model with
+    tokenizer settings that carry no truncation, and leaves no temporary."""
+    from lilsr_tools.data import read_qrels
+
+    qrels = read_qrels(tiny.qrels)
+    docs = [json.loads(line)["_id"] for line in tiny.corpus_file.read_text(encoding="utf-8").splitlines()]
+    lines = []
+    for qid in sorted(qrels):
+        positives = [d for d, rel in qrels[qid].items() if rel > 0]
+        lines += [f"{qid}\t{d}\t1.0" for d in positives]
+        lines += [f"{qid}\t{d}\t{0.5 - 0.1 * i:.1f}" for i, d in enumerate([d for d in docs if d not in positives][:4])]
+    teacher = tmp_path / "scores.tsv"
+    teacher.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    args = ["train", tiny.corpus, out, "--base", "splade-tiny", "--split", "test", "--teacher", teacher,
+            "--negatives", "scores", "--n-negatives", 3, "--batch-size", 2, "--steps", 2, "--save-every", 2,
+            "--max-length", 32, "--query-max-length", 16, "--warmup-steps", 1, "--no-evaluate", "--threads", 1,
+            "--seed", 0]
+    kill_at(args, "train:final", tmp_path, out / "model")
+    assert (out / "checkpoints").is_dir() and not (out / "manifest.json").exists()
+    assert any(".model.tmp-" in p.name for p in out.iterdir())  # the killed write, complete but hidden
+    result = lilsr(*args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert (out / "model" / "model.safetensors").is_file() and (out / "manifest.json").is_file()
+    assert not hidden_siblings(out / "model"), f"stale temporaries: {hidden_siblings(out / 'model')}"
+    assert json.loads((out / "model" / "tokenizer.json").read_text())["truncation"] is None
+
+
 def test_a_live_owner_keeps_its_temporary_folder(tmp_path):
     """Stale-temporary clean-up removes only what dead processes left: a live writer's folder stays."""
     from lilsr_tools.atomic import remove_stale

@@ -143,3 +143,24 @@ def test_pyterrier_retriever_refuses_bad_k_and_weights(tiny, token):
         retriever.transform(pd.DataFrame({"qid": ["1"], "query_toks": [{token: math.nan}]}))
     hits = retriever.transform(pd.DataFrame({"qid": [1], "query_toks": [{token: 1.0}]}))
     assert len(hits) and set(hits["qid"]) == {"1"}
+
+
+def test_pyterrier_retriever_refuses_queries_over_another_vocabulary(tiny):
+    """``table_encoder(other table) >> retriever(index)``: the encoder stamps its vocabulary digest on the
+    rows and the retriever refuses it, as ``lilsr search`` and ``Searcher`` do (before: hits over the wrong
+    postings); the index's own table passes."""
+    import pandas as pd
+
+    from lilsr_tools import pyterrier as lpt
+    from lilsr_tools.models.query_encoders import make_query_encoder
+
+    topics = pd.DataFrame({"qid": ["1", "2"], "query": ["cancer cells", "vitamin d deficiency"]})
+    own = lpt.table_encoder(tiny.table)
+    retriever = lpt.retriever(tiny.store, k=5)
+    assert len((own >> retriever).transform(topics))
+    encoder = make_query_encoder("table", table=tiny.table)
+    encoder.vocab = list(encoder.vocab)
+    encoder.vocab[2000], encoder.vocab[2001] = encoder.vocab[2001], encoder.vocab[2000]
+    other = lpt.QueryEncoderTransformer(encoder)
+    with pytest.raises(ValueError, match=r"another vocabulary \(digest [0-9a-f]+\) than .*put the table or model"):
+        (other >> retriever).transform(topics)

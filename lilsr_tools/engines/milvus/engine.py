@@ -44,6 +44,7 @@ from ..base import SearchResults, check_known_params, check_memory_fits, folder_
 from .client import (COLLECTION_NAME, CONNECT_TIMEOUT_S, LITE_FILE, call, check_uri, connect, is_lite,
                      release_lite, safe_uri)
 from ..checks import checked_search
+from ..file_checks import check_files, file_records, folder_files
 
 KIND = "lilsr.milvus-index"
 ALGORITHMS = ("DAAT_MAXSCORE", "DAAT_WAND", "TAAT_NAIVE")
@@ -199,6 +200,7 @@ def build_milvus_index(source, out, *, overwrite: bool = False, uri: str | None 
     (work / "plan.json").unlink(missing_ok=True)
     (work / "vocab.json").write_text(json.dumps(list(vectors.vocab), ensure_ascii=False), encoding="utf-8")
     (work / "ids.txt").write_text("".join(f"{i}\n" for i in vectors.ids), encoding="utf-8")
+    files = folder_files(work, skip=[f"{LITE_FILE}/LOCK"])  # Milvus Lite's empty lock file comes and goes
     write_manifest(work, KIND, params={**index, "index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP",
                                        "insert_batch": int(insert_batch)},
                    counts={**counts, "vocab_size": len(vectors.vocab), "nnz": vectors.nnz},
@@ -208,7 +210,7 @@ def build_milvus_index(source, out, *, overwrite: bool = False, uri: str | None 
                                  "indexed_rows", "pending_index_rows", "state")},
                    source=str(vectors.path) if vectors.path else None, build_seconds=round(build_seconds, 3),
                    timings=timings, index_bytes=folder_bytes(work) if lite else None,
-                   command=_safe_command(), hash_files=["vocab.json", "ids.txt"])
+                   command=_safe_command(), hash_files=files, checked_files=file_records(work, files))
     replace_path(work, out)
     return out
 
@@ -378,6 +380,7 @@ class MilvusEngine:
         if manifest.get("kind") != KIND:
             raise LilsrError(f"{path} holds a '{manifest.get('kind')}'; the milvus engine searches a folder made by "
                              "'lilsr index milvus'")
+        check_files(path, manifest)  # size and CRC-32 of every file (Milvus Lite reads its own unchecked)
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         ids = (path / "ids.txt").read_text(encoding="utf-8").splitlines()
         if manifest.get("lite"):
