@@ -99,7 +99,7 @@ def test_bmp_pruning_knobs_and_bad_input(bmp_index, small_vectors, small_queries
     assert accuracy_at_k(full.as_run(), exact.as_run(), 10) > accuracy_at_k(cut.as_run(), exact.as_run(), 10)
     with pytest.raises(LilsrError, match="unknown bmp search parameter"):
         engine.batch_search(["q"], [{}], k=10, alpah=0.5)
-    with pytest.raises(LilsrError, match=r"alpha and beta must be in \(0, 1\]"):
+    with pytest.raises(LilsrError, match=r"beta must be a number in \(0, 1\]"):
         engine.batch_search(["q"], [{}], k=10, beta=0)
     with pytest.raises(LilsrError, match="above BMP's one-byte maximum 255"):
         BmpEngine.build(small_vectors, tmp_path / "over", scale=1000)

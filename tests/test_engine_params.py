@@ -1,0 +1,112 @@
+"""Engine parameters declared once (``engines/param_specs.py``): one validator, one message format, the
+tuning grids the studies use, and the declarations agree with what the engines build with."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lilsr_tools.engines import ENGINES, get_engine
+from lilsr_tools.engines.param_specs import SPECS
+from lilsr_tools.errors import LilsrError
+
+SEISMIC_GRID = tuple({"query_cut": qc, "heap_factor": hf} for qc in (5, 10, 20, 40) for hf in (0.6, 0.7, 0.8, 0.9, 1.0))
+# the grids studies tuned over before the specs (ablate, benchmarks): the values and their order are kept
+GRIDS = {
+    "native": SEISMIC_GRID,
+    "seismic-rs": SEISMIC_GRID,
+    "bmp": tuple({"alpha": a, "beta": b} for a in (0.6, 0.8, 0.9, 1.0) for b in (0.7, 0.9, 1.0)),
+    "kannolo": tuple({"ef_search": ef} for ef in (20, 40, 80, 160, 320, 640)),
+    "pisa": ({"query_algorithm": "maxscore"}, {"query_algorithm": "block_max_wand"}),
+}
+
+
+@pytest.mark.parametrize("engine", sorted(GRIDS))
+def test_tuning_grid_comes_from_the_spec(engine):
+    from lilsr_tools.engines.base import tuning_grid
+
+    assert tuning_grid(get_engine(engine)) == SPECS[engine].tuning_grid() == GRIDS[engine]
+
+
+def test_every_engine_declares_its_parameters():
+    assert set(SPECS) == set(ENGINES)
+    for name in ENGINES:
+        assert get_engine(name).param_spec is SPECS[name]
+
+
+def test_native_build_spec_matches_build_params():
+    from lilsr_tools.engines.native.build import BuildParams
+
+    fields = {f.name: f.default for f in dataclasses.fields(BuildParams)}
+    assert SPECS["native"].defaults("build") == fields
+
+
+def test_pisa_default_scale_is_the_conversion_default():
+    from lilsr_tools.engines.param_specs import PISA_DEFAULT_SCALE
+    from lilsr_tools.vectors.convert import DEFAULT_SCALE
+
+    assert PISA_DEFAULT_SCALE == DEFAULT_SCALE
+
+
+# (engine, stage, params, the message): one format, "<engine> <stage> parameter <name> must be ..., not <value>"
+REFUSED = [
+    ("native", "search", {"query_cut": 0}, "native search parameter query_cut must be a whole number >= 1"),
+    ("native", "search", {"query_cut": 1.5}, "query_cut must be a whole number >= 1"),
+    ("native", "search", {"heap_factor": "nan"}, r"heap_factor must be a number in [0, 1]"),
+    ("native", "search", {"sorted": 2}, "native search parameter sorted must be true or false, not 2"),
+    ("native", "search", {"block_order": "diagonal"}, "block_order must be one of global, lists, not 'diagonal'"),
+    ("seismic-rs", "build", {"centroid_fraction": 0}, "seismic-rs build parameter centroid_fraction must be a "
+                                                      "number in (0, 1], not 0"),
+    ("bmp", "build", {"bsize": 512}, "bmp build parameter bsize must be in 1..256"),
+    ("bmp", "search", {"alpha": 0}, "bmp search parameter alpha must be a number in (0, 1]"),
+    ("kannolo", "build", {"variant": "u4"}, "kannolo build parameter variant must be one of plain, u16, u8, "
+                                            "packing8, not 'u4'"),
+    ("pisa", "search", {"query_scale": "nan"}, "pisa search parameter query_scale must be a number > 0, not 'nan'"),
+    ("milvus", "search", {"batch_size": 0}, "milvus search parameter batch_size must be a whole number >= 1"),
+    ("milvus", "build", {"drop_ratio_build": 1}, "drop_ratio_build must be a number in [0, 1), not 1"),
+    ("exact", "search", {"ties": "maybe"}, "exact search parameter ties must be true or false, not 'maybe'"),
+]
+
+
+@pytest.mark.parametrize("engine, stage, params, message", REFUSED)
+def test_one_message_format(engine, stage, params, message):
+    with pytest.raises(LilsrError) as refused:
+        SPECS[engine].parse(stage, params)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("engine, stage, params", [
+    # before the specs, int() truncated these silently: ef_search=1.5 searched with 1, bsize=32.7 built 32
+    ("kannolo", "search", {"ef_search": 1.5}),
+    ("kannolo", "build", {"m": 16.5}),
+    ("bmp", "build", {"bsize": 32.7}),
+    ("pisa", "build", {"block_size": 64.5}),
+    # and a bool was taken as a number (True: 1)
+    ("kannolo", "search", {"ef_search": True}),
+    ("pisa", "build", {"scale": True}),
+])
+def test_fractional_or_bool_counts_refused(engine, stage, params):
+    with pytest.raises(LilsrError, match=f"{engine} {stage} parameter {next(iter(params))} must be"):
+        SPECS[engine].parse(stage, params)
+
+
+def test_unknown_parameter_names_the_known_ones():
+    with pytest.raises(LilsrError, match="unknown bmp search parameter.*alpah; known: alpha, beta"):
+        SPECS["bmp"].parse("search", {"alpah": 0.5})
+
+
+def test_cli_strings_parse_like_python_values():
+    """``-p key=value`` hands strings (or what parse_params made of them): both give the same parameters."""
+    native = SPECS["native"]
+    assert native.parse("search", {"query_cut": "12", "heap_factor": "0.5", "sorted": "false"}, k=1000) == \
+        native.parse("search", {"query_cut": 12, "heap_factor": 0.5, "sorted": False}, k=1000)
+    assert SPECS["bmp"].parse("build", {"scale": "auto"})["scale"] is None
+    assert SPECS["kannolo"].parse("search", {"early_exit_threshold": "none"})["early_exit_threshold"] is None
+    assert SPECS["milvus"].parse("build", {"inverted_index_algo": "daat_wand"})["inverted_index_algo"] == "DAAT_WAND"
+
+
+def test_defaults_per_k():
+    native = SPECS["native"]
+    assert [native.defaults("search", k)["query_cut"] for k in (10, 100, 1000)] == [10, 20, 20]
+    assert [native.defaults("search", k)["heap_factor"] for k in (10, 100, 1000)] == [0.7, 1.0, 0.9]
