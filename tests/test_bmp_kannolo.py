@@ -167,7 +167,7 @@ def test_saved_indexes_are_searched_by_their_own_engine(bmp_index, kannolo_index
                            "unknown kannolo search parameter"),
                           (["index", "bmp", str(small_vectors.path), str(bmp_index)], "already exists"),
                           (["index", "kannolo", str(small_vectors.path), str(tmp_path / "k"), "--m", "1"],
-                           "--m must be between 2 and 512, got 1")):
+                           "1 is not in the range 2<=x<=512")):
         result = runner.invoke(main, args)
         assert result.exit_code == 2 and result.output.startswith("lilsr: error:") and message in result.output
         assert len(result.output.strip().splitlines()) == 1

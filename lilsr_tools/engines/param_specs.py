@@ -37,25 +37,29 @@ NATIVE = EngineParams("native", search=(
           "list by list", choices=("global", "lists")),
     Param("prefetch", bool, True, "prefetch the next block's rows while scoring (speed only)"),
 ), build=(
-    Param("n_postings", int, 3500, "average posting-list length kept by static pruning: larger, more "
-          "accurate and bigger", low=1),
-    Param("max_fraction", float, 1.5, "per-list cap: at most max_fraction x n_postings postings", low=0,
-          low_open=True),
-    Param("blocks", str, "clustering", "'clustering' (Seismic's one-shot random k-means) or 'fixed:N' (N "
-          "consecutive postings)"),
-    Param("centroid_fraction", float, 0.1, "centroids per list as a share of its postings: more blocks, "
-          "tighter summaries", low=0, high=1, low_open=True),
-    Param("min_cluster_size", int, 2, "clusters of at most this many docs are dissolved", low=0),
-    Param("doc_cut", int, 15, "docs join a centroid by their doc_cut largest components", low=1),
-    Param("summary_energy", float, 0.4, "share of the L1 mass block summaries keep: larger, tighter bounds "
-          "and bigger", low=0, high=1, low_open=True),
-    Param("seed", int, 42, "seed of the centroid sampling", low=0),
-    Param("doc_top_k", int, None, "keep each document's K largest weights (None: all): smaller, less "
-          "accurate", low=1),
-    Param("doc_mass", float, None, "keep each document's largest weights holding this share of its L1 mass "
-          "(None: all)", low=0, high=1, low_open=True),
-    Param("value_bits", int, 16, "forward-index weights: 16 (float16) or 8 (8-bit codes, smaller)",
-          choices=(16, 8)),
+    Param("n_postings", int, 3500, "Global pruning budget: n_postings x vocabulary size postings are kept (average "
+          "list length).", low=1, why="the average list keeps at least one posting"),
+    Param("max_fraction", float, 1.5, "Per-list cap: at most max_fraction x n_postings postings per list.", low=0,
+          low_open=True, why="a list keeps some postings"),
+    Param("blocks", str, "clustering", "Blocking: 'clustering' (Seismic's one-shot random k-means) or 'fixed:N' (N "
+          "consecutive postings of the weight-sorted list)."),
+    Param("centroid_fraction", float, 0.1, "Clustering: centroids per list as a fraction of its postings.", low=0,
+          high=1, low_open=True, why="a share of the postings"),
+    Param("min_cluster_size", int, 2, "Clustering: clusters of at most this many docs are dissolved and their docs "
+          "re-assigned.", low=0, why="a number of documents"),
+    Param("doc_cut", int, 15, "Clustering: docs join a centroid by the dot product on their top doc_cut components.",
+          low=1, why="a document joins by at least one component"),
+    Param("summary_energy", float, 0.4, "Block summaries keep their largest components up to this share of the L1 "
+          "mass.", low=0, high=1, low_open=True, why="a share of the L1 mass"),
+    Param("seed", int, 42, "Seed of the centroid sampling.", low=0, why="numpy seeds are non-negative"),
+    Param("doc_top_k", int, None, "Keep each document's K largest weights (in the postings, summaries and forward "
+          "index); default: all. See docs/compression.md for the trade-off.", low=1,
+          why="a document keeps at least one weight"),
+    Param("doc_mass", float, None, "Keep each document's fewest largest weights holding this share of its L1 mass "
+          "(after --doc-top-k); default: all. 0.9 is the one setting measured to pay for a Big model at 1M: see "
+          "docs/compression.md.", low=0, high=1, low_open=True, why="a share of the L1 mass"),
+    Param("value_bits", int, 16, "Forward-index weights: 16 (float16) or 8 (8-bit codes on a per-document scale: 3 "
+          "bytes an entry instead of 4).", choices=(16, 8)),
 ))
 
 SEISMIC_RS = EngineParams("seismic-rs", search=(
@@ -66,14 +70,14 @@ SEISMIC_RS = EngineParams("seismic-rs", search=(
     Param("sorted", bool, True, "visit a list's blocks best bound first"),
     Param("n_knn", int, 0, "Seismic's kNN-graph refinement: neighbours re-scored per result (0: none)", low=0),
 ), build=(
-    Param("n_postings", int, 3500, "average posting-list length kept by static pruning", low=1),
-    Param("centroid_fraction", float, 0.1, "centroids per list, as a share of its postings", low=0, high=1,
+    Param("n_postings", int, 3500, "Average posting-list length kept by static pruning.", low=1),
+    Param("centroid_fraction", float, 0.1, "Centroids per list, as a share of its postings.", low=0, high=1,
           low_open=True),
-    Param("min_cluster_size", int, 2, "smaller clusters are dissolved", low=1),
-    Param("summary_energy", float, 0.4, "share of the L1 mass block summaries keep", low=0, high=1, low_open=True),
-    Param("max_fraction", float, 1.5, "per-list cap: at most max_fraction x n_postings postings", low=0,
+    Param("min_cluster_size", int, 2, "Smaller clusters are dissolved.", low=1),
+    Param("summary_energy", float, 0.4, "Share of the L1 mass block summaries keep.", low=0, high=1, low_open=True),
+    Param("max_fraction", float, 1.5, "Per-list cap: at most max_fraction x n_postings postings.", low=0,
           low_open=True),
-    Param("doc_cut", int, 15, "docs join a centroid by their doc_cut largest components", low=1),
+    Param("doc_cut", int, 15, "Docs join a centroid by their doc_cut largest components.", low=1),
 ))
 
 BMP = EngineParams("bmp", search=(
@@ -84,11 +88,10 @@ BMP = EngineParams("bmp", search=(
           "accurate", low=0, high=1, low_open=True, why="1 is exact for BMP's integers", grid=(0.7, 0.9, 1.0),
           tuning_bounds=(0.05, 1.0)),
 ), build=(
-    Param("scale", float, None, "impacts are round(w * scale), at most 255 (auto: the largest weight becomes 127)",
+    Param("scale", float, None, "Impacts are round(w * scale), at most 255 [default: 127 / the largest weight].",
           low=0, low_open=True, none_words=("auto",)),
-    Param("bsize", int, 32, "documents per block (consecutive in store order): smaller, tighter bounds and "
-          "bigger", low=1, high=256, why="BMP numbers documents within a block with one byte"),
-    Param("compress_range", bool, False, "store per-block maxima compressed (smaller index, slower)"),
+    Param("bsize", int, 32, "Documents per block (consecutive in store order).", low=1, high=256, why="BMP numbers documents within a block with one byte"),
+    Param("compress_range", bool, False, "Store the per-block maxima of each term compressed (smaller index on big collections)."),
 ))
 
 KANNOLO = EngineParams("kannolo", search=(
@@ -97,12 +100,12 @@ KANNOLO = EngineParams("kannolo", search=(
     Param("early_exit_threshold", float, None, "stop a search early (none: off)", low=0, low_open=True,
           none_words=("none",)),
 ), build=(
-    Param("m", int, 32, "HNSW neighbours per node: more accurate, bigger and slower to build", low=2, high=512),
-    Param("ef_construction", int, 200, "candidate list size while building: better graph, slower build",
+    Param("m", int, 32, "HNSW neighbours per node.", low=2, high=512),
+    Param("ef_construction", int, 200, "Candidate list size while building.",
           low=1, high=100_000),
-    Param("variant", str, "plain", "how document weights are stored (u8/packing8 clip above 3.98, u16 above 8: "
-          "refused then)", choices=("plain", "u16", "u8", "packing8")),
-    Param("graph_type", str, "standard", "graph layout (same results; permuted is faster, compressed smaller)",
+    Param("variant", str, "plain", "How document weights are stored (u8/packing8 clip above 3.98, u16 above 8: "
+          "refused then).", choices=("plain", "u16", "u8", "packing8")),
+    Param("graph_type", str, "standard", "Graph layout (same results; permuted is faster, compressed smaller).",
           choices=("standard", "permuted", "compressed")),
 ))
 
@@ -121,10 +124,10 @@ PISA = EngineParams("pisa", search=(
     Param("query_scale", float, None, "query weights are rounded at this scale (default: the index scale)",
           low=0, low_open=True),
 ), build=(
-    Param("scale", float, PISA_DEFAULT_SCALE, "impacts are round(w * scale): larger, finer and bigger", low=0,
+    Param("scale", float, PISA_DEFAULT_SCALE, "Quantization scale: impacts are round(w * scale).", low=0,
           low_open=True),
-    Param("encoding", str, "block_simdbp", "PISA's posting-list codec (size against speed)", choices=PISA_ENCODINGS),
-    Param("block_size", int, 64, "documents per block-max block", low=1),
+    Param("encoding", str, "block_simdbp", "PISA's posting-list codec.", choices=PISA_ENCODINGS),
+    Param("block_size", int, 64, "Documents per block of the block-max scores (BlockMax-WAND, BlockMax-MaxScore).", low=1),
 ))
 
 MILVUS_ALGORITHMS = ("DAAT_MAXSCORE", "DAAT_WAND", "TAAT_NAIVE")

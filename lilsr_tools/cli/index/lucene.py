@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ...cli import options
+from .. import options
 
 heap_option = click.option("--heap", default=None,
                            help="Java heap for Anserini, e.g. 8g (default: $LILSR_JAVA_HEAP or 4g).")
@@ -27,7 +27,7 @@ def lucene_command(vectors, out, scale, threads, optimize, heap, overwrite):
 
     VECTORS is a vector store ('lilsr encode corpus') or a JsonVectorCollection ('lilsr vectors export
     --format anserini', whose integer weights are checked line by line before Anserini reads them)."""
-    from .indexing import build_impact_index
+    from ...engines.lucene.indexing import build_impact_index
     from ...manifest import read_manifest
 
     build_impact_index(vectors, out, scale=scale, threads=threads, optimize=optimize, overwrite=overwrite,
@@ -54,7 +54,7 @@ def bm25_command(collection, out, threads, heap, overwrite):
 
     COLLECTION is a name (scifact, ...), a BEIR folder or a corpus.jsonl file; title and text go into one
     field, analyzed by Anserini's default English analyzer."""
-    from .indexing import build_bm25_index
+    from ...engines.lucene.indexing import build_bm25_index
     from ...manifest import read_manifest
 
     build_bm25_index(collection, out, threads=threads, overwrite=overwrite, heap=heap,

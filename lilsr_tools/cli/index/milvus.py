@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ...cli import options
+from .. import options
 
 
 @click.command("milvus")
@@ -34,7 +34,7 @@ def command(vectors, out, uri, token, db, collection, inverted_index_algo, drop_
     Search it with 'lilsr search OUT QUERIES' (-p batch_size=N sends N queries per request;
     -p drop_ratio_search=R on a server)."""
     from ...manifest import read_manifest
-    from .engine import build_milvus_index
+    from ...engines.milvus.engine import build_milvus_index
 
     build_milvus_index(vectors, out, overwrite=overwrite, uri=uri, token=token, db=db, collection=collection,
                        insert_batch=insert_batch, timeout=timeout, inverted_index_algo=inverted_index_algo,
