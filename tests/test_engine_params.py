@@ -4,6 +4,7 @@ tuning grids the studies use, and the declarations agree with what the engines b
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,36 @@ def test_defaults_per_k():
     native = SPECS["native"]
     assert [native.defaults("search", k)["query_cut"] for k in (10, 100, 1000)] == [10, 20, 20]
     assert [native.defaults("search", k)["heap_factor"] for k in (10, 100, 1000)] == [0.7, 1.0, 0.9]
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+# every engine with search parameters has its generated table in its guide
+DOCUMENTED = {"native": "native.md", "seismic-rs": "seismic-rs.md", "bmp": "bmp.md", "kannolo": "kannolo.md",
+              "pisa": "pisa.md", "milvus": "milvus.md"}
+
+
+@pytest.mark.parametrize("engine, guide", sorted(DOCUMENTED.items()))
+def test_doc_parameter_table_is_the_spec(engine, guide):
+    from lilsr_tools.engines.param_docs import doc_tables, render_table
+
+    tables = doc_tables((DOCS / guide).read_text())
+    assert [(e, s) for e, s, _ in tables] == [(engine, "search")], f"docs/{guide} lost its marked table"
+    assert tables[0][2] == render_table(engine, "search"), (
+        f"docs/{guide}'s parameter table differs from engines/param_specs.py: run "
+        f"'python -m lilsr_tools.engines.param_docs docs/{guide}'")
+
+
+def test_a_changed_spec_shows_in_the_table():
+    """The check can fail: a default changed in the spec no longer matches the table written from the old one."""
+    from lilsr_tools.engines import param_docs
+
+    written = param_docs.render_table("bmp", "search")
+    changed = dataclasses.replace(SPECS["bmp"], search=(dataclasses.replace(SPECS["bmp"].search[0], default=0.5),
+                                                        *SPECS["bmp"].search[1:]))
+    original = param_docs.SPECS["bmp"]
+    try:
+        param_docs.SPECS["bmp"] = changed
+        assert param_docs.render_table("bmp", "search") != written
+        assert "| `alpha` | 0.5 |" in param_docs.render_table("bmp", "search")
+    finally:
+        param_docs.SPECS["bmp"] = original

@@ -27,15 +27,20 @@ def _per_k(name: str) -> tuple:
 
 
 NATIVE = EngineParams("native", search=(
-    Param("query_cut", int, 10, "more of the query's terms scanned: more accurate, slower", low=1,
-          why=QUERY_CUT_WHY, per_k=_per_k("query_cut"), grid=SEISMIC_QUERY_CUTS, tuning_bounds=QUERY_CUT_BOUNDS),
-    Param("heap_factor", float, 0.7, "higher skips fewer blocks: more accurate, slower", low=0, high=1,
+    Param("query_cut", int, 10, "posting lists of the `query_cut` heaviest query terms are scanned: more is "
+          "more accurate and slower", low=1, why=QUERY_CUT_WHY, per_k=_per_k("query_cut"), grid=SEISMIC_QUERY_CUTS, tuning_bounds=QUERY_CUT_BOUNDS),
+    Param("heap_factor", float, 0.7, "a block is skipped when the heap holds k results and its summary score < "
+          "`heap_factor x` k-th score (0 skips none): higher is more accurate and slower", low=0, high=1,
           why=HEAP_FACTOR_WHY, per_k=_per_k("heap_factor"), grid=SEISMIC_HEAP_FACTORS,
           tuning_bounds=HEAP_FACTOR_BOUNDS),
-    Param("sorted", bool, True, "visit a list's blocks best bound first (false: in list order)"),
-    Param("block_order", str, "global", "global: one best-bound-first order over all lists' blocks; lists: "
-          "list by list", choices=("global", "lists")),
-    Param("prefetch", bool, True, "prefetch the next block's rows while scoring (speed only)"),
+    Param("sorted", bool, True, "the first list's blocks are visited in decreasing summary score (Seismic's "
+          "`sorted`)"),
+    Param("block_order", str, "global", "`global`: the blocks of all `query_cut` lists in one order by decreasing "
+          "summary score (the k-th score rises sooner; the scan stops at the first block below the threshold). "
+          "`lists`: Seismic's order, list by list in decreasing query weight, the first list's blocks by "
+          "decreasing summary score when `sorted`, the others as stored (`sorted` applies to this order only)",
+          choices=("global", "lists")),
+    Param("prefetch", bool, True, "prefetch the next document's forward-index row while scoring one"),
 ), build=(
     Param("n_postings", int, 3500, "Global pruning budget: n_postings x vocabulary size postings are kept (average "
           "list length).", low=1, why="the average list keeps at least one posting"),
@@ -63,11 +68,12 @@ NATIVE = EngineParams("native", search=(
 ))
 
 SEISMIC_RS = EngineParams("seismic-rs", search=(
-    Param("query_cut", int, 10, "more of the query's terms scanned: more accurate, slower", low=1,
-          why=QUERY_CUT_WHY, grid=SEISMIC_QUERY_CUTS, tuning_bounds=QUERY_CUT_BOUNDS),
-    Param("heap_factor", float, 0.7, "higher skips fewer blocks: more accurate, slower", low=0, high=1,
-          why=HEAP_FACTOR_WHY, grid=SEISMIC_HEAP_FACTORS, tuning_bounds=HEAP_FACTOR_BOUNDS),
-    Param("sorted", bool, True, "visit a list's blocks best bound first"),
+    Param("query_cut", int, 10, "posting lists of the `query_cut` heaviest query terms are scanned: more is "
+          "more accurate and slower", low=1, why=QUERY_CUT_WHY, grid=SEISMIC_QUERY_CUTS, tuning_bounds=QUERY_CUT_BOUNDS),
+    Param("heap_factor", float, 0.7, "a block is skipped when its summary score < `heap_factor x` k-th score "
+          "(0 skips none): higher is more accurate and slower", low=0, high=1, why=HEAP_FACTOR_WHY,
+          grid=SEISMIC_HEAP_FACTORS, tuning_bounds=HEAP_FACTOR_BOUNDS),
+    Param("sorted", bool, True, "the first list's blocks are visited in decreasing summary score"),
     Param("n_knn", int, 0, "Seismic's kNN-graph refinement: neighbours re-scored per result (0: none)", low=0),
 ), build=(
     Param("n_postings", int, 3500, "Average posting-list length kept by static pruning.", low=1),
@@ -81,11 +87,11 @@ SEISMIC_RS = EngineParams("seismic-rs", search=(
 ))
 
 BMP = EngineParams("bmp", search=(
-    Param("alpha", float, 1.0, "share of the threshold blocks must beat: lower skips more, less accurate",
+    Param("alpha", float, 1.0, "stop when the k-th score exceeds `alpha` x the next block's upper bound; 1 is safe, lower "
+          "prunes more",
           low=0, high=1, low_open=True, why="1 is exact for BMP's integers", grid=(0.6, 0.8, 0.9, 1.0),
           tuning_bounds=(0.05, 1.0)),
-    Param("beta", float, 1.0, "share of the query's terms kept (heaviest first): lower is faster, less "
-          "accurate", low=0, high=1, low_open=True, why="1 is exact for BMP's integers", grid=(0.7, 0.9, 1.0),
+    Param("beta", float, 1.0, "keep only the `ceil(beta x terms)` heaviest query terms; 1 keeps all", low=0, high=1, low_open=True, why="1 is exact for BMP's integers", grid=(0.7, 0.9, 1.0),
           tuning_bounds=(0.05, 1.0)),
 ), build=(
     Param("scale", float, None, "Impacts are round(w * scale), at most 255 [default: 127 / the largest weight].",
@@ -95,9 +101,9 @@ BMP = EngineParams("bmp", search=(
 ))
 
 KANNOLO = EngineParams("kannolo", search=(
-    Param("ef_search", int, 100, "candidate list while searching (kANNolo uses at least k): larger, more "
-          "accurate and slower", low=1, grid=(20, 40, 80, 160, 320, 640), tuning_bounds=(1, None)),
-    Param("early_exit_threshold", float, None, "stop a search early (none: off)", low=0, low_open=True,
+    Param("ef_search", int, 100, "candidate list size; kANNolo uses at least k: larger is more accurate and "
+          "slower", low=1, grid=(20, 40, 80, 160, 320, 640), tuning_bounds=(1, None)),
+    Param("early_exit_threshold", float, None, "kANNolo's early termination (off)", low=0, low_open=True,
           none_words=("none",)),
 ), build=(
     Param("m", int, 32, "HNSW neighbours per node.", low=2, high=512),
@@ -119,10 +125,11 @@ PISA_DEFAULT_SCALE = 100.0  # vectors.convert.DEFAULT_SCALE (a test keeps them e
 
 PISA = EngineParams("pisa", search=(
     # both tuned values are safe (exact top k on the quantized weights): a study picks the faster on dev queries
-    Param("query_algorithm", str, "maxscore", "the query processing algorithm (all safe: speed only)",
+    Param("query_algorithm", str, "maxscore", "all safe (the exact top-k for the integer weights); the conjunctive "
+          "ones are refused",
           choices=PISA_ALGORITHMS, why="the safe ones", grid=("maxscore", "block_max_wand")),
-    Param("query_scale", float, None, "query weights are rounded at this scale (default: the index scale)",
-          low=0, low_open=True),
+    Param("query_scale", float, None, "query weights become `round(q * query_scale)`", low=0, low_open=True,
+          default_text="the index scale"),
 ), build=(
     Param("scale", float, PISA_DEFAULT_SCALE, "Quantization scale: impacts are round(w * scale).", low=0,
           low_open=True),
@@ -133,10 +140,10 @@ PISA = EngineParams("pisa", search=(
 MILVUS_ALGORITHMS = ("DAAT_MAXSCORE", "DAAT_WAND", "TAAT_NAIVE")
 
 MILVUS = EngineParams("milvus", search=(
-    Param("drop_ratio_search", float, 0.0, "share of the query's smallest weights dropped (server only)", low=0,
-          high=1, high_open=True),
-    Param("batch_size", int, 1, "queries per search request (default 256 with several threads)", low=1,
-          why="queries per search request"),
+    Param("drop_ratio_search", float, 0.0, "share of the query's smallest weights ignored (servers only; sent only "
+          "when > 0)", low=0, high=1, high_open=True),
+    Param("batch_size", int, 1, "queries per search request", low=1,
+          default_text="1 (256 with `--threads` > 1)"),
 ), build=(
     Param("inverted_index_algo", str, "auto", "Milvus's algorithm (auto: TAAT_NAIVE on Milvus Lite, else "
           "DAAT_MAXSCORE)", choices=(*MILVUS_ALGORITHMS, "auto"), fold_case=True),

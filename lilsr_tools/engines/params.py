@@ -45,6 +45,7 @@ class Param:
     per_k: tuple = ()            # ((largest k or None for the rest, default), ...) where the default depends on k
     grid: tuple = ()             # tuning values, roughly fastest first ("" grid: not tuned)
     tuning_bounds: tuple | None = None  # (lowest, highest or None): how far tuning may widen the grid
+    default_text: str = ""       # the docs' words for a default chosen at run time ("the index scale")
 
     def default_for(self, k: int | None = None):
         """The default, the one for ``k`` where it depends on k."""
