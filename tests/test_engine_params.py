@@ -137,10 +137,73 @@ def test_a_changed_spec_shows_in_the_table():
     written = param_docs.render_table("bmp", "search")
     changed = dataclasses.replace(SPECS["bmp"], search=(dataclasses.replace(SPECS["bmp"].search[0], default=0.5),
                                                         *SPECS["bmp"].search[1:]))
-    original = param_docs.SPECS["bmp"]
+    original = param_docs.param_specs.SPECS["bmp"]
     try:
-        param_docs.SPECS["bmp"] = changed
+        param_docs.param_specs.SPECS["bmp"] = changed
         assert param_docs.render_table("bmp", "search") != written
         assert "| `alpha` | 0.5 |" in param_docs.render_table("bmp", "search")
     finally:
-        param_docs.SPECS["bmp"] = original
+        param_docs.param_specs.SPECS["bmp"] = original
+
+
+@pytest.fixture
+def toy_engine(monkeypatch):
+    """The engine of docs/design.md's walk-through, registered from its class and spec alone (the block is
+    run as written, so the guide cannot drift from what works); the registries are restored afterwards."""
+    import re
+
+    import lilsr_tools.engines as engines
+    from lilsr_tools.engines import param_specs
+
+    monkeypatch.setattr(engines, "ENGINES", dict(engines.ENGINES))
+    monkeypatch.setattr(engines, "REGISTERED", dict(engines.REGISTERED))
+    monkeypatch.setattr(param_specs, "SPECS", dict(param_specs.SPECS))
+    guide = (DOCS / "design.md").read_text()
+    block = re.search(r"<!-- engine-walkthrough -->\n```python\n(.*?)```", guide, re.S).group(1)
+    namespace = {"__name__": "design_walkthrough"}
+    exec(compile(block, "docs/design.md", "exec"), namespace)
+    return namespace["MinWeightEngine"]
+
+
+def test_a_toy_engine_registered_from_its_spec_searches(toy_engine, small_vectors, small_queries):
+    from lilsr_tools.engines.base import tuning_grid
+    from lilsr_tools.engines.exact import ExactEngine
+    from lilsr_tools.engines.param_docs import render_table
+    from lilsr_tools.engines.search import QueryBatch, run_search
+
+    assert get_engine("exact-min-weight") is toy_engine
+    assert tuning_grid(get_engine("exact-min-weight")) == ({"min_weight": 0.0}, {"min_weight": 0.5},
+                                                           {"min_weight": 1.0})
+    assert "| `min_weight` | 0 | a number >= 0 | 0, 0.5, 1 |" in render_table("exact-min-weight", "search")
+
+    engine = get_engine("exact-min-weight").load(small_vectors.path)
+    batch = QueryBatch(list(small_queries.qids), vectors=list(small_queries.vectors))
+    exact = ExactEngine(small_vectors).batch_search(batch.qids, batch.vectors, k=10)
+    assert run_search(engine, batch, k=10, warmup=0, min_weight=0).doc_ids == exact.doc_ids
+    # a real cut: the query's light terms go, so some ranking changes, and above every weight nothing is found
+    heaviest = max(w for q in batch.vectors for w in q.values())
+    middle = sorted(w for q in batch.vectors for w in q.values())[len([w for q in batch.vectors for w in q.values()]) // 2]
+    assert run_search(engine, batch, k=10, warmup=0, min_weight=middle).doc_ids != exact.doc_ids
+    assert all(ids == [] for ids in run_search(engine, batch, k=10, warmup=0, min_weight=heaviest * 2).doc_ids)
+
+    with pytest.raises(LilsrError, match=r"exact-min-weight search parameter min_weight must be a number >= 0, "
+                                         r"not -1"):
+        run_search(engine, batch, k=10, warmup=0, min_weight=-1)
+    with pytest.raises(LilsrError, match="unknown exact-min-weight search parameter.*min_wieght; known: min_weight"):
+        run_search(engine, batch, k=10, warmup=0, min_wieght=1)
+
+
+def test_register_engine_refuses_an_engine_without_a_spec(monkeypatch):
+    import lilsr_tools.engines as engines
+    from lilsr_tools.engines.exact import ExactEngine
+
+    monkeypatch.setattr(engines, "ENGINES", dict(engines.ENGINES))
+
+    class Unspecified(ExactEngine):
+        name = "unspecified"
+        param_spec = None
+
+    with pytest.raises(LilsrError, match="declares no parameters"):
+        engines.register_engine(Unspecified)
+    with pytest.raises(LilsrError, match="exists already"):
+        engines.register_engine(type("Again", (ExactEngine,), {"name": "native"}))

@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from .param_specs import SPECS
+from . import param_specs
 from .params import Param
 
 TABLE = re.compile(r"(<!-- params: (?P<engine>[\w-]+) (?P<stage>search|build) -->\n)(?P<body>.*?)(<!-- /params -->)",
@@ -46,7 +46,7 @@ def default_text(param: Param) -> str:
 def render_table(engine: str, stage: str) -> str:
     """The markdown table of an engine's search or build parameters."""
     rows = ["| parameter | default | takes | tuned over | meaning |", "|---|---|---|---|---|"]
-    for p in SPECS[engine].declared(stage):
+    for p in param_specs.SPECS[engine].declared(stage):
         grid = ", ".join(_value(v) for v in p.grid) or "-"
         rows.append(f"| `{p.name}` | {default_text(p)} | {p.takes()} | {grid} | {p.trades} |")
     return "\n".join(rows) + "\n"
