@@ -48,3 +48,16 @@ def test_the_walk_sees_relative_imports_of_the_cli(tmp_path):
     assert "lilsr_tools.engines.param_specs" in names and "lilsr_tools.errors" in names
     cli_file = PACKAGE / "cli" / "index" / "native.py"
     assert "lilsr_tools.cli.options" in [name for _, name in imported_modules(cli_file)]
+
+
+def test_no_benchmark_imports_a_private_name_of_the_package():
+    """Benchmarks use the package's public API (before: benchmarks/compression.py took cli.compare._model_spec)."""
+    benchmarks = PACKAGE.parent / "benchmarks"
+    private = []
+    for path in sorted(benchmarks.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lilsr_tools"):
+                names = [alias.name for alias in node.names if alias.name.startswith("_")]
+                if names or any(part.startswith("_") for part in node.module.split(".")):
+                    private.append(f"{path.name}:{node.lineno} {node.module} {names}")
+    assert private == []
