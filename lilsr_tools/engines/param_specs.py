@@ -145,10 +145,10 @@ MILVUS = EngineParams("milvus", search=(
     Param("batch_size", int, 1, "queries per search request", low=1,
           default_text="1 (256 with `--threads` > 1)"),
 ), build=(
-    Param("inverted_index_algo", str, "auto", "Milvus's algorithm (auto: TAAT_NAIVE on Milvus Lite, else "
-          "DAAT_MAXSCORE)", choices=(*MILVUS_ALGORITHMS, "auto"), fold_case=True),
-    Param("drop_ratio_build", float, 0.0, "share of each document's smallest weights dropped (server only)",
-          low=0, high=1, high_open=True),
+    Param("inverted_index_algo", str, "auto", "inverted_index_algo; auto: TAAT_NAIVE on Milvus Lite (its only "
+          "one), DAAT_MAXSCORE on a server.", choices=("auto", *MILVUS_ALGORITHMS), fold_case=True),
+    Param("drop_ratio_build", float, 0.0, "Share of each document's smallest weights dropped at build (servers "
+          "only).", low=0, high=1, high_open=True),
 ))
 
 LUCENE = EngineParams("lucene", search=(
@@ -161,9 +161,11 @@ LUCENE = EngineParams("lucene", search=(
     Param("searcher", str, None, "bridge, anserini or auto: switches the searcher for this and later calls",
           choices=("auto", "bridge", "anserini")),
 ), build=(
-    Param("scale", float, None, "impacts are round(w * scale) (default: 100)", low=0, low_open=True),
-    Param("threads", int, 2, "indexing threads", low=1),
-    Param("optimize", bool, True, "merge to one segment after indexing"),
+    Param("scale", float, None, "Quantization scale: impacts are round(w * scale) [default: 100 for a vector "
+          "store; a JsonVectorCollection keeps its recorded scale].", low=0, low_open=True,
+          why="impacts are round(weight x scale)"),
+    Param("threads", int, 2, "Anserini indexing threads.", low=1),
+    Param("optimize", bool, True, "Merge the index into one segment (Anserini -optimize)."),
     Param("heap", str, None, "the JVM's heap (e.g. 8g)"),
 ))
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ...engines.param_specs import LUCENE
 from .. import options
+from .spec_options import spec_option
 
 heap_option = click.option("--heap", default=None,
                            help="Java heap for Anserini, e.g. 8g (default: $LILSR_JAVA_HEAP or 4g).")
@@ -13,13 +15,9 @@ heap_option = click.option("--heap", default=None,
 @click.command("lucene")
 @click.argument("vectors", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--scale", type=options.FloatRange(min=0, min_open=True, why="impacts are round(weight x scale)"),
-              default=None,
-              help="Quantization scale: impacts are round(w * scale) [default: 100 for a vector store; a "
-                   "JsonVectorCollection keeps its recorded scale].")
-@click.option("--threads", type=options.THREADS, default=2, show_default=True, help="Anserini indexing threads.")
-@click.option("--optimize/--no-optimize", default=True, show_default=True,
-              help="Merge the index into one segment (Anserini -optimize).")
+@spec_option(LUCENE, "scale")
+@spec_option(LUCENE, "threads", type=options.THREADS)  # the shared thread-count type and its message
+@spec_option(LUCENE, "optimize")
 @heap_option
 @options.overwrite
 def lucene_command(vectors, out, scale, threads, optimize, heap, overwrite):

@@ -26,11 +26,11 @@ def click_type(param):
     return param.kind
 
 
-def spec_option(spec, name: str, **overrides):
-    """A click option for the build parameter ``name`` of ``spec``; ``overrides`` (help, show_default, a
-    default the command computes...) replace what the spec gives."""
+def spec_option(spec, name: str, flag: str | None = None, **overrides):
+    """A click option for the build parameter ``name`` of ``spec`` (``flag``: an option name other than
+    ``--name``); ``overrides`` (a shared click type, help...) replace what the spec gives."""
     param = spec.param("build", name)
-    flag = option_name(name)
+    flag = flag or option_name(name)
     kwargs = {"default": param.default, "show_default": param.default is not None, "help": param.trades}
     if param.kind is bool:
         decls = [f"{flag}/--no-{flag[2:]}"]
