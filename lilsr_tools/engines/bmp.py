@@ -76,7 +76,7 @@ OUTLIER_QUANTILE = 0.9999  # the default scale ignores weights above twice this 
 QUERY_LEVELS = 32  # BMP's MAX_TERM_WEIGHT: every query is rescaled so that its largest weight is 32
 SEED_RANKS = (10, 100, 1000)  # BMP seeds the threshold with a term's impact at this rank (k <= rank)
 SCORE_LIMIT = 65_535  # BMP accumulates scores in a u16
-MAX_BSIZE = 256  # block-local doc ids are a u8
+MAX_BSIZE = int(BMP.param("build", "bsize").high)  # block-local doc ids are a u8 (declared in param_specs.BMP)
 # reserved documents and terms of the sentinel block (a NUL byte keeps them apart from any real id/token)
 SENTINEL_DOC = "\x00lilsr-bmp-sentinel"
 PAD_DOC = "\x00lilsr-bmp-pad-"
