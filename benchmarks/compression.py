@@ -39,7 +39,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lilsr_tools.cli.compare import _model_spec  # noqa: E402
 from lilsr_tools.data.collection import resolve_collection  # noqa: E402
 from lilsr_tools.engines import get_engine  # noqa: E402
 from lilsr_tools.engines.exact import ExactEngine  # noqa: E402
@@ -47,6 +46,7 @@ from lilsr_tools.engines.search import QueryBatch  # noqa: E402
 from lilsr_tools.evaluation.metrics import accuracy_at_k  # noqa: E402
 from lilsr_tools.manifest import MANIFEST, read_manifest  # noqa: E402
 from lilsr_tools.reports.compression import apply_steps, parse_setting, plan, setting_label  # noqa: E402
+from lilsr_tools.reports.grid import parse_model_spec  # noqa: E402
 from lilsr_tools.reports.workspace import Workspace  # noqa: E402
 from lilsr_tools.vectors.store import load_vectors  # noqa: E402
 
@@ -185,7 +185,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.tune_split == args.split:
         parser.error("--tune-split must differ from --split")
-    specs = [_model_spec(m) for m in args.model]
+    specs = [parse_model_spec(m) for m in args.model]
     given = dict(item.split("=", 1) for item in args.synthetic)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     settings = settings_to_run(args.study, args.settings, args.max_settings)

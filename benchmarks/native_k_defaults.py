@@ -12,7 +12,7 @@ each returns at k=1000.
         --vectors STORE --dev-queries TRAIN_QUERIES --test-queries TEST_QUERIES --before ../main
 
 Writes benchmarks/work/results/native_k_defaults.{csv,json}. The lines to paste into
-``lilsr_tools/engines/native/engine.py`` (``K_DEFAULTS``) are printed at the end.
+``lilsr_tools/engines/param_specs.py`` (``NATIVE_K_DEFAULTS``) are printed at the end.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def main(argv=None) -> None:
         writer.writeheader()
         writer.writerows(rows)
     (out / "native_k_defaults.json").write_text(json.dumps(report, indent=1, default=float))
-    print("K_DEFAULTS = (" + ",\n              ".join(
+    print("NATIVE_K_DEFAULTS = (" + ",\n                     ".join(
         f"({k if k != KS[-1] else None}, {{\"query_cut\": {c['query_cut']}, \"heap_factor\": {c['heap_factor']}}})"
         for k, c in chosen.items()) + ")")
 

@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from lilsr_tools.reports.ablate import LambdaModel, ablate_lambda, engines_at_scale  # noqa: E402
+from lilsr_tools.manifest import read_manifest  # noqa: E402
 from lilsr_tools.reports.grid import ModelSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -195,6 +196,10 @@ def main() -> None:
                "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                            "load_average_before": load_before, "load_average_after": os.getloadavg()},
                "seconds": round(time.perf_counter() - started, 1)}
+    summary["reordering"] = {  # log-gap cost before/after and seconds of each grown store's BP reordering
+        path.name: read_manifest(path).get("counts", {})
+        for path in sorted((args.work / f"lambda-{args.docs}" / "artifacts" / "reordered").glob("*"))
+        if (path / "manifest.json").is_file()}
     stem.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     pd.set_option("display.width", 200)
     print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

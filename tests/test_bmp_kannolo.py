@@ -99,7 +99,7 @@ def test_bmp_pruning_knobs_and_bad_input(bmp_index, small_vectors, small_queries
     assert accuracy_at_k(full.as_run(), exact.as_run(), 10) > accuracy_at_k(cut.as_run(), exact.as_run(), 10)
     with pytest.raises(LilsrError, match="unknown bmp search parameter"):
         engine.batch_search(["q"], [{}], k=10, alpah=0.5)
-    with pytest.raises(LilsrError, match=r"alpha and beta must be in \(0, 1\]"):
+    with pytest.raises(LilsrError, match=r"beta must be a number in \(0, 1\]"):
         engine.batch_search(["q"], [{}], k=10, beta=0)
     with pytest.raises(LilsrError, match="above BMP's one-byte maximum 255"):
         BmpEngine.build(small_vectors, tmp_path / "over", scale=1000)
@@ -167,7 +167,7 @@ def test_saved_indexes_are_searched_by_their_own_engine(bmp_index, kannolo_index
                            "unknown kannolo search parameter"),
                           (["index", "bmp", str(small_vectors.path), str(bmp_index)], "already exists"),
                           (["index", "kannolo", str(small_vectors.path), str(tmp_path / "k"), "--m", "1"],
-                           "--m must be between 2 and 512, got 1")):
+                           "1 is not in the range 2<=x<=512")):
         result = runner.invoke(main, args)
         assert result.exit_code == 2 and result.output.startswith("lilsr: error:") and message in result.output
         assert len(result.output.strip().splitlines()) == 1

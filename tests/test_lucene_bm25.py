@@ -80,7 +80,7 @@ def test_bm25_empty_query_and_parameters(bm25_index, test_queries):
     other = engine.batch_search(["q"], [test_queries[0].text], k=10, k1=1.2, b=0.75)
     assert other.info["k1"] == 1.2 and other.info["b"] == 0.75
     assert not np.allclose(other.scores[0], results.scores[2])
-    with pytest.raises(LilsrError, match="no parameter k_1; it takes k1, b, remove_query"):
+    with pytest.raises(LilsrError, match=r"unknown bm25 search parameter\(s\) k_1; known: k1, b, remove_query"):
         engine.batch_search(["q"], ["x"], k=10, k_1=1.0)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lilsr_tools.engines.base import SEISMIC_STYLE_BOUNDS, seismic_style_grid
+from lilsr_tools.engines.param_specs import NATIVE
 from lilsr_tools.reports.tuning import grid_axes, pick, widen
+
+SEISMIC_STYLE_BOUNDS = NATIVE.tuning_bounds()
 
 
 def table(rows):
@@ -29,7 +31,7 @@ def test_targets_are_per_k_the_same_settings_choose_differently_at_k_1000():
 
 
 def test_a_choice_on_the_low_heap_factor_edge_widens_one_step_below_it():
-    grid = seismic_style_grid()  # heap_factor 0.6 .. 1.0, query_cut 5 .. 40
+    grid = NATIVE.tuning_grid()  # heap_factor 0.6 .. 1.0, query_cut 5 .. 40
     assert grid_axes(grid) == {"query_cut": [5, 10, 20, 40], "heap_factor": [0.6, 0.7, 0.8, 0.9, 1.0]}
     # the 1M Big case: qc 20 / hf 0.6 chosen; a faster setting may lie below the grid's heap_factor floor
     assert widen(grid, {"query_cut": 20, "heap_factor": 0.6}, SEISMIC_STYLE_BOUNDS) == [
@@ -37,7 +39,7 @@ def test_a_choice_on_the_low_heap_factor_edge_widens_one_step_below_it():
 
 
 def test_a_corner_widens_on_both_axes_inside_their_bounds():
-    grid = seismic_style_grid()
+    grid = NATIVE.tuning_grid()
     assert widen(grid, {"query_cut": 5, "heap_factor": 0.6}, SEISMIC_STYLE_BOUNDS) == [
         {"query_cut": 1, "heap_factor": 0.6}, {"query_cut": 5, "heap_factor": 0.5}]  # 5 - 5 = 0 < 1: clamped
     # the upper corner: query_cut grows by the last gap; heap_factor 1.0 is already its bound
@@ -46,7 +48,7 @@ def test_a_corner_widens_on_both_axes_inside_their_bounds():
 
 
 def test_an_inner_choice_or_an_already_tried_step_does_not_widen():
-    grid = seismic_style_grid()
+    grid = NATIVE.tuning_grid()
     assert widen(grid, {"query_cut": 10, "heap_factor": 0.8}, SEISMIC_STYLE_BOUNDS) == []
     wider = list(grid) + [{"query_cut": 20, "heap_factor": 0.5}]
     assert widen(wider, {"query_cut": 20, "heap_factor": 0.5}, SEISMIC_STYLE_BOUNDS) == [

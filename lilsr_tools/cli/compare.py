@@ -12,19 +12,9 @@ from . import options
 
 
 def _model_spec(item: str):
-    from ..errors import LilsrError
-    from ..manifest import MANIFEST, read_manifest
-    from ..reports.grid import ModelSpec
+    from ..reports.grid import parse_model_spec
 
-    name, sep, value = item.partition("=")
-    if not sep:
-        name, value = Path(item).name or item, item
-    path = Path(value)
-    if (path / MANIFEST).is_file() and read_manifest(path).get("kind") == "lilsr.vectors":
-        return ModelSpec(name=name, vectors=str(path))
-    if not value:
-        raise LilsrError(f"--model {item!r}: expected NAME=CHECKPOINT or NAME=VECTOR_STORE")
-    return ModelSpec(name=name, checkpoint=value)
+    return parse_model_spec(item)
 
 
 def _encoder_specs(values):

@@ -44,9 +44,41 @@ def engine_for_index(path) -> str:
     return KIND_TO_ENGINE[kind]
 
 
+# engines added at run time (``register_engine``): name -> class
+REGISTERED: dict[str, type] = {}
+
+
+def register_engine(engine_cls: type) -> type:
+    """Add an engine from its declaration alone: ``name``, ``query_input``, ``param_spec`` (an
+    ``params.EngineParams`` named like it) and the protocol's methods. It then gets what the built-in
+    engines get: lookup by name, ``-p``/keyword parameters validated by its spec, its tuning grid and its
+    docs table (``param_docs.render_table``). Usable as a class decorator."""
+    from .param_specs import SPECS
+    from .params import EngineParams
+
+    name = getattr(engine_cls, "name", None)
+    spec = getattr(engine_cls, "param_spec", None)
+    if not isinstance(name, str) or not name:
+        raise LilsrError(f"{engine_cls.__name__} has no engine name (a class attribute 'name')")
+    if name in ENGINES and REGISTERED.get(name) is not engine_cls:
+        raise LilsrError(f"an engine named {name!r} exists already; choose another name")
+    if not isinstance(spec, EngineParams) or spec.engine != name:
+        raise LilsrError(f"engine {name!r} declares no parameters: set param_spec = EngineParams({name!r}, ...)")
+    if getattr(engine_cls, "query_input", None) not in ("vector", "text"):
+        raise LilsrError(f"engine {name!r}: query_input is 'vector' or 'text'")
+    engine_cls.tuning_grid = spec.tuning_grid()
+    engine_cls.tuning_bounds = spec.tuning_bounds()
+    REGISTERED[name] = engine_cls
+    ENGINES[name] = f"{engine_cls.__module__}:{engine_cls.__qualname__}"
+    SPECS[name] = spec
+    return engine_cls
+
+
 def get_engine(name: str) -> type[Engine]:
     if name not in ENGINES:
         raise LilsrError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    if name in REGISTERED:
+        return REGISTERED[name]
     module, _, cls = ENGINES[name].partition(":")
     try:
         return getattr(importlib.import_module(module), cls)
@@ -54,4 +86,4 @@ def get_engine(name: str) -> type[Engine]:
         raise LilsrError(f"engine {name!r} is not available ({exc})") from None
 
 
-__all__ = ["ENGINES", "KIND_TO_ENGINE", "Engine", "SearchResults", "engine_for_index", "get_engine"]
+__all__ = ["ENGINES", "KIND_TO_ENGINE", "Engine", "SearchResults", "engine_for_index", "get_engine", "register_engine"]

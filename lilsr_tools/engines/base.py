@@ -15,6 +15,7 @@ from typing import ClassVar, Protocol, Sequence
 import numpy as np
 
 from ..errors import LilsrError
+from .params import check_known_params  # noqa: F401 - engines import it from here
 
 
 @dataclass
@@ -113,24 +114,6 @@ def source_vectors(source, engine: str):
     return load_vectors(source)
 
 
-def check_known_params(params: dict, known, what: str) -> None:
-    """Refuse parameters an engine does not take, naming the ones it does (``what``: "native search")."""
-    unknown = set(params) - set(known)
-    if unknown:
-        raise LilsrError(f"unknown {what} parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
-
-
-def bool_param(name: str, value) -> bool:
-    """An engine's on/off parameter: a bool, 0/1, or the strings true/false/1/0; anything else is refused."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, np.integer)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-        return value.lower() in ("true", "1")
-    raise LilsrError(f"parameter {name} must be true or false, not {value!r}")
-
-
 F16_MAX = 65504.0  # the largest half-precision float: kANNolo's plain variant and Seismic store weights so
 
 
@@ -143,47 +126,9 @@ def check_finite_scores(engine: str, qids, scores) -> None:
                              "overflow); its weights are too large: scale the query vectors down")
 
 
-def number_param(what: str, name: str, value, kind=float, low=None, high=None, low_inclusive: bool = True):
-    """An engine's numeric parameter, strictly: ``kind`` int takes an integer (or its decimal string), never
-    1.5 or a bool; float takes a finite number (or its string); then ``low``..``high`` (``low`` itself only
-    when ``low_inclusive``). One line naming the engine (``what``), the parameter and the range."""
-    text = value.strip() if isinstance(value, str) else value
-    try:
-        if isinstance(text, bool):
-            raise ValueError
-        if kind is int:
-            number = int(text) if isinstance(text, str) else text
-            if not isinstance(number, (int, np.integer)):
-                raise ValueError
-            number = int(number)
-        else:
-            number = float(text)
-            if not np.isfinite(number):
-                raise ValueError
-    except (TypeError, ValueError):
-        noun = "an integer" if kind is int else "a finite number"
-        raise LilsrError(f"{what} parameter {name} must be {noun}, not {value!r}") from None
-    below = low is not None and (number < low or (number == low and not low_inclusive))
-    if below or (high is not None and number > high):
-        lower = "" if low is None else f"{'>=' if low_inclusive else '>'} {low:g}"
-        upper = "" if high is None else f"<= {high:g}"
-        raise LilsrError(f"{what} parameter {name} must be {' and '.join(filter(None, (lower, upper)))}, "
-                         f"got {value!r}")
-    return number
-
-
-def seismic_style_grid(query_cuts=(5, 10, 20, 40), heap_factors=(0.6, 0.7, 0.8, 0.9, 1.0)) -> tuple[dict, ...]:
-    """query_cut x heap_factor: the tuning grid of the Seismic-style engines (native, seismic-rs)."""
-    return tuple({"query_cut": qc, "heap_factor": hf} for qc in query_cuts for hf in heap_factors)
-
-
 def tuning_grid(engine_cls) -> tuple[dict, ...]:
     """An engine's tuning grid (empty for safe engines and engines that declare none)."""
     return tuple(getattr(engine_cls, "tuning_grid", ()) or ())
-
-
-# query_cut: at least one list; heap_factor: 1.0 keeps every block a full heap would (no pruning beyond it)
-SEISMIC_STYLE_BOUNDS = {"query_cut": (1, None), "heap_factor": (0.05, 1.0)}
 
 
 def tuning_bounds(engine_cls) -> dict[str, tuple]:

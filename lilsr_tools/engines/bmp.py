@@ -59,7 +59,8 @@ from ..progress import enabled as progress_enabled
 from ..vectors.convert import quantize
 from ..vectors.store import SparseVectors, posting_stats, vocab_digest
 from .call_clock import time_calls
-from .base import SearchResults, source_vectors, bool_param, check_known_params, folder_bytes, queries_to_ids
+from .base import SearchResults, source_vectors, check_known_params, folder_bytes, queries_to_ids
+from .param_specs import BMP
 from .file_checks import check_files, file_records
 from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
 from .checks import checked_search
@@ -75,14 +76,14 @@ OUTLIER_QUANTILE = 0.9999  # the default scale ignores weights above twice this 
 QUERY_LEVELS = 32  # BMP's MAX_TERM_WEIGHT: every query is rescaled so that its largest weight is 32
 SEED_RANKS = (10, 100, 1000)  # BMP seeds the threshold with a term's impact at this rank (k <= rank)
 SCORE_LIMIT = 65_535  # BMP accumulates scores in a u16
-MAX_BSIZE = 256  # block-local doc ids are a u8
+MAX_BSIZE = int(BMP.param("build", "bsize").high)  # block-local doc ids are a u8 (declared in param_specs.BMP)
 # reserved documents and terms of the sentinel block (a NUL byte keeps them apart from any real id/token)
 SENTINEL_DOC = "\x00lilsr-bmp-sentinel"
 PAD_DOC = "\x00lilsr-bmp-pad-"
 SENTINEL_TERMS = (("\x00lilsr-bmp-s1", 1), ("\x00lilsr-bmp-s32", 32), ("\x00lilsr-bmp-s255", 255))
 MAX_TERMS = (1 << 16) - len(SENTINEL_TERMS)  # term ids in the block forward index are a u16
-BUILD_DEFAULTS = {"scale": None, "bsize": 32, "compress_range": False}
-SEARCH_DEFAULTS = {"alpha": 1.0, "beta": 1.0}
+BUILD_DEFAULTS = BMP.defaults("build")  # param_specs.BMP
+SEARCH_DEFAULTS = BMP.defaults("search")
 TIMING = ("call clock (call_clock.time_calls): per query, our query's mapping, beta pruning and conversion to "
           "BMP's {token: weight} dict, its Searcher.search call (two when requeried) and the results back; BMP "
           "exposes no internal time")
@@ -94,32 +95,11 @@ def import_bmp():
 
 def build_params(params: dict) -> dict:
     """Validated build parameters (``scale`` None means: the largest weight becomes 127)."""
-    check_known_params(params, BUILD_DEFAULTS, "bmp build")
-    merged = {**BUILD_DEFAULTS, **params}
-    try:
-        bsize = int(merged["bsize"])
-        scale = None if merged["scale"] in (None, "auto") else float(merged["scale"])
-    except (TypeError, ValueError):
-        raise LilsrError(f"bmp build: bsize must be an integer and scale a number or 'auto' (got {params})") from None
-    if not 1 <= bsize <= MAX_BSIZE:
-        raise LilsrError(f"bmp build: bsize must be in 1..{MAX_BSIZE} (BMP numbers documents within a block "
-                         f"with one byte), got {bsize}")
-    if scale is not None and not (math.isfinite(scale) and scale > 0):
-        raise LilsrError(f"bmp build: scale must be a positive number, got {scale}")
-    return {"scale": scale, "bsize": bsize, "compress_range": bool_param("compress_range", merged["compress_range"])}
+    return BMP.parse("build", params)
 
 
 def search_params(params: dict) -> dict:
-    check_known_params(params, SEARCH_DEFAULTS, "bmp search")
-    merged = {**SEARCH_DEFAULTS, **params}
-    try:
-        alpha, beta = float(merged["alpha"]), float(merged["beta"])
-    except (TypeError, ValueError):
-        raise LilsrError(f"bmp search: alpha and beta must be numbers (got {params})") from None
-    if not (0 < alpha <= 1 and 0 < beta <= 1):
-        raise LilsrError(f"bmp search: alpha and beta must be in (0, 1] (got alpha={alpha}, beta={beta}); "
-                         "1 is exact for BMP's integers")
-    return {"alpha": alpha, "beta": beta}
+    return BMP.parse("search", params)
 
 
 def auto_scale(vectors: SparseVectors) -> float:
@@ -218,8 +198,9 @@ class BmpEngine:
 
     name = "bmp"
     query_input = "vector"
-    tuning_grid = tuple({"alpha": a, "beta": b} for a in (0.6, 0.8, 0.9, 1.0) for b in (0.7, 0.9, 1.0))
-    tuning_bounds = {"alpha": (0.05, 1.0), "beta": (0.05, 1.0)}  # shares of the threshold / of the query
+    param_spec = BMP
+    tuning_grid = BMP.tuning_grid()
+    tuning_bounds = BMP.tuning_bounds()  # shares of the threshold / of the query
 
     def __init__(self, path: Path, manifest: dict, vocab: list[str], terms: dict, searcher):
         self.path = path

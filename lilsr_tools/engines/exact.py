@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 
 from ..vectors.store import SparseVectors, load_vectors, posting_lengths, posting_stats
-from .base import SearchResults, bool_param, check_known_params, folder_bytes, queries_to_ids
+from .base import SearchResults, folder_bytes, queries_to_ids
+from .param_specs import EXACT
 from .call_clock import ids_mapper, time_calls
 from .checks import checked_search
 from .exact_kernels import dense_scores, search_one, term_major
@@ -25,6 +26,7 @@ from .exact_kernels import dense_scores, search_one, term_major
 class ExactEngine:
     name = "exact"
     query_input = "vector"
+    param_spec = EXACT
 
     def __init__(self, vectors: SparseVectors):
         self.vectors = vectors
@@ -78,8 +80,7 @@ class ExactEngine:
         scan and top k, and their external ids (exact search has no clock of its own beyond that).
         ``ties=true``: each query's run also holds every document past rank k tied with the k-th score (the
         reference that tie-aware accuracy@k needs)."""
-        check_known_params(params, ("ties",), "exact search")
-        ties = bool_param("ties", params.get("ties", False))
+        ties = EXACT.parse("search", params)["ties"]
         token_ids = self._token_ids
 
         def prepare(query):

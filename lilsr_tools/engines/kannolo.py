@@ -39,6 +39,7 @@ from .call_clock import time_calls
 from .checks import checked_search
 from .file_checks import check_files, file_records
 from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
+from .param_specs import KANNOLO
 
 KIND = "lilsr.kannolo-index"
 INDEX_FILE = "index.kannolo"
@@ -46,9 +47,9 @@ INDEX_FILES = [INDEX_FILE, "vocab.json", "ids.json"]
 # variant -> (kANNolo class, largest weight it stores without clipping, or None)
 VARIANTS = {"plain": ("SparsePlainHNSW", F16_MAX), "u16": ("SparseFixedU16HNSW", 7.9998),
             "u8": ("SparseFixedU8HNSW", 3.984), "packing8": ("SparseDotPacking8HNSW", 3.984)}
-GRAPH_TYPES = ("standard", "permuted", "compressed")
-BUILD_DEFAULTS = {"m": 32, "ef_construction": 200, "variant": "plain", "graph_type": "standard"}
-SEARCH_DEFAULTS = {"ef_search": 100, "early_exit_threshold": None}
+GRAPH_TYPES = KANNOLO.param("build", "graph_type").choices
+BUILD_DEFAULTS = KANNOLO.defaults("build")  # param_specs.KANNOLO
+SEARCH_DEFAULTS = KANNOLO.defaults("search")
 TIMING_ONE = ("call clock (call_clock.time_calls): per query, the query's conversion to kANNolo's arrays, one "
               "kannolo search call and the results back; kANNolo exposes no internal time")
 TIMING_BATCH = "one kannolo batch_search call: its wall time x threads / queries for every query"
@@ -59,36 +60,14 @@ def import_kannolo(threads: int | None = None):
 
 
 def build_params(params: dict) -> dict:
-    check_known_params(params, BUILD_DEFAULTS, "kannolo build")
-    merged = {**BUILD_DEFAULTS, **params}
-    try:
-        m, ef = int(merged["m"]), int(merged["ef_construction"])
-    except (TypeError, ValueError):
-        raise LilsrError(f"kannolo build: m and ef_construction must be integers (got {params})") from None
-    if not (2 <= m <= 512 and 1 <= ef <= 100_000):
-        raise LilsrError(f"kannolo build: m must be in 2..512 and ef_construction in 1..100000 (got {m}, {ef})")
-    if merged["variant"] not in VARIANTS:
-        raise LilsrError(f"kannolo build: variant must be one of {', '.join(VARIANTS)}, not {merged['variant']!r}")
-    if merged["graph_type"] not in GRAPH_TYPES:
-        raise LilsrError(f"kannolo build: graph_type must be one of {', '.join(GRAPH_TYPES)}, "
-                         f"not {merged['graph_type']!r}")
-    if merged["graph_type"] == "compressed" and m > 128:
+    p = KANNOLO.parse("build", params)
+    if p["graph_type"] == "compressed" and p["m"] > 128:
         raise LilsrError("kannolo build: graph_type compressed needs m <= 128")
-    return {"m": m, "ef_construction": ef, "variant": merged["variant"], "graph_type": merged["graph_type"]}
+    return p
 
 
 def search_params(params: dict, k: int) -> dict:
-    check_known_params(params, SEARCH_DEFAULTS, "kannolo search")
-    merged = {**SEARCH_DEFAULTS, **params}
-    try:
-        ef = int(merged["ef_search"])
-        early = None if merged["early_exit_threshold"] in (None, "none") else float(merged["early_exit_threshold"])
-    except (TypeError, ValueError):
-        raise LilsrError(f"kannolo search: ef_search must be an integer and early_exit_threshold a number "
-                         f"(got {params})") from None
-    if ef < 1 or (early is not None and not early > 0):
-        raise LilsrError(f"kannolo search: ef_search must be >= 1 and early_exit_threshold > 0 (got {ef}, {early})")
-    return {"ef_search": ef, "early_exit_threshold": early}
+    return KANNOLO.parse("search", params, k)
 
 
 def _index_class(kannolo, variant: str):
@@ -100,8 +79,9 @@ class KannoloEngine:
 
     name = "kannolo"
     query_input = "vector"
-    tuning_grid = tuple({"ef_search": ef} for ef in (20, 40, 80, 160, 320, 640))
-    tuning_bounds = {"ef_search": (1, None)}
+    param_spec = KANNOLO
+    tuning_grid = KANNOLO.tuning_grid()
+    tuning_bounds = KANNOLO.tuning_bounds()
     # studies at scale leave it out above this many documents unless asked for (docs/kannolo.md)
     scale_limit = (50_000, "kANNolo's HNSW build takes 15 ms a document at 100k documents on 2 cores (25 "
                            "minutes), 6-10 hours extrapolated to 1M")

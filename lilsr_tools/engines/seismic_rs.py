@@ -35,18 +35,17 @@ from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
 from ..manifest import read_manifest, read_vocab, write_manifest
 from ..vectors.store import KIND as VECTORS_KIND, SparseVectors, load_vectors, vocab_digest
-from .base import (F16_MAX, SEISMIC_STYLE_BOUNDS, SearchResults, bool_param, check_finite_scores,
-                   check_known_params, folder_bytes, number_param, queries_to_ids, seismic_style_grid)
+from .base import F16_MAX, SearchResults, check_finite_scores, folder_bytes, queries_to_ids
 from .call_clock import time_calls
 from .checks import checked_search
 from .file_checks import check_files, file_records
+from .param_specs import SEISMIC_RS
 
 KIND = "lilsr.seismic-rs-index"
 INDEX_FILE = "index.index.seismic"
-# pyseismic-lsr's own names and defaults
-BUILD_DEFAULTS = {"n_postings": 3500, "centroid_fraction": 0.1, "min_cluster_size": 2, "summary_energy": 0.4,
-                  "max_fraction": 1.5, "doc_cut": 15}
-SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.7, "sorted": True, "n_knn": 0}
+# pyseismic-lsr's own names and defaults (param_specs.SEISMIC_RS)
+BUILD_DEFAULTS = SEISMIC_RS.defaults("build")
+SEARCH_DEFAULTS = SEISMIC_RS.defaults("search")
 _BATCH = 100_000  # documents handed to Seismic per add_documents_by_id call (bounds the int64 copy)
 
 
@@ -80,26 +79,15 @@ def _classes(seismic, vocab_size: int):
     return seismic.SeismicDatasetLV, seismic.SeismicIndexLV
 
 
-# each numeric parameter's range (low, high, whether low itself is allowed); Seismic checks none of them:
-# query_cut=0 gave an empty run, a negative one an OverflowError, a negative or NaN heap_factor was searched;
-# heap_factor 0 visits every block (no pruning), above 1 skips blocks that hold results (as native)
-RANGES = {"n_postings": (1, None, True), "centroid_fraction": (0.0, 1.0, False), "min_cluster_size": (1, None, True),
-          "summary_energy": (0.0, 1.0, False), "max_fraction": (0.0, None, False), "doc_cut": (1, None, True),
-          "query_cut": (1, None, True), "heap_factor": (0.0, 1.0, True), "n_knn": (0, None, True)}
-
-
-def _params(params: dict, defaults: dict, what: str) -> dict:
-    check_known_params(params, defaults, f"seismic-rs {what}")
-    merged = {**defaults, **params}
-    return {key: bool_param(key, value) if isinstance(defaults[key], bool)
-            else number_param(f"seismic-rs {what}", key, value, int if isinstance(defaults[key], int) else float,
-                              *RANGES[key])
-            for key, value in merged.items()}
+def _params(params: dict, stage: str) -> dict:
+    """Validated parameters with defaults; Seismic checks none of them (query_cut=0 gave an empty run, a
+    negative one an OverflowError, a negative or NaN heap_factor was searched): ``param_specs.SEISMIC_RS``."""
+    return SEISMIC_RS.parse(stage, params)
 
 
 def build_in_memory(vectors: SparseVectors, threads: int | None = None, **params):
     """(Seismic index, seconds to fill the dataset, seconds to build) from a vector store in memory."""
-    build = _params(params, BUILD_DEFAULTS, "build")
+    build = _params(params, "build")
     top = float(np.max(vectors.values)) if vectors.nnz else 0.0
     if top > F16_MAX:  # Seismic keeps weights as half floats: larger ones become inf, and so do the scores
         raise LilsrError(f"{vectors.path or 'vectors'}: largest weight {top:.4g} is above what Seismic stores "
@@ -161,10 +149,9 @@ class SeismicRsEngine:
 
     name = "seismic-rs"
     query_input = "vector"
-    # the shared grid plus the query cuts of Seismic's published recall-95 points (4 and 7: its
-    # experiments/best_configs, heap factors 0.8-1.0)
-    tuning_grid = seismic_style_grid(query_cuts=(4, 5, 7, 10, 20, 40))
-    tuning_bounds = SEISMIC_STYLE_BOUNDS
+    param_spec = SEISMIC_RS
+    tuning_grid = SEISMIC_RS.tuning_grid()
+    tuning_bounds = SEISMIC_RS.tuning_bounds()
 
     def __init__(self, vocab: list[str], *, vectors: SparseVectors | None = None, index=None,
                  build_params: dict | None = None, path: Path | None = None, manifest: dict | None = None,
@@ -172,7 +159,7 @@ class SeismicRsEngine:
         self.vocab = vocab
         self.vectors = vectors
         self.index = index
-        self.build_params = _params(build_params or {}, BUILD_DEFAULTS, "build")
+        self.build_params = _params(build_params or {}, "build")
         self.path = path
         self.manifest = manifest or {}
         self.threads = threads
@@ -243,7 +230,7 @@ class SeismicRsEngine:
                    threads=threads)
 
     def _ensure_index(self, build_params: dict) -> None:
-        wanted = _params({**self.build_params, **build_params}, BUILD_DEFAULTS, "build")
+        wanted = _params({**self.build_params, **build_params}, "build")
         if self.index is not None and wanted == self.build_params:
             return
         if self.vectors is None:
@@ -276,7 +263,7 @@ class SeismicRsEngine:
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
         build_params = {key: params.pop(key) for key in list(params) if key in BUILD_DEFAULTS}
-        search = _params(params, SEARCH_DEFAULTS, "search")
+        search = _params(params, "search")
         if self.threads is None:
             self.threads = threads  # also sizes the in-memory build and, at first import, the Rayon pool
         self._ensure_index(build_params)

@@ -49,6 +49,22 @@ class ModelSpec:
     max_length: int = 256
 
 
+def parse_model_spec(item: str) -> ModelSpec:
+    """``--model NAME=CHECKPOINT``, ``NAME=VECTOR_STORE`` or a bare path (named by its folder): a vector
+    store is searched as it is, anything else is a checkpoint to encode with."""
+    from ..manifest import MANIFEST, read_manifest
+
+    name, sep, value = item.partition("=")
+    if not sep:
+        name, value = Path(item).name or item, item
+    path = Path(value)
+    if (path / MANIFEST).is_file() and read_manifest(path).get("kind") == "lilsr.vectors":
+        return ModelSpec(name=name, vectors=str(path))
+    if not value:
+        raise LilsrError(f"--model {item!r}: expected NAME=CHECKPOINT or NAME=VECTOR_STORE")
+    return ModelSpec(name=name, checkpoint=value)
+
+
 @dataclass(frozen=True)
 class EngineSpec:
     name: str

@@ -23,15 +23,17 @@ from . import indexing, jvm
 from .anserini_path import BATCH_TIMING, TextSearcherPath
 from .anserini_path import TIMING as ANSERINI_TIMING
 from .bridge import BridgeUnavailable, JavaBridge
-from .impact import BRIDGE_TIMING, SEARCHERS, check_params
+from ..param_specs import BM25
+from ..params import check_known_params
+from .impact import BRIDGE_TIMING, SEARCHERS
 from ..checks import checked_search
 
-SEARCH_PARAMS = ("k1", "b", "remove_query", "searcher")
 
 
 class BM25Engine:
     name = "bm25"
     query_input = "text"
+    param_spec = BM25
 
     def __init__(self, path: Path, manifest: dict, lucene_dir: Path, searcher, k1: float, b: float,
                  mode: str, heap: str | None, note: str = ""):
@@ -49,13 +51,13 @@ class BM25Engine:
     @classmethod
     def build(cls, source, out, *, overwrite: bool = False, threads: int = 1, heap: str | None = None,
               **params) -> Path:
-        check_params(params, ("threads", "heap"), "bm25 build")
+        check_known_params(params, BM25.names("build"), "bm25 build")
         return indexing.build_bm25_index(source, out, threads=threads, overwrite=overwrite, heap=heap)
 
     @classmethod
     def load(cls, path, *, searcher: str = "auto", k1: float = 0.9, b: float = 0.4, heap: str | None = None,
              quiet: bool = False, **options) -> "BM25Engine":
-        check_params(options, ("searcher", "k1", "b", "heap", "quiet"), "bm25 load")
+        check_known_params(options, ("searcher", "k1", "b", "heap", "quiet"), "bm25 load")
         if searcher not in SEARCHERS:
             raise LilsrError(f"searcher must be one of {', '.join(SEARCHERS)}, not {searcher!r}")
         path = Path(path)
@@ -71,7 +73,7 @@ class BM25Engine:
         """``k1``/``b`` or ``searcher`` (``bridge``/``anserini``/``auto``) other than the open ones reopen it.
         With the bridge and one thread each query is one call into Java (call clock; Java's clock beside
         it); with several threads one batch call."""
-        check_params(params, SEARCH_PARAMS, self.name)
+        check_known_params(params, BM25.names("search"), "bm25 search")
         if searcher is not None and searcher not in SEARCHERS:
             raise LilsrError(f"searcher must be one of {', '.join(SEARCHERS)}, not {searcher!r}")
         if ((k1 is not None and float(k1) != self.k1) or (b is not None and float(b) != self.b)

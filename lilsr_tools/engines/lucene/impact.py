@@ -33,6 +33,8 @@ from .anserini_path import TIMING as ANSERINI_TIMING
 from .anserini_path import BATCH_TIMING, ImpactSearcherPath
 from .bridge import BridgeUnavailable, JavaBridge
 from ..checks import checked_search
+from ..param_specs import LUCENE
+from ..params import check_known_params
 
 BRIDGE_TIMING = "inside Java, per query, around query construction and the Lucene search call"
 SEARCHERS = ("auto", "bridge", "anserini")
@@ -77,20 +79,10 @@ def open_impact_searcher(lucene_dir: Path, searcher: str, heap: str | None, quie
         return ImpactSearcherPath(lucene_dir), note
 
 
-SEARCH_PARAMS = ("query_weights", "query_scale", "ties", "searcher")
-
-
-def check_params(params: dict, takes: Sequence[str], engine: str) -> None:
-    """Refuse parameters an engine does not know (a typo must not pass silently); ``params`` holds only the
-    leftovers, ``takes`` the names the engine does accept."""
-    if params:
-        raise LilsrError(f"engine {engine} has no parameter {', '.join(sorted(params))}; "
-                         f"it takes {', '.join(takes) or 'none'}")
-
-
 class LuceneEngine:
     name = "lucene"
     query_input = "vector"
+    param_spec = LUCENE
 
     def __init__(self, path: Path, manifest: dict, lucene_dir: Path, vocab: list[str], searcher, note: str = ""):
         self.path = path
@@ -112,7 +104,7 @@ class LuceneEngine:
     @classmethod
     def build(cls, source, out, *, overwrite: bool = False, scale: float | None = None, threads: int = 2,
               optimize: bool = True, heap: str | None = None, **params) -> Path:
-        check_params(params, ("scale", "threads", "optimize", "heap"), "lucene build")
+        check_known_params(params, LUCENE.names("build"), "lucene build")
         return indexing.build_impact_index(source, out, scale=scale, threads=threads, optimize=optimize,
                                            overwrite=overwrite, heap=heap)
 
@@ -121,7 +113,7 @@ class LuceneEngine:
              **options) -> "LuceneEngine":
         """Open an index folder. ``searcher``: ``bridge`` (our Java class), ``anserini`` (SimpleImpactSearcher
         via pyjnius, as Pyserini does) or ``auto`` (the bridge when built, else Anserini's, saying so)."""
-        check_params(options, ("searcher", "heap", "quiet"), "lucene load")
+        check_known_params(options, ("searcher", "heap", "quiet"), "lucene load")
         if searcher not in SEARCHERS:
             raise LilsrError(f"searcher must be one of {', '.join(SEARCHERS)}, not {searcher!r}")
         path = Path(path)
@@ -141,7 +133,7 @@ class LuceneEngine:
         With the bridge and one thread each query is one call into Java, timed on the call clock (packing,
         the pyjnius crossing, unpacking, external ids) and on Java's clock (query construction and the
         Lucene search); with several threads one batch call, Java's per-query clock only."""
-        check_params(params, SEARCH_PARAMS, self.name)
+        check_known_params(params, LUCENE.names("search"), "lucene search")
         if searcher is not None and searcher != self.mode:
             if searcher not in SEARCHERS:
                 raise LilsrError(f"searcher must be one of {', '.join(SEARCHERS)}, not {searcher!r}")

@@ -45,11 +45,12 @@ from .client import (COLLECTION_NAME, CONNECT_TIMEOUT_S, LITE_FILE, call, check_
                      release_lite, safe_uri)
 from ..checks import checked_search
 from ..file_checks import check_files, file_records, folder_files
+from ..param_specs import MILVUS, MILVUS_ALGORITHMS
 
 KIND = "lilsr.milvus-index"
-ALGORITHMS = ("DAAT_MAXSCORE", "DAAT_WAND", "TAAT_NAIVE")
-BUILD_DEFAULTS = {"inverted_index_algo": "auto", "drop_ratio_build": 0.0}
-SEARCH_DEFAULTS = {"drop_ratio_search": 0.0, "batch_size": 1}
+ALGORITHMS = MILVUS_ALGORITHMS
+BUILD_DEFAULTS = MILVUS.defaults("build")  # param_specs.MILVUS
+SEARCH_DEFAULTS = MILVUS.defaults("search")
 PK, VECTOR = "pk", "vector"
 MAX_TOPK = 16384  # Milvus's limit on results per query
 INSERT_BATCH = 2000
@@ -58,28 +59,13 @@ _PARTIAL = "_partial"
 
 
 # ------------------------------------------------------------------------------------------- parameters
-def _ratio(name: str, value) -> float:
-    try:
-        ratio = float(value)
-    except (TypeError, ValueError):
-        raise LilsrError(f"{name} must be a number in [0, 1), not {value!r}") from None
-    if not 0 <= ratio < 1:
-        raise LilsrError(f"{name} must be in [0, 1), got {ratio:g}")
-    return ratio
-
-
 def build_params(params: dict, lite: bool) -> dict:
     """Validated build parameters; ``auto`` is TAAT_NAIVE on Milvus Lite (all it has), else Milvus's
     default DAAT_MAXSCORE."""
-    check_known_params(params, BUILD_DEFAULTS, "milvus build")
-    merged = {**BUILD_DEFAULTS, **params}
-    algo = str(merged["inverted_index_algo"]).upper()
-    if algo == "AUTO":
+    p = MILVUS.parse("build", params)
+    algo, drop = p["inverted_index_algo"], p["drop_ratio_build"]
+    if algo == "auto":
         algo = "TAAT_NAIVE" if lite else "DAAT_MAXSCORE"
-    if algo not in ALGORITHMS:
-        raise LilsrError(f"inverted_index_algo must be one of {', '.join(ALGORITHMS)} (or auto), "
-                         f"not {merged['inverted_index_algo']!r}")
-    drop = _ratio("drop_ratio_build", merged["drop_ratio_build"])
     if lite and (algo != "TAAT_NAIVE" or drop):
         raise LilsrError(f"Milvus Lite scores every posting exactly (TAAT_NAIVE, drop ratios 0) and ignores "
                          f"inverted_index_algo={algo}, drop_ratio_build={drop:g}; use a Milvus server "
@@ -88,14 +74,12 @@ def build_params(params: dict, lite: bool) -> dict:
 
 
 def search_params(params: dict, lite: bool, threads: int) -> dict:
-    check_known_params(params, SEARCH_DEFAULTS, "milvus search")
-    drop = _ratio("drop_ratio_search", params.get("drop_ratio_search", 0.0))
+    p = MILVUS.parse("search", params, fill=False)
+    drop = p.get("drop_ratio_search", 0.0)
     if lite and drop:
         raise LilsrError(f"Milvus Lite accepts only drop_ratio_search=0 (got {drop:g}); use a Milvus server")
-    batch = params.get("batch_size", SEARCH_DEFAULTS["batch_size"] if threads <= 1 else 256)
-    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-        raise LilsrError(f"batch_size must be a whole number >= 1 (queries per search request), not {batch!r}")
-    return {"drop_ratio_search": drop, "batch_size": int(batch)}
+    batch = p.get("batch_size", SEARCH_DEFAULTS["batch_size"] if threads <= 1 else 256)
+    return {"drop_ratio_search": drop, "batch_size": batch}
 
 
 def default_collection(out: Path) -> str:
@@ -348,6 +332,7 @@ class MilvusEngine:
 
     name = "milvus"
     query_input = "vector"
+    param_spec = MILVUS
     # studies at scale (ablate lambda --docs) leave it out above this many documents unless asked for
     scale_limit = (50_000, "Milvus Lite (the default, embedded) scores every posting in Python, 52 ms a query at "
                            "5k documents and 83 ms at 20k, and holds 245 bytes a posting; for large collections "

@@ -17,7 +17,8 @@ from ...errors import LilsrError
 from ...progress import bar as progress_bar
 from ...manifest import write_manifest
 from ...vectors.store import SparseVectors, load_vectors, vocab_digest
-from ..base import check_known_params
+from ..param_specs import NATIVE
+from ..params import check_known_params
 from . import build_kernels as kernels
 from .layout import (ARRAYS, FORMAT_VERSION, KIND, VALUE_BITS, component_dtype, forward8_dtype, forward_dtype,
                      pack_forward, quantize_rows8)
@@ -153,7 +154,7 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
                        progress: bool = True, **params) -> Path:
     """Build a native index from a vector store (a folder or a loaded ``SparseVectors``) into ``out``."""
     out = check_can_write(out, overwrite)
-    check_known_params(params, BuildParams.__dataclass_fields__, "native build")
+    check_known_params(params, NATIVE.names("build"), "native build")
     bp = BuildParams(**params)
     bp.check()
     vectors = source if isinstance(source, SparseVectors) else load_vectors(source)

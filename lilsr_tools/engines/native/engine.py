@@ -9,57 +9,29 @@ import numba
 import numpy as np
 
 from ...errors import LilsrError
-from ..base import (SEISMIC_STYLE_BOUNDS, SearchResults, bool_param, check_known_params, folder_bytes,
-                    queries_to_ids, seismic_style_grid)
+from ..base import SearchResults, folder_bytes, queries_to_ids
 from ..call_clock import ids_mapper, time_calls
 from .build import build_native_index
 from .layout import IndexArrays, load_arrays
 from .lowlevel import simd_path, ticks_per_ns
 from .search_kernels import batch_search, search_single
 from ..checks import checked_search
+from ..param_specs import NATIVE, NATIVE_K_DEFAULTS as K_DEFAULTS  # noqa: F401 - K_DEFAULTS: benchmarks, tests
 
-# search parameters (Seismic's names) and their defaults; query_cut and heap_factor depend on k (below)
-SEARCH_DEFAULTS = {"query_cut": 10, "heap_factor": 0.7, "sorted": True, "block_order": "global", "prefetch": True}
-BLOCK_ORDERS = ("global", "lists")
-# (largest k, defaults): more results need more of the query's lists. Chosen on SciFact's train queries
-# (table encoder; never the test split) as the fastest setting whose accuracy@k against exact search is at
-# least 0.95 (benchmarks/native_k_defaults.py; docs/native.md, "Defaults per k").
-K_DEFAULTS = ((10, {"query_cut": 10, "heap_factor": 0.7}),
-              (100, {"query_cut": 20, "heap_factor": 1.0}),
-              (None, {"query_cut": 20, "heap_factor": 0.9}))
+# search parameters (Seismic's names) and their defaults; query_cut and heap_factor depend on k
+# (param_specs.NATIVE_K_DEFAULTS, chosen by benchmarks/native_k_defaults.py; docs/native.md, "Defaults per k")
+SEARCH_DEFAULTS = NATIVE.defaults("search")
+BLOCK_ORDERS = NATIVE.param("search", "block_order").choices
 
 
 def defaults_for_k(k: int) -> dict:
     """The default search parameters at k results per query."""
-    for largest, values in K_DEFAULTS:
-        if largest is None or k <= largest:
-            return {**SEARCH_DEFAULTS, **values}
-    raise AssertionError("K_DEFAULTS ends with an open band")
+    return NATIVE.defaults("search", k)
 
 
 def search_params(params: dict, k: int = 10) -> dict:
     """Validated search parameters, the defaults for ``k`` filled in."""
-    check_known_params(params, SEARCH_DEFAULTS, "native search")
-    merged = {**defaults_for_k(k), **params}
-    query_cut, heap_factor = merged["query_cut"], merged["heap_factor"]
-    try:
-        query_cut = int(query_cut) if float(query_cut) == int(float(query_cut)) else None
-    except (TypeError, ValueError, OverflowError):
-        query_cut = None
-    if query_cut is None or query_cut < 1:
-        raise LilsrError(f"parameter query_cut must be a whole number >= 1 (the query's heaviest terms whose lists "
-                         f"are scanned), not {merged['query_cut']!r}")
-    try:
-        heap_factor = float(heap_factor)
-    except (TypeError, ValueError):
-        heap_factor = float("nan")
-    if not 0 <= heap_factor <= 1:  # above 1 a block that can hold a result would be skipped
-        raise LilsrError(f"parameter heap_factor must be a number in [0, 1] (a block is skipped when its bound is "
-                         f"below heap_factor x the k-th score; 0 skips none), not {merged['heap_factor']!r}")
-    if merged["block_order"] not in BLOCK_ORDERS:
-        raise LilsrError(f"block_order must be one of {', '.join(BLOCK_ORDERS)}, not {merged['block_order']!r}")
-    return {"query_cut": query_cut, "heap_factor": heap_factor, "sorted": bool_param("sorted", merged["sorted"]),
-            "block_order": merged["block_order"], "prefetch": bool_param("prefetch", merged["prefetch"])}
+    return NATIVE.parse("search", params, k)
 
 
 class NativeEngine:
@@ -67,8 +39,9 @@ class NativeEngine:
 
     name = "native"
     query_input = "vector"
-    tuning_grid = seismic_style_grid()
-    tuning_bounds = SEISMIC_STYLE_BOUNDS
+    param_spec = NATIVE
+    tuning_grid = NATIVE.tuning_grid()
+    tuning_bounds = NATIVE.tuning_bounds()
 
     def __init__(self, arrays: IndexArrays, manifest: dict, vocab: list[str], ids: list[str], path: Path | None):
         self.arrays = arrays

@@ -35,10 +35,11 @@ from ...locks import locks_output
 from ...atomic import atomic_dir, check_can_write, fault_point
 from ...errors import LilsrError
 from ...manifest import read_manifest, write_manifest
-from ...vectors.convert import DEFAULT_SCALE, impact_matrix
+from ...vectors.convert import impact_matrix
 from ...vectors.store import KIND as VECTORS_KIND
 from ...vectors.store import SparseVectors, load_vectors, posting_stats, vocab_digest
-from ..base import check_known_params, folder_bytes
+from ..base import folder_bytes
+from ..param_specs import PISA, PISA_ENCODINGS
 from ..file_checks import file_records
 from .pisathon import load_pisathon, pisa_version, stdout_to_stderr
 
@@ -46,10 +47,8 @@ KIND = "lilsr.pisa-index"
 PISA_DIR = "pisa"
 SCORER = "quantized"  # PISA's dot-product scorer: query weight x the stored integer
 # PISA's posting-list codecs, as compiled into pyterrier-pisa 0.4.9 (PisaIndexEncoding)
-ENCODINGS = ("block_simdbp", "block_optpfor", "block_varintg8iu", "block_streamvbyte", "block_maskedvbyte",
-             "block_interpolative", "block_qmx", "block_varintgb", "block_simple8b", "block_simple16", "ef",
-             "single", "pefuniform", "pefopt")
-BUILD_DEFAULTS = {"scale": DEFAULT_SCALE, "encoding": "block_simdbp", "block_size": 64}
+ENCODINGS = PISA_ENCODINGS
+BUILD_DEFAULTS = PISA.defaults("build")
 _UINT32 = np.dtype("<u4")
 
 
@@ -60,18 +59,8 @@ def pisa_files(encoding: str, block_size: int) -> tuple[str, str]:
 
 
 def build_params(params: dict) -> dict:
-    """Validated build parameters with defaults filled in."""
-    check_known_params(params, BUILD_DEFAULTS, "pisa build")
-    merged = {**BUILD_DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-    try:
-        scale, block_size = float(merged["scale"]), int(merged["block_size"])
-    except (TypeError, ValueError):
-        raise LilsrError(f"pisa build: scale must be a number and block_size an integer (got {params})") from None
-    if not scale > 0 or block_size < 1:
-        raise LilsrError(f"pisa build: scale must be positive and block_size at least 1 (got {scale}, {block_size})")
-    if merged["encoding"] not in ENCODINGS:
-        raise LilsrError(f"pisa build: unknown encoding {merged['encoding']!r}; choose one of {', '.join(ENCODINGS)}")
-    return {"scale": scale, "encoding": merged["encoding"], "block_size": block_size}
+    """Validated build parameters with defaults filled in (None: the default)."""
+    return PISA.parse("build", {k: v for k, v in params.items() if v is not None})
 
 
 def pisa_term(token_id: int) -> str:

@@ -34,13 +34,14 @@ from ...errors import LilsrError
 from ...manifest import read_manifest
 from ..base import SearchResults, check_known_params, folder_bytes
 from ..file_checks import check_files
+from ..param_specs import PISA, PISA_ALGORITHMS
 from .build import KIND, PISA_DIR, SCORER, build_pisa_index, pisa_files
 from .pisathon import load_pisathon, stdout_to_stderr
 from ..checks import checked_search
 
 # Safe algorithms: each returns the exact top-k for the quantized weights (the conjunctive ones would not).
-ALGORITHMS = ("maxscore", "block_max_wand", "block_max_maxscore", "wand", "ranked_or")
-SEARCH_DEFAULTS = {"query_algorithm": "maxscore", "query_scale": None}
+ALGORITHMS = PISA_ALGORITHMS
+SEARCH_DEFAULTS = PISA.defaults("search")
 # pyterrier-pisa's binding pushes a term `weight` times: bound the work (a typical SciFact query: ~7,000)
 MAX_REPEATS = 1_000_000
 
@@ -48,8 +49,8 @@ MAX_REPEATS = 1_000_000
 class PisaEngine:
     name = "pisa"
     query_input = "vector"
-    # both are safe (exact top k on the quantized weights): a study picks the faster one on dev queries
-    tuning_grid = ({"query_algorithm": "maxscore"}, {"query_algorithm": "block_max_wand"})
+    param_spec = PISA
+    tuning_grid = PISA.tuning_grid()
 
     def __init__(self, path: Path, manifest: dict, vocab: list[str], lexicon: dict[str, str], context):
         self.path = path
@@ -93,19 +94,8 @@ class PisaEngine:
         return cls(path, manifest, vocab, lexicon, context)
 
     def _params(self, params: dict) -> tuple[str, float]:
-        check_known_params(params, SEARCH_DEFAULTS, "pisa search")
-        merged = {**SEARCH_DEFAULTS, **params}
-        algorithm = merged["query_algorithm"]
-        if algorithm not in ALGORITHMS:
-            raise LilsrError(f"query_algorithm must be one of {', '.join(ALGORITHMS)} (the safe ones), "
-                             f"not {algorithm!r}")
-        try:
-            query_scale = float(merged["query_scale"] if merged["query_scale"] is not None else self.scale)
-        except (TypeError, ValueError):
-            raise LilsrError(f"query_scale must be a number, not {merged['query_scale']!r}") from None
-        if not query_scale > 0:
-            raise LilsrError(f"query_scale must be positive, got {query_scale}")
-        return algorithm, query_scale
+        p = PISA.parse("search", params)
+        return p["query_algorithm"], p["query_scale"] if p["query_scale"] is not None else self.scale
 
     def _check_vocabulary(self, queries: Sequence[dict]) -> int:
         """Count query tokens outside the index vocabulary; refuse a batch none of whose tokens it knows

@@ -1,22 +1,20 @@
-"""``lilsr index pisa`` (picked up by ``lilsr_tools.cli.index``)."""
+"""``lilsr index pisa`` (options from ``param_specs.PISA``)."""
 
 from __future__ import annotations
 
 import click
 
-from ...cli import options
-from .build import BUILD_DEFAULTS, ENCODINGS
+from .. import options
+from ...engines.param_specs import PISA
+from .spec_options import spec_option
 
 
 @click.command("pisa")
 @click.argument("vectors", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--scale", type=float, default=BUILD_DEFAULTS["scale"],
-              show_default=True, help="Quantization scale: impacts are round(w * scale).")
-@click.option("--encoding", type=click.Choice(ENCODINGS), default=BUILD_DEFAULTS["encoding"], show_default=True,
-              help="PISA's posting-list codec.")
-@click.option("--block-size", type=int, default=BUILD_DEFAULTS["block_size"], show_default=True,
-              help="Documents per block of the block-max scores (BlockMax-WAND, BlockMax-MaxScore).")
+@spec_option(PISA, "scale")
+@spec_option(PISA, "encoding")
+@spec_option(PISA, "block_size")
 @click.option("--verbose", is_flag=True, help="Show PISA's own log lines ([info] ...); hidden unless it fails.")
 @options.overwrite
 def command(vectors, out, scale, encoding, block_size, verbose, overwrite):
@@ -25,11 +23,11 @@ def command(vectors, out, scale, encoding, block_size, verbose, overwrite):
     Search it with 'lilsr search OUT QUERIES' (-p query_algorithm=maxscore, or block_max_wand,
     block_max_maxscore, wand, ranked_or: all exact top-k on the quantized weights; -p query_scale=S)."""
     from ...manifest import read_manifest
-    from .build import build_pisa_index
+    from ...engines.pisa.build import build_pisa_index
 
     import os
 
-    from .pisathon import VERBOSE_ENV
+    from ...engines.pisa.pisathon import VERBOSE_ENV
 
     if verbose:
         os.environ[VERBOSE_ENV] = "1"

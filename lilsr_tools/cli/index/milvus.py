@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ...cli import options
+from ...engines.param_specs import MILVUS
+from .. import options
+from .spec_options import spec_option
 
 
 @click.command("milvus")
@@ -16,11 +18,8 @@ from ...cli import options
               help="Server token (user:password or API key); never written to the manifest.")
 @click.option("--db", default=None, help="Server database (default: the server's default).")
 @click.option("--collection", default=None, help="Collection name (default: lilsr_ + OUT's folder name).")
-@click.option("--algo", "inverted_index_algo", default="auto", show_default=True,
-              type=click.Choice(["auto", "DAAT_MAXSCORE", "DAAT_WAND", "TAAT_NAIVE"], case_sensitive=False),
-              help="inverted_index_algo; auto: TAAT_NAIVE on Milvus Lite (its only one), DAAT_MAXSCORE on a server.")
-@click.option("--drop-ratio-build", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
-              help="Share of each document's smallest weights dropped at build (servers only).")
+@spec_option(MILVUS, "inverted_index_algo", flag="--algo")
+@spec_option(MILVUS, "drop_ratio_build")
 @click.option("--insert-batch", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Documents per insert request (the unit a killed build resumes from).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
@@ -34,7 +33,7 @@ def command(vectors, out, uri, token, db, collection, inverted_index_algo, drop_
     Search it with 'lilsr search OUT QUERIES' (-p batch_size=N sends N queries per request;
     -p drop_ratio_search=R on a server)."""
     from ...manifest import read_manifest
-    from .engine import build_milvus_index
+    from ...engines.milvus.engine import build_milvus_index
 
     build_milvus_index(vectors, out, overwrite=overwrite, uri=uri, token=token, db=db, collection=collection,
                        insert_batch=insert_batch, timeout=timeout, inverted_index_algo=inverted_index_algo,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ...cli import options
+from ...engines.param_specs import LUCENE
+from .. import options
+from .spec_options import spec_option
 
 heap_option = click.option("--heap", default=None,
                            help="Java heap for Anserini, e.g. 8g (default: $LILSR_JAVA_HEAP or 4g).")
@@ -13,13 +15,9 @@ heap_option = click.option("--heap", default=None,
 @click.command("lucene")
 @click.argument("vectors", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--scale", type=options.FloatRange(min=0, min_open=True, why="impacts are round(weight x scale)"),
-              default=None,
-              help="Quantization scale: impacts are round(w * scale) [default: 100 for a vector store; a "
-                   "JsonVectorCollection keeps its recorded scale].")
-@click.option("--threads", type=options.THREADS, default=2, show_default=True, help="Anserini indexing threads.")
-@click.option("--optimize/--no-optimize", default=True, show_default=True,
-              help="Merge the index into one segment (Anserini -optimize).")
+@spec_option(LUCENE, "scale")
+@spec_option(LUCENE, "threads", type=options.THREADS)  # the shared thread-count type and its message
+@spec_option(LUCENE, "optimize")
 @heap_option
 @options.overwrite
 def lucene_command(vectors, out, scale, threads, optimize, heap, overwrite):
@@ -27,7 +25,7 @@ def lucene_command(vectors, out, scale, threads, optimize, heap, overwrite):
 
     VECTORS is a vector store ('lilsr encode corpus') or a JsonVectorCollection ('lilsr vectors export
     --format anserini', whose integer weights are checked line by line before Anserini reads them)."""
-    from .indexing import build_impact_index
+    from ...engines.lucene.indexing import build_impact_index
     from ...manifest import read_manifest
 
     build_impact_index(vectors, out, scale=scale, threads=threads, optimize=optimize, overwrite=overwrite,
@@ -54,7 +52,7 @@ def bm25_command(collection, out, threads, heap, overwrite):
 
     COLLECTION is a name (scifact, ...), a BEIR folder or a corpus.jsonl file; title and text go into one
     field, analyzed by Anserini's default English analyzer."""
-    from .indexing import build_bm25_index
+    from ...engines.lucene.indexing import build_bm25_index
     from ...manifest import read_manifest
 
     build_bm25_index(collection, out, threads=threads, overwrite=overwrite, heap=heap,
