@@ -139,6 +139,13 @@ def main() -> None:
     parser.add_argument("--engines", default="",
                         help="Comma-separated engines (default: every vector engine whose scale_limit allows N).")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--native-build", choices=["defaults", "seismic-published"], default="defaults",
+                        help="Build the native index with its defaults or with Rust Seismic's published "
+                             "configuration (the same parameter names; one build configuration for both "
+                             "Seismic-style engines) [defaults].")
+    parser.add_argument("--run-name", default=None,
+                        help="Folder of the run under --work (default lambda-<N>); a second run beside the first "
+                             "can share its grown stores by linking <run>/artifacts.")
     parser.add_argument("--tune-queries", type=int, default=None,
                         help="Tune on a seeded sample of this many train queries (default: all 809).")
     parser.add_argument("--reorder", choices=["bp", "none"], default="bp",
@@ -161,6 +168,10 @@ def main() -> None:
     started = time.perf_counter()
     skipped: dict[int, dict] = {}
 
+    builds = dict(PUBLISHED_BUILDS) if args.peer_builds == "published" else {}
+    if args.native_build == "seismic-published":
+        builds["native"] = dict(PUBLISHED_BUILDS["seismic-rs"])
+
     def run(models, docs):
         print(f"\n== {len(models)} model(s) at {docs:,} documents ==", flush=True)
         t0 = time.perf_counter()
@@ -169,10 +180,11 @@ def main() -> None:
         for name, why in skip.items():
             print(f"{name} not run at {docs:,}: {why}", flush=True)
         table = ablate_lambda([LambdaModel(s, lambdas.get(s.name)) for s in models], args.collection,
-                              args.work / f"lambda-{docs}", engines=engines, docs=docs, repeat=args.repeat,
+                              args.work / (args.run_name or f"lambda-{docs}"), engines=engines, docs=docs,
+                              repeat=args.repeat,
                               tune_split="train", skipped=skip, tune_queries=args.tune_queries,
                               synth={"method": "mix", "seed": 0, **({"reorder": "bp"} if args.reorder == "bp" else {})},
-                              builds=PUBLISHED_BUILDS if args.peer_builds == "published" else {})
+                              builds=builds)
         print(f"{docs:,} documents: {time.perf_counter() - t0:.0f} s", flush=True)
         return table.assign(docs=docs)
 
@@ -193,12 +205,13 @@ def main() -> None:
     summary = {"docs": args.docs, "sizes": sorted(sizes["docs"].unique().tolist()), "models": [{"name": s.name, "source": Path(s.vectors or s.checkpoint).name} for s in specs],
                "engines_not_run": skipped, "repeat": args.repeat, "fits": fits, "reorder": args.reorder, "tune_queries": args.tune_queries or "all",
                "peer_builds": PUBLISHED_BUILDS if args.peer_builds == "published" else "package defaults",
+               "native_build": builds.get("native", "defaults"),
                "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                            "load_average_before": load_before, "load_average_after": os.getloadavg()},
                "seconds": round(time.perf_counter() - started, 1)}
     summary["reordering"] = {  # log-gap cost before/after and seconds of each grown store's BP reordering
         path.name: read_manifest(path).get("counts", {})
-        for path in sorted((args.work / f"lambda-{args.docs}" / "artifacts" / "reordered").glob("*"))
+        for path in sorted((args.work / (args.run_name or f"lambda-{args.docs}") / "artifacts" / "reordered").glob("*"))
         if (path / "manifest.json").is_file()}
     stem.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     pd.set_option("display.width", 200)
