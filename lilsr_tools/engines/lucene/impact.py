@@ -17,8 +17,8 @@ slower at k=1000, and what the Anserini path always does).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -32,6 +32,7 @@ from . import indexing, jvm
 from .anserini_path import TIMING as ANSERINI_TIMING
 from .anserini_path import BATCH_TIMING, ImpactSearcherPath
 from .bridge import BridgeUnavailable, JavaBridge
+from ..call_clock import time_calls
 from ..checks import checked_search
 from ..param_specs import LUCENE
 from ..params import check_known_params
@@ -158,23 +159,21 @@ class LuceneEngine:
                 "query_scale": query_scale, "scale": self.scale, "score_divisor": divisor, "ties": ties}
         engine_ns = None
         if self.uses_bridge and threads <= 1:
-            doc_ids, scores, times, engine_ns, unknown = [], [], [], [], 0
             ids_of = self.searcher.ids
-            for query in queries:
-                start = time.perf_counter_ns()
+            ties_by_id = ties == "docid"
+
+            def prepare(query):
                 terms, weights, offsets, missing = pack_queries([query], self._known, query_scale)
-                hits = self.searcher.search_vectors(terms, weights, offsets, k, 1, ties_by_id=ties == "docid")
-                found = ids_of[hits.docs[0]].tolist()
-                row = np.asarray(hits.scores[0], dtype=np.float64) / divisor
-                times.append(time.perf_counter_ns() - start)
-                engine_ns.append(int(hits.nanos[0]))
-                unknown += missing
-                doc_ids.append(found)
-                scores.append(row)
-            info.update(searcher="java-bridge", timing="call clock per query (one bridge call each); engine "
-                                                       "clock: " + BRIDGE_TIMING)
-            return SearchResults(list(qids), doc_ids, scores, np.asarray(times, np.int64), unknown, info,
-                                 engine_ns=np.asarray(engine_ns, np.int64))
+                return (terms, weights, offsets), missing
+
+            def search(packed):
+                hits = self.searcher.search_vectors(*packed, k, 1, ties_by_id=ties_by_id)
+                return hits.docs[0], hits.scores[0], int(hits.nanos[0])  # Java's float scores, divided below
+
+            info.update(searcher="java-bridge", timing="call clock (call_clock.time_calls): per query, packing, one "
+                                                       "bridge call and the ids back; engine clock: " + BRIDGE_TIMING)
+            results = time_calls(qids, queries, prepare, search, lambda docs: ids_of[docs].tolist(), info)
+            return dataclasses.replace(results, scores=[row.astype(np.float64) / divisor for row in results.scores])
         terms, weights, offsets, unknown = pack_queries(queries, self._known, query_scale)
         if self.uses_bridge:
             hits = self.searcher.search_vectors(terms, weights, offsets, k, threads, ties_by_id=ties == "docid")

@@ -37,6 +37,7 @@ from ..file_checks import check_files
 from ..param_specs import PISA, PISA_ALGORITHMS
 from .build import KIND, PISA_DIR, SCORER, build_pisa_index, pisa_files
 from .pisathon import load_pisathon, stdout_to_stderr
+from ..call_clock import time_calls
 from ..checks import checked_search
 
 # Safe algorithms: each returns the exact top-k for the quantized weights (the conjunctive ones would not).
@@ -151,21 +152,29 @@ class PisaEngine:
         qidxs, ranks = np.empty(size, np.int32), np.empty(size, np.int32)
         scores, docnos = np.empty(size, np.float32), np.empty(size, dtype=object)
         if threads == 1:
-            for i, query in enumerate(queries):
-                start = time.perf_counter_ns()
-                pisa_query = to_pisa(query)
-                if pisa_query:
-                    found = retrieve(context, algorithm, [(0, pisa_query)], k=depth, threads=1, pretokenised=True,
-                                     query_weighted=1, result_qidxs=qidxs, result_docnos=docnos,
-                                     result_ranks=ranks, result_scores=scores)
-                    doc_ids[i] = docnos[:found].tolist()
-                    raw[i] = scores[:found].copy()
-                    times[i] = time.perf_counter_ns() - start
-                    docnos[:found] = None  # the binding stores new references without releasing old ones
-                else:
-                    times[i] = time.perf_counter_ns() - start
-            timing = ("per query, around one _pisathon.retrieve call (PISA's traversal, its query parsing and "
-                      "result strings) plus our query conversion and result read-back; threads=1")
+            def prepare(query):
+                return to_pisa(query), 0  # unknown tokens were counted before the clock (_check_vocabulary)
+
+            def search(pisa_query):
+                if not pisa_query:
+                    return [], np.zeros(0, np.float32), None
+                found = retrieve(context, algorithm, [(0, pisa_query)], k=depth, threads=1, pretokenised=True,
+                                 query_weighted=1, result_qidxs=qidxs, result_docnos=docnos, result_ranks=ranks,
+                                 result_scores=scores)
+                hits = docnos[:found].tolist()  # PISA returns our external ids (its documents' names)
+                docnos[:found] = None  # the binding stores new references without releasing old ones
+                return hits, scores[:found].copy(), None
+
+            info = {"engine": self.name, "k": k, "threads": threads, "query_algorithm": algorithm,
+                    "scale": self.scale, "query_scale": query_scale,
+                    "encoding": self.manifest["params"]["encoding"],
+                    "block_size": self.manifest["params"]["block_size"],
+                    "timing": ("call clock (call_clock.time_calls): per query, our query's conversion to integer "
+                               "weights, one _pisathon.retrieve call (PISA's traversal, its query parsing and "
+                               "result strings) and the results back; threads=1")}
+            timed = time_calls(qids, queries, prepare, search, list, info)
+            doc_ids, raw, times = timed.doc_ids, timed.scores, timed.retrieval_ns
+            timing = timed.info["timing"]
         else:
             start = time.perf_counter_ns()
             batch = [(i, q) for i, q in enumerate(map(to_pisa, queries)) if q]
