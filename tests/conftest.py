@@ -10,6 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # as engines/milvus/client.py: no gRPC code in forked children
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LILSR_DATA_DIR") or REPO.parent / "shared" / "data")

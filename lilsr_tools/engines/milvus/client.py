@@ -29,6 +29,10 @@ def import_pymilvus():
     # an exception. The core reads its verbosity once, when first loaded: set it before pymilvus loads it
     # (a value the user exported wins).
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    # Without this, gRPC's fork handlers run in every child this process forks afterwards (the Java children
+    # of a Lucene build, started with a pre-exec hook) and can fail it: the child printed "Epoll1Poller ...
+    # epoll_wait error: Bad file descriptor" and exited non-zero once Milvus had been used in the process.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     try:
         import pymilvus
     except ImportError as exc:
