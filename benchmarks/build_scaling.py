@@ -1,6 +1,6 @@
 """Build time against collection size, to plan a large run: each engine is built on synthetic collections
-of growing size (drawn from a real store's term and weight distributions, see
-``native_vs_seismic.synthesize``), each build in a child process (seconds, peak RSS), and a power law
+of growing size (drawn from a real store's term and weight distributions: ``lilsr_tools.vectors.synth``,
+method ``templates``), each build in a child process (seconds, peak RSS), and a power law
 ``seconds = a * docs ** b`` fitted through the points is extrapolated to ``--extrapolate`` documents.
 
     flock .cpu.lock nice -n 10 python benchmarks/build_scaling.py --vectors STORE \\
@@ -13,52 +13,48 @@ benchmarks/work/results/build_scaling.{csv,json}.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import os
-import sys
-from pathlib import Path
+import shutil
+
+from common import portable, run  # sets sys.path and the offline environment
+from harness import at_least, benchmark_parser, work_folder
+from result_files import ResultWriter
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
-
-from engines import build_in_child, portable  # noqa: E402
+from engines import build_in_child
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, work="build-scaling", out="build_scaling.csv and .json")
     parser.add_argument("--vectors", required=True, help="the real store synthetic documents are drawn from")
-    parser.add_argument("--docs", type=int, nargs="+", default=[10_000, 30_000, 100_000])
+    parser.add_argument("--docs", type=at_least(1), nargs="+", default=[10_000, 30_000, 100_000])
     parser.add_argument("--engines", nargs="+", default=["bmp", "kannolo"])
     parser.add_argument("--params", default="{}", help='JSON build parameters per engine, e.g. {"kannolo": {"m": 16}}')
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--extrapolate", type=int, default=1_000_000)
-    parser.add_argument("--work", default="benchmarks/work/build-scaling", help="relative to the checkout")
-    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
-    add_update_results(parser)
+    parser.add_argument("--threads", type=at_least(1), default=os.cpu_count() or 1)
+    parser.add_argument("--extrapolate", type=at_least(1), default=1_000_000)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from native_vs_seismic import synthesize
-
+    from lilsr_tools.errors import LilsrError
     from lilsr_tools.vectors.store import load_vectors
+    from lilsr_tools.vectors.synth import synthesize
 
-    params = json.loads(args.params)
-    work = (REPO / args.work).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        raise LilsrError(f"--params: not JSON ({exc}); e.g. '{{\"kannolo\": {{\"m\": 16}}}}'") from None
+    writer = ResultWriter(args)
+    work = work_folder(args)
     real = load_vectors(args.vectors)
     rows = []
     for n in sorted(args.docs):
         store = work / f"synthetic-{n}"
         if not (store / "manifest.json").is_file():
-            synthesize(real, n, store)
+            synthesize(real, store, n, method="templates", overwrite=True)
         nnz = int(load_vectors(store).nnz)
         for engine in args.engines:
             out = work / f"{engine}-{n}"
@@ -70,8 +66,6 @@ def main(argv=None) -> None:
                    "index_mib": round(facts["index_bytes"] / 2**20, 1), "load_1m": round(os.getloadavg()[0], 2)}
             rows.append(row)
             print(row, flush=True)
-            import shutil
-
             shutil.rmtree(out, ignore_errors=True)
     summary = {"source": portable(args.vectors), "threads": args.threads, "params": params, "fits": {}}
     for engine in args.engines:
@@ -93,15 +87,9 @@ def main(argv=None) -> None:
                   f"CPU ~ docs^{cpu_b:.2f}, {cpu_at:,.0f} CPU s), "
                   f"peak RSS ~ {summary['fits'][engine][f'peak_rss_mib_at_{args.extrapolate}']:,} MiB (linear)",
                   flush=True)
-    out = (REPO / args.out).resolve() if args.out else results_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "build_scaling.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    summary["rows"] = rows
-    (out / "build_scaling.json").write_text(json.dumps(summary, indent=1))
+    writer.csv("build_scaling.csv", rows)
+    writer.json("build_scaling.json", {**summary, "rows": rows})
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -16,18 +16,16 @@ check: --docs 16 --repeats 1 --bf16-docs 0 --out benchmarks/work/encode-check).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import time
-from pathlib import Path
 
-from common import add_update_results, portable, results_dir, run  # noqa: E402  (sets sys.path and $LILSR_DATA_DIR first)
+from common import portable, run  # sets sys.path and $LILSR_DATA_DIR first
+from harness import at_least, benchmark_parser
+from result_files import ResultWriter
+from timing import wall_seconds
 
 import torch  # noqa: E402
 
 from lilsr_tools.data import resolve_collection  # noqa: E402
-from lilsr_tools.manifest import package_versions  # noqa: E402
 from lilsr_tools.models.splade import SpladeEncoder  # noqa: E402
 
 
@@ -49,32 +47,26 @@ def ours(encoder: SpladeEncoder, texts: list[str]) -> None:
     encoder.encode(texts)
 
 
-def timed(fn, encoder, texts, repeats: int) -> float:
-    fn(encoder, texts[: min(len(texts), 8)])  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(encoder, texts)
-        best = min(best, time.perf_counter() - start)
-    return len(texts) / best
+def docs_per_second(fn, encoder, texts, repeats: int) -> float:
+    """Documents per second of the fastest of ``repeats`` passes, after a warm-up on a few documents."""
+    fn(encoder, texts[: min(len(texts), 8)])
+    walls, _ = wall_seconds(lambda: fn(encoder, texts), repeats, warmup=0)
+    return len(texts) / min(walls)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__, out="encode.json and encode.png", repeats=2,
+                              collection="collection whose documents are encoded")
     parser.add_argument("--model", default="splade-tiny")
-    parser.add_argument("--collection", default="scifact")
-    parser.add_argument("--docs", type=int, default=512)
-    parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--bf16-docs", type=int, default=32,
+    parser.add_argument("--docs", type=at_least(1), default=512)
+    parser.add_argument("--max-length", type=at_least(1), default=256)
+    parser.add_argument("--batch-size", type=at_least(1), default=32)
+    parser.add_argument("--threads", type=at_least(1), default=os.cpu_count())
+    parser.add_argument("--bf16-docs", type=at_least(0), default=32,
                         help="Documents for the bf16 variant (emulated, very slow on CPUs without AVX512-BF16/AMX); "
                              "0 skips it.")
-    parser.add_argument("--out", default=None, help="Folder for encode.json and encode.png.")
-    add_update_results(parser)
     args = parser.parse_args()
-    out = Path(args.out) if args.out else results_dir(args)
+    writer = ResultWriter(args)
     torch.set_num_threads(args.threads)
     corpus = resolve_collection(args.collection).corpus()
     texts = [doc.contents for doc, _ in zip(corpus, range(args.docs))]
@@ -88,7 +80,7 @@ def main() -> None:
     for label, fn, bf16 in variants:
         encoder.bf16 = bf16
         sample = texts[: args.bf16_docs] if bf16 else texts
-        docs_per_s = timed(fn, encoder, sample, 1 if bf16 else args.repeats)
+        docs_per_s = docs_per_second(fn, encoder, sample, 1 if bf16 else args.repeats)
         rows.append({"variant": label, "docs_per_s": docs_per_s})
     base = rows[0]["docs_per_s"]
     print(f"{args.model}, {len(texts)} {args.collection} docs, max length {args.max_length}, batch {args.batch_size}, "
@@ -96,10 +88,8 @@ def main() -> None:
     for row in rows:
         row["speedup"] = row["docs_per_s"] / base
         print(f"  {row['variant']:<55} {row['docs_per_s']:8.1f} docs/s   {row['speedup']:5.2f}x")
-    out.mkdir(parents=True, exist_ok=True)
-    params = {**vars(args), "out": portable(out)}
-    payload = {"params": params, "versions": package_versions(), "cpu_count": os.cpu_count(), "rows": rows}
-    (out / "encode.json").write_text(json.dumps(payload, indent=1))
+    params = {**vars(args), "out": portable(writer.folder)}
+    json_path = writer.json("encode.json", {"params": params, "rows": rows})
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,9 +100,8 @@ def main() -> None:
     ax.set_xlabel("documents / second")
     ax.set_title(f"SPLADE encoding, {args.model}, length {args.max_length}, batch {args.batch_size}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out / "encode.png", dpi=120)
-    print(f"saved {out / 'encode.json'} and {out / 'encode.png'}")
-
+    png_path = writer.png("encode.png", fig, dpi=120)
+    print(f"saved {portable(json_path)} and {portable(png_path)}")
 
 if __name__ == "__main__":
     run(main)

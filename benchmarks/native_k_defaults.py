@@ -17,48 +17,40 @@ Writes benchmarks/work/results/native_k_defaults.{csv,json}. The lines to paste 
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from common import run  # sets sys.path and the offline environment
+from harness import at_least, benchmark_parser, fraction, work_folder
+from result_files import ResultWriter
+from timing import time_searches
+
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 KS = (10, 100, 1000)
 QUERY_CUTS = (5, 8, 10, 15, 20, 30, 50)
 HEAP_FACTORS = (0.5, 0.7, 0.8, 0.9, 1.0)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, work="native-k", out="native_k_defaults.csv and .json", repeats=3,
+                              collection="collection whose test qrels score R@1000")
     parser.add_argument("--vectors", required=True, help="vector store")
     parser.add_argument("--dev-queries", required=True, help="encoded queries to choose on (not the test split)")
     parser.add_argument("--test-queries", required=True, help="encoded test queries, for R@1000 only")
-    parser.add_argument("--collection", default="scifact", help="collection whose test qrels score R@1000")
     parser.add_argument("--before", default=None, help="a checkout with the old native code, for the 'before' row")
-    parser.add_argument("--query-cuts", type=int, nargs="+", default=list(QUERY_CUTS))
-    parser.add_argument("--heap-factors", type=float, nargs="+", default=list(HEAP_FACTORS))
-    parser.add_argument("--target", type=float, default=0.95)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--work", default="benchmarks/work/native-k", help="relative to the checkout")
-    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
-    add_update_results(parser)
+    parser.add_argument("--query-cuts", type=at_least(1), nargs="+", default=list(QUERY_CUTS))
+    parser.add_argument("--heap-factors", type=fraction, nargs="+", default=list(HEAP_FACTORS))
+    parser.add_argument("--target", type=fraction, default=0.95)
     return parser.parse_args(argv)
 
 
 def median_ms(engine, qids, queries, k, params, repeats):
-    engine.batch_search(qids, queries, k=k, **params)  # warm-up
-    runs = [engine.batch_search(qids, queries, k=k, **params) for _ in range(repeats)]
-    per_query = np.median(np.stack([r.retrieval_ns for r in runs]), axis=0)
-    return runs[0], float(np.median(per_query) / 1e6)
+    """(first timed results, median over queries of each query's median call time over ``repeats``)."""
+    timed = time_searches(lambda: engine.batch_search(qids, queries, k=k, **params), repeats)
+    return timed.results, float(np.median(timed.call_ns) / 1e6)
 
 
 def before_run(checkout: Path, index: Path, queries: Path, run: Path) -> None:
@@ -85,8 +77,8 @@ def main(argv=None) -> None:
     from lilsr_tools.vectors.queries import load_encoded_queries
     from lilsr_tools.vectors.store import load_vectors
 
-    work = (REPO / args.work).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    writer = ResultWriter(args)
+    work = work_folder(args)
     vectors = load_vectors(args.vectors)
     index = work / "native-index"
     if not (index / "manifest.json").is_file():
@@ -139,17 +131,12 @@ def main(argv=None) -> None:
           engine.batch_search(test.qids, test.vectors, k=1000, query_cut=best["query_cut"],
                               heap_factor=best["heap_factor"]).as_run())
 
-    out = (REPO / args.out).resolve() if args.out else results_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "native_k_defaults.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "native_k_defaults.json").write_text(json.dumps(report, indent=1, default=float))
+    writer.csv("native_k_defaults.csv", rows)
+    writer.json("native_k_defaults.json", report)
     print("NATIVE_K_DEFAULTS = (" + ",\n                     ".join(
         f"({k if k != KS[-1] else None}, {{\"query_cut\": {c['query_cut']}, \"heap_factor\": {c['heap_factor']}}})"
         for k, c in chosen.items()) + ")")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

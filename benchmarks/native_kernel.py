@@ -16,31 +16,26 @@ Writes ``benchmarks/work/results/native_kernel-LABEL.json`` (``--update-results`
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import sys
+
+from common import portable, run  # sets sys.path and the offline environment
+from harness import at_least, benchmark_parser
+from result_files import ResultWriter
 
 import numpy as np
 
-from common import add_update_results, portable, results_dir, run
-
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--index", required=True, help="a native index folder (lilsr index native)")
     parser.add_argument("--queries", required=True, help="encoded queries (lilsr encode queries)")
-    parser.add_argument("-k", type=int, nargs="+", default=[10, 1000], help="results per query (default: 10 1000)")
+    parser.add_argument("-k", type=at_least(1), nargs="+", default=[10, 1000], help="results per query (default: 10 1000)")
     parser.add_argument("-p", action="append", default=[], metavar="KEY=VALUE",
                         help="search parameter (default: the engine's defaults for each k)")
-    parser.add_argument("--repeats", type=int, default=3, help="profiled passes per query (default 3)")
+    parser.add_argument("--repeats", type=at_least(1), default=3, help="profiled passes per query (default 3)")
     parser.add_argument("--in-memory", action="store_true", help="read the index into memory (default: mapped)")
     parser.add_argument("--label", default="run", help="name of the results file (native_kernel-LABEL.json)")
-    add_update_results(parser)
-    args = parser.parse_args(argv)
-    if args.repeats < 1 or any(k < 1 for k in args.k):
-        parser.error("--repeats and -k must be at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
 def _params(pairs: list[str]) -> dict:
@@ -93,6 +88,7 @@ def print_table(result: dict, label: str) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    writer = ResultWriter(args)
     from lilsr_tools.engines.native import NativeEngine
     from lilsr_tools.vectors.queries import load_encoded_queries
 
@@ -104,13 +100,11 @@ def main(argv=None) -> None:
     for k in args.k:
         results.append(profile_k(engine, queries, k, params, args.repeats))
         print_table(results[-1], args.label)
-    out = results_dir(args) / f"native_kernel-{args.label}.json"
-    out.write_text(json.dumps({
+    out = writer.json(f"native_kernel-{args.label}.json", {
         "index": portable(args.index), "queries": portable(args.queries), "n_queries": len(queries),
         "docs": counts["docs"], "nnz": counts["nnz"], "postings": counts["postings"], "blocks": counts["blocks"],
         "summary_entries": counts["summary_entries"], "in_memory": args.in_memory, "repeats": args.repeats,
-        "simd": engine.simd, "machine": platform.machine(),
-        "results": results}, indent=1) + "\n", encoding="utf-8")
+        "simd": engine.simd, "results": results})
     print(f"\nwrote {portable(out)}", file=sys.stderr)
 
 

@@ -27,88 +27,72 @@ Prints a table and saves benchmarks/work/results/pisa_wrapper.json.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import statistics
-import time
 from pathlib import Path
 
-import numpy as np
+from common import portable, run  # noqa: F401 - sets sys.path and the offline environment
+from harness import at_least, benchmark_parser, load_queries
+from result_files import ResultWriter
+from timing import median_seconds, time_searches
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
+import numpy as np  # noqa: E402
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, out="pisa_wrapper.json", repeats=5, warmup=1)
     parser.add_argument("--index", required=True, help="lilsr.pisa-index folder ('lilsr index pisa')")
     parser.add_argument("--queries", required=True, help="encoded queries folder ('lilsr encode queries')")
-    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--k", type=at_least(1), default=10)
     parser.add_argument("--algorithm", default="maxscore")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--skip-scale-100", action="store_true",
                         help="skip the toks_scale=100 path (100x the term repeats: slow on big query sets)")
-    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
-    add_update_results(parser)
     return parser.parse_args()
 
 
-def median_ms(fn, repeats: int, warmup: int, n: int) -> float:
-    for _ in range(warmup):
-        fn()
-    walls = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        fn()
-        walls.append((time.perf_counter_ns() - start) / n / 1e6)
-    return statistics.median(walls)
+def ms_per_query(fn, repeats: int, warmup: int, n: int) -> float:
+    """Median over the repeats of one batch's wall time / its ``n`` queries, in ms."""
+    return median_seconds(fn, repeats, warmup) / n * 1e3
 
 
 def main():
     args = parse_args()
+    writer = ResultWriter(args)
     import pandas as pd
 
     from lilsr_tools.engines.pisa import PisaEngine
     from lilsr_tools.engines.pisa.build import PISA_DIR
-    from lilsr_tools.vectors.queries import load_encoded_queries
     from lilsr_tools.vectors.store import load_vectors, posting_lengths
 
     engine = PisaEngine.load(args.index)
-    encoded, _ = load_encoded_queries(args.queries)
-    qids, queries = encoded.qids, encoded.vectors
+    qids, queries = load_queries(args.queries)
     n, k = len(qids), args.k
     scale = engine.scale
     # the integer queries as PISA's terms (vocabulary ids), exactly what the engine sends
-    int_queries = [{engine._lexicon[t]: float(np.rint(w * scale)) for t, w in q.items()
-                    if t in engine._lexicon and np.rint(w * scale) > 0} for q in queries]
+    lexicon = engine.lexicon
+    int_queries = [{lexicon[t]: float(np.rint(w * scale)) for t, w in q.items()
+                    if t in lexicon and np.rint(w * scale) > 0} for q in queries]
     rows = {}
 
     # 1. the engine (one retrieve call per query, timed per query)
     reference = engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm)
-    for _ in range(args.warmup):
-        engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm)
-    per_query = np.median([engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm).retrieval_ns
-                           for _ in range(args.repeats)], axis=0) / 1e6  # each query's median over the repeats
+    per_query = time_searches(lambda: engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm),
+                              args.repeats, warmup=args.warmup).call_ns / 1e6  # each query's median over the repeats
     rows["engine: one _pisathon.retrieve per query"] = float(per_query.mean())
     rows["engine p50"] = float(np.median(per_query))
     repeats_per_query = float(np.mean([sum(q.values()) for q in int_queries]))
 
     # 2. coarser query weights: a tenth of the repeats
-    coarse = [engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm, query_scale=scale / 10)
-              for _ in range(args.warmup + args.repeats)][args.warmup:]
-    rows["engine, query_scale = scale / 10"] = float(np.mean(np.median([r.retrieval_ns for r in coarse], axis=0))) / 1e6
-    overlap = np.mean([len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(coarse[0].doc_ids, reference.doc_ids)])
+    coarse = time_searches(lambda: engine.batch_search(qids, queries, k=k, query_algorithm=args.algorithm,
+                                                       query_scale=scale / 10), args.repeats, warmup=args.warmup)
+    rows["engine, query_scale = scale / 10"] = float(np.mean(coarse.call_ns)) / 1e6
+    overlap = np.mean([len(set(a) & set(b)) / max(len(a), 1)
+                       for a, b in zip(coarse.results.doc_ids, reference.doc_ids)])
 
     # 3. the repetition alone: a term with one posting, weight W against weight 1
-    pisathon, context = engine._pisathon, engine._context
+    pisathon, context = engine.binding()
     buffers = dict(result_qidxs=np.empty(k, np.int32), result_docnos=np.empty(k, dtype=object),
                    result_ranks=np.empty(k, np.int32), result_scores=np.empty(k, np.float32))
     lengths = posting_lengths(load_vectors(engine.manifest["params"]["source"]))
-    rare = engine._lexicon[min(engine._lexicon, key=lambda token: lengths[int(engine._lexicon[token])])]
+    rare = lexicon[min(lexicon, key=lambda token: lengths[int(lexicon[token])])]
 
     def one_term(weight):
         def call():
@@ -118,8 +102,8 @@ def main():
                 buffers["result_docnos"][:] = None
         return call
 
-    heavy = median_ms(one_term(float(round(repeats_per_query))), args.repeats, args.warmup, n)
-    light = median_ms(one_term(1.0), args.repeats, args.warmup, n)
+    heavy = ms_per_query(one_term(float(round(repeats_per_query))), args.repeats, args.warmup, n)
+    light = ms_per_query(one_term(1.0), args.repeats, args.warmup, n)
     rows[f"repeats: one term x {repeats_per_query:.0f} minus x 1"] = heavy - light
 
     # 3. PyTerrier's PisaRetrieve over the same index folder (pt_meta.json makes it a PisaIndex)
@@ -138,14 +122,14 @@ def main():
     want = {q: ids for q, ids in zip(qids, reference.doc_ids)}
     for qid, group in got.groupby("qid", sort=False):
         assert group.sort_values("rank")["docno"].tolist() == want[qid], f"PyTerrier's top-{k} differs for {qid}"
-    rows["pyterrier batch (toks_scale=1)"] = median_ms(lambda: retrieve1.transform(frame), args.repeats,
+    rows["pyterrier batch (toks_scale=1)"] = ms_per_query(lambda: retrieve1.transform(frame), args.repeats,
                                                        args.warmup, n)
     singles = [frame.iloc[[i]] for i in range(len(frame))]
-    rows["pyterrier one query per call (toks_scale=1)"] = median_ms(
+    rows["pyterrier one query per call (toks_scale=1)"] = ms_per_query(
         lambda: [retrieve1.transform(one) for one in singles], args.repeats, args.warmup, n)
     if not args.skip_scale_100:
         retrieve100 = retriever(100.0)
-        rows["pyterrier batch, default toks_scale=100"] = median_ms(lambda: retrieve100.transform(frame),
+        rows["pyterrier batch, default toks_scale=100"] = ms_per_query(lambda: retrieve100.transform(frame),
                                                                     max(1, args.repeats // 2), 0, n)
 
     width = max(map(len, rows))
@@ -154,15 +138,12 @@ def main():
           f"{overlap:.3f} of the top {k}")
     for name, ms in rows.items():
         print(f"  {name:<{width}}  {ms:8.3f} ms/query")
-    out = Path(args.out) if args.out else results_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
-    record = {"index": str(args.index), "queries": str(args.queries), "k": k, "algorithm": args.algorithm,
+    record = {"index": portable(args.index), "queries": portable(args.queries), "k": k, "algorithm": args.algorithm,
               "docs": engine.manifest["counts"]["docs"], "n_queries": n, "repeats": args.repeats,
               "warmup": args.warmup, "mean_term_repeats": repeats_per_query, "coarse_top_k_overlap": overlap,
-              "ms_per_query": rows,
-              "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg(), "python": platform.python_version()}}
-    (out / "pisa_wrapper.json").write_text(json.dumps(record, indent=1))
+              "ms_per_query": rows}
+    print(f"wrote {portable(writer.json('pisa_wrapper.json', record))}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

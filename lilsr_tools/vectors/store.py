@@ -268,10 +268,11 @@ def save_vectors(path: str | Path, vectors: SparseVectors, *, model: str | None 
     return path
 
 
-def load_vectors(path: str | Path, mmap: bool = True, verify: bool = False) -> SparseVectors:
+def load_vectors(path: str | Path, mmap: bool = True, verify: bool = False, check: bool = True) -> SparseVectors:
     """Load a store (arrays memory-mapped by default). Its structure is checked every time (``validate``:
     a damaged store must never reach an engine, whose compiled loops do not bounds-check); ``verify`` also
-    re-checks every file's sha256 (it reads every byte: slow on big stores)."""
+    re-checks every file's sha256 (it reads every byte: slow on big stores). ``check=False`` skips the
+    structure check and the sha256 of ids.txt, only to measure what they cost (benchmarks/store_check.py)."""
     path = Path(path)
     manifest = read_manifest(path, KIND)
     if verify:
@@ -301,6 +302,8 @@ def load_vectors(path: str | Path, mmap: bool = True, verify: bool = False) -> S
             manifest.get("vocab_digest") and manifest["vocab_digest"] != vocab_digest(vocab)):
         raise LilsrError(f"{path / 'vocab.json'}: not the vocabulary the manifest records; {_DAMAGED}")
     # ids.txt as its validated save wrote it (same sha256, ~10 ms for 1M ids) needs no per-id check (~0.1 s)
+    if not check:
+        return vectors
     recorded = manifest.get("sha256", {}).get("ids.txt")
     ids_sha256 = _sha256(ids_bytes)
     validate(vectors, path, check_ids=recorded != ids_sha256)

@@ -102,6 +102,11 @@ class LuceneEngine:
     def uses_bridge(self) -> bool:
         return isinstance(self.searcher, JavaBridge)
 
+    def packed_queries(self, queries: Sequence[dict], query_scale: float | None = None):
+        """``pack_queries`` over the tokens this index can hold: (terms, weights, offsets, unknown), as the
+        bridge is sent them (with ``query_scale``, the integer weights Anserini's searchers are given)."""
+        return pack_queries(queries, self._known, query_scale)
+
     @classmethod
     def build(cls, source, out, *, overwrite: bool = False, scale: float | None = None, threads: int = 2,
               optimize: bool = True, heap: str | None = None, **params) -> Path:

@@ -63,6 +63,16 @@ class PisaEngine:
         self._context = context
         self._pisathon = load_pisathon()
 
+    @property
+    def lexicon(self) -> dict[str, str]:
+        """Token -> PISA's term (a vocabulary id), for the tokens with postings: the terms PISA is asked."""
+        return self._lexicon
+
+    def binding(self):
+        """(the ``_pisathon`` module, this index's retrieval context): PISA's own call without our query
+        handling around it, for measuring what that handling costs (benchmarks/pisa_wrapper.py)."""
+        return self._pisathon, self._context
+
     @classmethod
     def build(cls, source, out, *, overwrite: bool = False, **params) -> Path:
         """``params``: scale (100), encoding (block_simdbp), block_size (64, documents per block-max block)."""

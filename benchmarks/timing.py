@@ -1,0 +1,59 @@
+"""How a benchmark times things, so that every script's figures mean the same.
+
+Engine searches go through the engine's own ``batch_search``: each query is then timed on the package's call
+clock (``lilsr_tools.engines.call_clock.time_calls``: query conversion, the search, external ids), never on a
+clock of the benchmark's. ``time_searches`` repeats a search over a query set and reduces each query's times
+over the repeats; ``latency_ms`` summarizes them. Anything else (encoding, loads, a foreign wrapper's batch)
+is timed by ``wall_seconds``: untimed warm-up calls, then the wall time of each repeat.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Timed:
+    results: object  # the first timed pass's SearchResults
+    call_ns: np.ndarray  # per query: its call-clock times reduced over the repeats
+    engine_ns: np.ndarray | None  # the same for the engine's own clock, where every pass reports one
+
+
+def time_searches(search: Callable, repeats: int, *, warmup: int = 1, per_query=np.median) -> Timed:
+    """``search()`` (an engine's ``batch_search`` over the query set) ``warmup`` times untimed (compiled
+    code, caches, page faults), then ``repeats`` times; per query, ``per_query`` (median, or min: other jobs
+    only ever add time) of its times over the repeats."""
+    for _ in range(warmup):
+        search()
+    runs = [search() for _ in range(repeats)]
+    own = None
+    if all(r.engine_ns is not None for r in runs):
+        own = per_query(np.stack([r.engine_ns for r in runs]), axis=0)
+    return Timed(runs[0], per_query(np.stack([r.retrieval_ns for r in runs]), axis=0), own)
+
+
+def latency_ms(ns: np.ndarray, median: str = "median_ms") -> dict:
+    """Median (under the name ``median``), mean and p99 over queries, in milliseconds."""
+    ms = np.asarray(ns) / 1e6
+    return {median: float(np.median(ms)), "mean_ms": float(ms.mean()), "p99_ms": float(np.percentile(ms, 99))}
+
+
+def wall_seconds(fn: Callable, repeats: int, warmup: int = 1) -> tuple[list[float], object]:
+    """Seconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones, and the last result."""
+    for _ in range(warmup):
+        fn()
+    walls, last = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        last = fn()
+        walls.append(time.perf_counter() - start)
+    return walls, last
+
+
+def median_seconds(fn: Callable, repeats: int, warmup: int = 1) -> float:
+    """The median of ``wall_seconds``."""
+    return float(np.median(wall_seconds(fn, repeats, warmup)[0]))
