@@ -23,7 +23,7 @@ from result_files import ResultWriter
 
 import numpy as np
 
-from engines import build_in_child
+from child_build import build_in_child
 
 
 def parse_args(argv=None):

@@ -24,6 +24,7 @@ WORK_RESULTS = WORK / "results"
 if str(REPO) not in sys.path:  # run as `python benchmarks/x.py` from a clone without an installed package
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 if not os.environ.get("LILSR_DATA_DIR") and (REPO.parent / "shared" / "data").is_dir():
     os.environ["LILSR_DATA_DIR"] = str(REPO.parent / "shared" / "data")

@@ -2,8 +2,8 @@
 documents by default), for the models of a SciFact compression study (``lilsr ablate compression``).
 
 For each model, its SciFact vectors are the template of a synthetic collection (``--synthetic NAME=STORE``
-takes one made beforehand, e.g. by ``lilsr vectors synth``; otherwise ``native_vs_seismic.synthesize``
-draws one), searched with the model's own SciFact queries (its Li-LSR table). Each setting - ``none``,
+takes one made beforehand, e.g. by ``lilsr vectors synth``; otherwise ``lilsr_tools.vectors.synth``
+grows one), searched with the model's own SciFact queries (its Li-LSR table). Each setting - ``none``,
 the native settings the study recommends (``OUT/recommended.csv``) and ``--settings`` - is applied as the
 study applies it (``lilsr_tools.reports.compression``: store steps prune the store, value steps become build
 parameters) and built by each engine. Compressed summaries bound block scores more loosely, so latency is
@@ -26,15 +26,15 @@ co-occurrence structure of real documents beyond what the templates carry.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import gc
 import os
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from common import run  # sets sys.path and the offline environment
+from harness import at_least, benchmark_parser, comma_separated, fraction
+from result_files import ResultWriter
+from timing import latency_ms, time_searches
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -49,9 +49,8 @@ from lilsr_tools.reports.compression import apply_steps, parse_setting, plan, se
 from lilsr_tools.reports.grid import parse_model_spec  # noqa: E402
 from lilsr_tools.reports.workspace import Workspace  # noqa: E402
 from lilsr_tools.vectors.store import load_vectors  # noqa: E402
+from lilsr_tools.vectors.synth import synthesize  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 FIELDS = ["model", "setting", "engine", "docs", "index_bytes", "size_ratio", "bytes_per_posting", "postings",
           "search", "accuracy_at_10", "accuracy_vs_uncompressed", "p50_ms", "mean_ms", "p99_ms", "latency_ratio",
           "tune_accuracy_at_10", "tune_p50_ms", "tune_reached", "build_s", "load_before", "load_after"]
@@ -59,20 +58,12 @@ FIELDS = ["model", "setting", "engine", "docs", "index_bytes", "size_ratio", "by
 
 def synthetic_store(name: str, real, docs: int, work: Path, given: dict, method: str, seed: int):
     """The model's synthetic store: given, made earlier, or grown now from its real vectors with
-    ``lilsr_tools.vectors.synth`` (``lilsr vectors synth``), or, where that module is missing,
-    ``native_vs_seismic.synthesize`` (the "templates" method)."""
+    ``lilsr_tools.vectors.synth`` (``lilsr vectors synth``)."""
     if name in given:
         return load_vectors(given[name])
     path = work / f"{name}-synthetic-{docs}-{method}-{seed}"
     if (path / MANIFEST).is_file():
         return load_vectors(path)
-    try:
-        from lilsr_tools.vectors.synth import synthesize
-    except ModuleNotFoundError:
-        from native_vs_seismic import synthesize as templates
-
-        print("lilsr_tools.vectors.synth is missing: growing with native_vs_seismic.synthesize (templates)")
-        return templates(real, docs, path, seed=seed)
     synthesize(real, path, docs, method=method, seed=seed, overwrite=True)
     return load_vectors(path)
 
@@ -89,13 +80,13 @@ def exact_reference(tag: str, vectors, qids, queries, k: int, work: Path):
 
 
 def timed(engine, qids, queries, k: int, repeats: int, search: dict) -> tuple[dict, object]:
-    engine.batch_search(qids, queries, k=k, **search)  # warm-up: compiled code, caches
+    """p50, mean and p99 over queries of each query's median over ``repeats`` (after a warm-up pass), with
+    the 1-minute load average before and after; and the first timed pass's results."""
     before = os.getloadavg()[0]
-    runs = [engine.batch_search(qids, queries, k=k, **search) for _ in range(repeats)]
+    measured = time_searches(lambda: engine.batch_search(qids, queries, k=k, **search), repeats)
     after = os.getloadavg()[0]
-    ms = np.median(np.stack([r.retrieval_ns for r in runs]), axis=0) / 1e6  # per query: median of repeats
-    return {"p50_ms": float(np.median(ms)), "mean_ms": float(ms.mean()), "p99_ms": float(np.percentile(ms, 99)),
-            "load_before": before, "load_after": after}, runs[0]
+    return {**latency_ms(measured.call_ns, median="p50_ms"), "load_before": before, "load_after": after}, \
+        measured.results
 
 
 def tune(engine, batch, truth, k: int, target: float, grid: tuple[dict, ...]) -> tuple[dict, dict]:
@@ -114,13 +105,12 @@ def tune(engine, batch, truth, k: int, target: float, grid: tuple[dict, ...]) ->
     return setting, {"tune_accuracy_at_10": accuracy, "tune_p50_ms": p50, "tune_reached": bool(reaching)}
 
 
-def tuning_grid(engine_name: str, query_cuts: str, heap_factors: str) -> tuple[dict, ...]:
+def tuning_grid(engine_name: str, query_cuts: list[int], heap_factors: list[float]) -> tuple[dict, ...]:
     """query_cut x heap_factor for the Seismic-style engines (wider than their usual grid: summaries kept at
     a low energy bound block scores loosely and need lower heap factors); nothing for the others."""
     if engine_name not in ("native", "seismic-rs"):
         return ()
-    return tuple({"query_cut": int(qc), "heap_factor": float(hf)} for qc in query_cuts.split(",")
-                 for hf in heap_factors.split(","))
+    return tuple({"query_cut": qc, "heap_factor": hf} for qc in query_cuts for hf in heap_factors)
 
 
 def settings_to_run(study: Path, extra: str, limit: int) -> list[tuple]:
@@ -150,38 +140,37 @@ def settings_to_run(study: Path, extra: str, limit: int) -> list[tuple]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, full_doc=True, work="compression-synthetic", repeats=3,
+                              collection="collection of the study (default scifact)")
     parser.add_argument("--model", action="append", required=True, help="NAME=CHECKPOINT or NAME=VECTOR_STORE.")
     parser.add_argument("--study", type=Path, required=True,
                         help="Output folder of the SciFact 'lilsr ablate compression' run (its vectors, tables "
                              "and recommended.csv are reused).")
-    parser.add_argument("--collection", default="scifact")
     parser.add_argument("--split", default="test", help="Measured queries: this split of the collection.")
     parser.add_argument("--tune-split", default="train",
                         help="Queries the search settings are tuned on (never --split).")
-    parser.add_argument("--accuracy-target", type=float, default=0.95,
+    parser.add_argument("--accuracy-target", type=fraction, default=0.95,
                         help="Tuning: the fastest setting reaching this accuracy@10 (against exact search of the "
                              "store the engine indexed) is measured.")
-    parser.add_argument("--tune-queries", type=int, default=300, help="Tuning: the first N queries of --tune-split.")
-    parser.add_argument("--query-cuts", default="5,10,15,20", help="Tuning grid: query_cut values.")
-    parser.add_argument("--heap-factors", default="0.3,0.5,0.7,0.8,0.9,1.0", help="Tuning grid: heap_factor values.")
-    parser.add_argument("--docs", type=int, default=1_000_000, help="Synthetic documents per model.")
+    parser.add_argument("--tune-queries", type=at_least(1), default=300,
+                        help="Tuning: the first N queries of --tune-split.")
+    parser.add_argument("--query-cuts", type=comma_separated(at_least(1)), default="5,10,15,20",
+                        help="Tuning grid: query_cut values.")
+    parser.add_argument("--heap-factors", type=comma_separated(fraction), default="0.3,0.5,0.7,0.8,0.9,1.0",
+                        help="Tuning grid: heap_factor values.")
+    parser.add_argument("--docs", type=at_least(1), default=1_000_000, help="Synthetic documents per model.")
     parser.add_argument("--synthetic", action="append", default=[], help="NAME=STORE: a synthetic store to use.")
     parser.add_argument("--synth-method", default="mix", help="lilsr vectors synth method (mix or templates).")
     parser.add_argument("--seed", type=int, default=0, help="Synth seed.")
     parser.add_argument("--settings", default="", help="More settings, comma-separated (e.g. top_k=128,bits=8).")
-    parser.add_argument("--max-settings", type=int, default=6,
+    parser.add_argument("--max-settings", type=at_least(0), default=6,
                         help="At most this many settings from the study besides none.")
     parser.add_argument("--engines", default="native", help="Comma-separated engines (e.g. native,lucene).")
-    parser.add_argument("-k", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--build-threads", type=int, default=None, help="Index build threads (default: all).")
-    parser.add_argument("--work", type=Path, default=Path(__file__).parent / "work" / "compression-synthetic",
-                        help="Synthetic stores, indexes and exact runs (re-runs reuse them).")
+    parser.add_argument("-k", type=at_least(1), default=10)
+    parser.add_argument("--build-threads", type=at_least(1), default=None, help="Index build threads (default: all).")
     parser.add_argument("--out", type=Path, default=None,
                         help="CSV path (default compression_<docs/1000>k.csv in benchmarks/work/results, or with "
                              "--update-results benchmarks/results; .png beside it).")
-    add_update_results(parser)
     args = parser.parse_args()
     if args.tune_split == args.split:
         parser.error("--tune-split must differ from --split")
@@ -190,8 +179,8 @@ def main() -> None:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     settings = settings_to_run(args.study, args.settings, args.max_settings)
     args.work.mkdir(parents=True, exist_ok=True)
-    out = args.out or results_dir(args) / f"compression_{args.docs // 1000}k.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = ResultWriter(args, folder=args.out.parent if args.out else None)
+    out = writer.path(args.out.name if args.out else f"compression_{args.docs // 1000}k.csv")
     collection = resolve_collection(args.collection)
     ws = Workspace(args.study, collection, args.split)
     tune_ws = Workspace(args.study, collection, args.tune_split)
@@ -253,12 +242,8 @@ def main() -> None:
                 gc.collect()
         del vectors, real
         gc.collect()
-    with open(out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, FIELDS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in FIELDS})
-    plot(pd.DataFrame(rows), out.with_suffix(".png"))
+    writer.csv(out.name, rows, FIELDS)
+    writer.png(out.with_suffix(".png").name, plot(pd.DataFrame(rows)))
     print("\n" + "\n".join(summary(pd.DataFrame(rows), args.study)))
     print(f"\nwrote {out} and {out.with_suffix('.png')}")
 
@@ -296,7 +281,7 @@ def summary(frame: pd.DataFrame, study: Path) -> list[str]:
     return lines
 
 
-def plot(frame: pd.DataFrame, path: Path) -> None:
+def plot(frame: pd.DataFrame):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -321,11 +306,10 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     ax.set_title(f"Compressed indexes on {int(frame['docs'].iloc[0]):,} synthetic documents (label: setting "
                  "(accuracy@10); hollow: tuning missed the accuracy target)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 if __name__ == "__main__":
     started = time.perf_counter()
-    main()
+    run(main)
     print(f"{time.perf_counter() - started:.0f} s")

@@ -11,7 +11,8 @@
   engine this script knows but that is not registered (pisa, before it lands) is skipped with a note; bm25
   searches text, not these vectors, and is skipped.
 
-Timing: each setting runs the whole query set once untimed (warm-up: JIT compilers, caches, page faults),
+Timing (``timing.time_searches``): each setting runs the whole query set once untimed (warm-up: JIT
+compilers, caches, page faults),
 then ``--repeats`` times; a query's time is its median over the repeats, and each row reports the median,
 mean and p99 of those over the queries, for the call clock (``retrieval_ns``) and, where an engine
 exposes one, its own clock (``engine_ns``). The 1-minute load average is recorded before each engine.
@@ -31,32 +32,25 @@ tell is said in docs/engines.md.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gc
-import inspect
 import itertools
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from child_build import build_in_child
+from common import REPO, portable, run  # sets sys.path and the offline environment
+from harness import at_least, benchmark_parser, load_queries, work_folder
+from result_files import ResultWriter
+from timing import latency_ms, time_searches
+
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
-WORK = Path(__file__).parent / "work"
 TARGETS = (0.95, 0.99)
 SAFE_K = (10, 1000)
 FIELDS = ["collection", "engine", "kind", "setting", "k", "accuracy_at_10", "accuracy_at_k", "median_ms", "mean_ms",
@@ -122,86 +116,6 @@ def collection_inputs(name: str, work: Path, encoder: str) -> tuple[Path, Path]:
 
 # ------------------------------------------------------------------------------------------- builds
 
-def _tree_rss(root: int) -> int:
-    """Summed resident bytes of ``root`` and its descendants, from /proc."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-            parents[int(entry)] = int(fields[1])
-            rss[int(entry)] = int(fields[21]) * page
-        except (OSError, IndexError, ValueError):
-            continue
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo += [child for child, parent in parents.items() if parent == pid]
-    return total
-
-
-def build_in_child(engine: str, source: Path, out: Path, params: dict, threads: int) -> dict:
-    """Build one index in a child process; returns seconds (the child's wall time around ``build``), index
-    bytes and the peak RSS of the child and its descendants."""
-    result = out.parent / f".{out.name}.build.json"
-    env = {**os.environ, "RAYON_NUM_THREADS": str(threads), "NUMBA_NUM_THREADS": str(threads),
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    command = [sys.executable, str(Path(__file__).resolve()), "build-child", engine, str(source), str(out),
-               json.dumps(params), str(result), str(threads)]
-    child = subprocess.Popen(command, env=env, cwd=REPO)
-    peak = 0
-    stop = threading.Event()
-
-    def sample():
-        nonlocal peak
-        while not stop.wait(0.1):
-            peak = max(peak, _tree_rss(child.pid))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        code = child.wait()
-    finally:
-        stop.set()
-        sampler.join()
-        if child.poll() is None:
-            child.kill()
-    if code != 0:
-        raise RuntimeError(f"building {engine} failed (exit {code})")
-    facts = json.loads(result.read_text())
-    result.unlink()
-    facts["sampled_tree_rss_bytes"] = peak
-    facts["peak_rss_bytes"] = max(peak, facts["self_hwm_bytes"])
-    return facts
-
-
-def build_child_main(engine: str, source: str, out: str, params: str, result: str, threads: str) -> None:
-    from lilsr_tools.engines import get_engine
-    from lilsr_tools.engines.base import folder_bytes
-
-    cls = get_engine(engine)
-    kwargs = json.loads(params)
-    if "threads" in inspect.signature(cls.build).parameters:
-        kwargs["threads"] = int(threads)
-    started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-    cls.build(source, out, overwrite=True, **kwargs)
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
-    kid = resource.getrusage(resource.RUSAGE_CHILDREN)  # an Anserini JVM's CPU time
-    cpu_seconds += kid.ru_utime + kid.ru_stime
-    # VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork into a child's ru_maxrss across exec
-    hwm = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux; inflated the same way
-    Path(result).write_text(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "index_bytes": folder_bytes(out),
-                                        "self_hwm_bytes": hwm, "children_maxrss_bytes": kids}))
-
-
 def index_for(engine: str, plan: Plan, store: Path, work: Path, threads: int, rebuild: bool) -> tuple[Path, dict]:
     """The engine's index (built once, its build facts kept beside it)."""
     from lilsr_tools.engines.base import folder_bytes
@@ -225,22 +139,13 @@ def index_for(engine: str, plan: Plan, store: Path, work: Path, threads: int, re
 
 # ------------------------------------------------------------------------------------------ searches
 
-def timed(engine, qids, queries, k: int, repeats: int, params: dict):
-    """One untimed pass, then ``repeats`` timed ones: (first timed results, per-query median call ns,
-    per-query median engine ns or None)."""
-    engine.batch_search(qids, queries, k=k, threads=1, **params)
-    runs = [engine.batch_search(qids, queries, k=k, threads=1, **params) for _ in range(repeats)]
-    call = np.median(np.stack([r.retrieval_ns for r in runs]), axis=0)
-    own = None
-    if all(r.engine_ns is not None for r in runs):
-        own = np.median(np.stack([r.engine_ns for r in runs]), axis=0)
-    return runs[0], call, own
-
-
-def describe(call_ns: np.ndarray, engine_ns) -> dict:
-    ms = call_ns / 1e6
-    return {"median_ms": float(np.median(ms)), "mean_ms": float(ms.mean()), "p99_ms": float(np.percentile(ms, 99)),
-            "engine_median_ms": float(np.median(engine_ns) / 1e6) if engine_ns is not None else None}
+def latency(engine, qids, queries, k: int, repeats: int, params: dict):
+    """One untimed pass, then ``repeats`` timed ones, one thread: (first timed results, median, mean and p99
+    over queries of each query's median call time, and the median of the engine's own clock where it has one)."""
+    timed = time_searches(lambda: engine.batch_search(qids, queries, k=k, threads=1, **params), repeats)
+    own = timed.engine_ns
+    return timed.results, {**latency_ms(timed.call_ns),
+                           "engine_median_ms": float(np.median(own) / 1e6) if own is not None else None}
 
 
 def exact_truth(store, qids, queries, work: Path, k: int):
@@ -253,13 +158,6 @@ def exact_truth(store, qids, queries, work: Path, k: int):
         results = ExactEngine.load(store).batch_search(qids, queries, k=k)
         write_run(path, results.qids, results.doc_ids, results.scores, tag="exact")
     return read_run(path)
-
-
-def portable(path: Path) -> str:
-    """A path for the results files: relative to the checkout when inside it, else the folder's name (results
-    are committed; one machine's absolute paths are not)."""
-    path = Path(path).resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else path.name
 
 
 def setting_label(params: dict) -> str:
@@ -283,14 +181,13 @@ def run_engine(name: str, plan: Plan, store: Path, qids, queries, truth, args, r
     measured = []
     for params in searches:
         for k in ks:
-            results, call, own = timed(engine, qids, queries, k, args.repeats, params)
-            run = results.as_run()
+            results, times = latency(engine, qids, queries, k, args.repeats, params)
+            found = results.as_run()
             row = {**base, "setting": setting_label(params), "k": k,
-                   "accuracy_at_10": round(accuracy_at_k(run, truth, 10), 4),
-                   "accuracy_at_k": round(accuracy_at_k(run, truth, k), 4),
+                   "accuracy_at_10": round(accuracy_at_k(found, truth, 10), 4),
+                   "accuracy_at_k": round(accuracy_at_k(found, truth, k), 4),
                    "mean_results": round(float(np.mean([len(d) for d in results.doc_ids])), 1),
-                   **{key: round(value, 4) if value is not None else None
-                      for key, value in describe(call, own).items()}}
+                   **{key: round(value, 4) if value is not None else None for key, value in times.items()}}
             rows.append(row)
             measured.append(row)
             print(f"  {name:10s} {row['setting']:34s} k={k:<5d} acc@10 {row['accuracy_at_10']:.3f} "
@@ -329,7 +226,7 @@ def pareto(points):
     return frontier
 
 
-def plot(rows: list[dict], name: str, out: Path) -> None:
+def plot(rows: list[dict], name: str):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -356,16 +253,15 @@ def plot(rows: list[dict], name: str, out: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------- main
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collection", default="scifact", help="a collection under $LILSR_DATA_DIR (default "
-                                                                "scifact), encoded into --work once")
+    parser = benchmark_parser(__doc__, work="", out="engines-<name>.csv, .json and .png", repeats=3,
+                              collection="a collection under $LILSR_DATA_DIR (default scifact), encoded into "
+                                         "--work once")
     parser.add_argument("--vectors", default=None, help="a vector store (instead of --collection)")
     parser.add_argument("--queries", default=None, help="encoded queries for --vectors ('lilsr encode queries')")
     parser.add_argument("--name", default=None, help="label of the results (default: the collection, or the "
@@ -373,23 +269,15 @@ def parse_args(argv=None):
     parser.add_argument("--encoder", default="table", choices=["table", "contextual"],
                         help="query encoder for --collection")
     parser.add_argument("--engines", nargs="+", default=None, help="only these engines (default: every one)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes per setting (after one warm-up)")
     parser.add_argument("--sweep", choices=["full", "small"], default="full", help="small: a few settings per "
                                                                                    "approximate engine")
-    parser.add_argument("--build-threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--work", default=str(WORK.relative_to(REPO)), help="scratch folder, relative to the "
-                                                                            "checkout (git-ignored)")
-    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
-    add_update_results(parser)
+    parser.add_argument("--build-threads", type=at_least(1), default=os.cpu_count() or 1)
     parser.add_argument("--rebuild", action="store_true", help="rebuild indexes found in --work")
-    parser.add_argument("--replot", metavar="CSV", default=None, help="only redraw the plot of a results CSV")
+    parser.add_argument("--replot", metavar="CSV", type=Path, default=None,
+                        help="only redraw the plot of a results CSV")
     args = parser.parse_args(argv)
-    if args.replot:
-        return args
-    if (args.vectors is None) != (args.queries is None):
+    if not args.replot and (args.vectors is None) != (args.queries is None):
         parser.error("--vectors and --queries go together")
-    if args.repeats < 1 or args.build_threads < 1:
-        parser.error("--repeats and --build-threads must be at least 1")
     return args
 
 
@@ -399,14 +287,15 @@ def main(argv=None) -> None:
         with open(args.replot) as handle:
             rows = [{**row, "k": int(row["k"]), "median_ms": float(row["median_ms"]),
                      "accuracy_at_10": float(row["accuracy_at_10"])} for row in csv.DictReader(handle)]
-        plot(rows, rows[0]["collection"], Path(args.replot).with_suffix(".png"))
+        ResultWriter(args, folder=args.replot.parent).png(args.replot.with_suffix(".png").name,
+                                                           plot(rows, rows[0]["collection"]), dpi=120)
         return
+    writer = ResultWriter(args)
     from lilsr_tools.engines import ENGINES, get_engine
     from lilsr_tools.errors import LilsrError
-    from lilsr_tools.vectors.queries import load_encoded_queries
     from lilsr_tools.vectors.store import load_vectors
 
-    work_root = args.work_root = (REPO / args.work).resolve()
+    work_root = args.work_root = work_folder(args).resolve()
     if args.vectors:
         store, queries_path = Path(args.vectors).resolve(), Path(args.queries).resolve()
         args.name = args.name or store.name
@@ -416,8 +305,7 @@ def main(argv=None) -> None:
     args.work_dir = work_root / args.name
     args.work_dir.mkdir(parents=True, exist_ok=True)
     vectors = load_vectors(store)
-    encoded, _ = load_encoded_queries(queries_path)
-    qids, queries = encoded.qids, encoded.vectors
+    qids, queries = load_queries(queries_path)
     print(f"== {args.name}: {len(vectors):,} docs, {vectors.nnz:,} non-zeros, {len(qids)} queries; "
           f"load {os.getloadavg()[0]:.2f} ==", flush=True)
     del vectors
@@ -428,8 +316,6 @@ def main(argv=None) -> None:
     summary = {"collection": args.name, "store": portable(store), "queries": portable(queries_path),
                "n_queries": len(qids),
                "repeats": args.repeats, "warmup_passes": 1, "sweep": args.sweep, "threads": 1,
-               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                           "processor": platform.processor()},
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "engines": {}, "skipped": {}}
     for name in names:
         if name not in ENGINES:
@@ -456,18 +342,13 @@ def main(argv=None) -> None:
             summary["skipped"][name] = f"failed: {exc}"
     summary["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
 
-    out = (REPO / args.out).resolve() if args.out else results_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"engines-{args.name}"
-    with open(stem.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    stem.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float))
+    stem = f"engines-{args.name}"
+    writer.csv(f"{stem}.csv", rows, FIELDS)
+    writer.json(f"{stem}.json", summary)
     if rows:
-        plot(rows, args.name, stem.with_suffix(".png"))
+        writer.png(f"{stem}.png", plot(rows, args.name), dpi=120)
     print_summary(summary)
-    print(f"wrote {stem}.csv, .json, .png")
+    print(f"wrote {portable(writer.path(stem))}.csv, .json, .png")
 
 
 def print_summary(summary: dict) -> None:
@@ -489,7 +370,4 @@ def print_summary(summary: dict) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "build-child":
-        build_child_main(*sys.argv[2:8])
-    else:
-        main()
+    run(main)

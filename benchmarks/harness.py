@@ -39,6 +39,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def comma_separated(item):
+    """An argparse type: comma-separated values, each read by ``item`` (``at_least(1)``, ``fraction``)."""
+    def parse(text: str) -> list:
+        return [item(part.strip()) for part in text.split(",") if part.strip()]
+    parse.__name__ = f"comma-separated {getattr(item, '__name__', 'values')}"
+    return parse
+
+
 def benchmark_parser(doc: str, *, full_doc: bool = False, work: str | None = None, out: str | None = None,
                      repeats: int | None = None, warmup: int | None = None,
                      collection: str | None = None) -> argparse.ArgumentParser:

@@ -31,89 +31,54 @@ Prints a table and saves benchmarks/work/results/lucene_latency.{csv,json,png} (
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import os
-import platform
-import statistics
-import time
 from pathlib import Path
 
-from common import add_update_results, portable, results_dir, run, work_dir  # noqa: E402  (sets sys.path and $LILSR_DATA_DIR first)
+from common import portable, run  # sets sys.path and $LILSR_DATA_DIR first
+from harness import at_least, benchmark_parser, encoded_queries, encoded_store, load_queries, work_folder
+from result_files import ResultWriter
+from timing import wall_seconds
 
 import numpy as np  # noqa: E402
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, work="", out="lucene_latency.csv, .json and .png", repeats=5, warmup=2,
+                              collection="collection to build inputs from")
     parser.add_argument("--index", default=None, help="a lilsr.lucene-index (default: built under --work)")
     parser.add_argument("--queries", default=None,
                         help="encoded queries folder ('lilsr encode queries'; default: built under --work)")
-    parser.add_argument("--work", default=None, help="where inputs are built and reused (default benchmarks/work)")
-    parser.add_argument("--collection", default="scifact", help="collection to build inputs from")
     parser.add_argument("--split", default="test", help="its queries judged in this split")
     parser.add_argument("--model", default="splade-tiny", help="document and contextual query encoder")
-    parser.add_argument("--max-length", type=int, default=256, help="document token limit")
-    parser.add_argument("--docs", type=int, default=None, help="encode only the first N documents")
+    parser.add_argument("--max-length", type=at_least(1), default=256, help="document token limit")
+    parser.add_argument("--docs", type=at_least(1), default=None, help="encode only the first N documents")
     parser.add_argument("--scale", type=float, default=100, help="Lucene impact quantization scale")
     parser.add_argument("--vectors", default=None, help="vector store for the exactness check (default: the "
                                                         "index's source)")
-    parser.add_argument("--k", type=int, nargs="+", default=[10, 1000])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="'all threads' setting")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--out", default=None, help="results folder (default benchmarks/work/results)")
-    add_update_results(parser)
-    return parser.parse_args()
-
-
-def timed(fn, repeats: int, warmup: int):
-    for _ in range(warmup):
-        fn()
-    walls, last = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        last = fn()
-        walls.append(time.perf_counter() - start)
-    return statistics.median(walls), walls, last
+    parser.add_argument("--k", type=at_least(1), nargs="+", default=[10, 1000])
+    parser.add_argument("--threads", type=at_least(1), default=os.cpu_count() or 1, help="'all threads' setting")
+    args = parser.parse_args()
+    if args.scale <= 0:
+        parser.error(f"argument --scale: must be positive, got {args.scale:g}")
+    return args
 
 
 def build_inputs(args) -> tuple[Path, Path]:
     """The Lucene index and encoded queries: given, or built under --work (and reused when present)."""
-    from lilsr_tools.data import resolve_collection
     from lilsr_tools.manifest import MANIFEST
 
-    work = work_dir(args.work)
-    collection = resolve_collection(args.collection)
+    work = work_folder(args)
     name = f"{args.collection}-{args.model}-{args.max_length}" + (f"-first{args.docs}" if args.docs else "")
     index = Path(args.index) if args.index else work / f"{name}-lucene-{args.scale:g}"
-    queries = Path(args.queries) if args.queries else work / f"{args.collection}-{args.split}-q-contextual-{args.model}"
+    queries = Path(args.queries) if args.queries else encoded_queries(
+        args.collection, args.split, work / f"{args.collection}-{args.split}-q-contextual-{args.model}", args.model)
     if not (index / MANIFEST).is_file():
         from lilsr_tools.engines.lucene import LuceneEngine
-        from lilsr_tools.models.corpus import encode_corpus
-        from lilsr_tools.models.splade import SpladeEncoder
         from lilsr_tools.vectors.store import load_vectors
 
-        store = work / name
-        if not (store / MANIFEST).is_file():
-            print(f"encoding {args.collection} into {store}", flush=True)
-            encode_corpus(collection.corpus_path, store, SpladeEncoder(args.model, max_length=args.max_length),
-                          limit=args.docs)
+        store = encoded_store(args.collection, work / name, args.model, args.max_length, limit=args.docs)
         print(f"building the Lucene index {index}", flush=True)
         LuceneEngine.build(load_vectors(store), index, scale=args.scale)
-    if not (queries / MANIFEST).is_file():
-        from lilsr_tools.models.query_encoders import ContextualEncoder, encode_queries
-        from lilsr_tools.vectors.queries import save_encoded_queries
-        from lilsr_tools.vectors.store import vocab_digest
-
-        print(f"encoding the {args.split} queries into {queries}", flush=True)
-        texts = collection.queries(args.split)
-        encoder = ContextualEncoder(args.model)
-        encoded = encode_queries(encoder, [q.id for q in texts], [q.text for q in texts])
-        save_encoded_queries(queries, encoded, vocab_digest=vocab_digest(encoder.vocab),
-                             params={"collection": args.collection, "split": args.split, "encoder": "contextual",
-                                     "model": args.model})
     if args.vectors is None and not args.index:
         args.vectors = str(work / name)  # the store the index was built from, for the exactness check
     return index, queries
@@ -121,23 +86,22 @@ def build_inputs(args) -> tuple[Path, Path]:
 
 def main():
     args = parse_args()
+    writer = ResultWriter(args)
     args.index, args.queries = build_inputs(args)
     from lilsr_tools.engines.exact import ExactEngine
     from lilsr_tools.engines.lucene import LuceneEngine, jvm
     from lilsr_tools.engines.lucene.anserini_path import ImpactSearcherPath
-    from lilsr_tools.engines.lucene.impact import pack_queries
     from lilsr_tools.evaluation.metrics import accuracy_at_k
-    from lilsr_tools.manifest import package_versions
+    from lilsr_tools.manifest import read_manifest
     from lilsr_tools.vectors.convert import quantized
-    from lilsr_tools.vectors.queries import load_encoded_queries
     from lilsr_tools.vectors.store import load_vectors
 
-    encoded, qmanifest = load_encoded_queries(args.queries)
-    qids, queries = encoded.qids, encoded.vectors
+    qids, queries = load_queries(args.queries)
+    qmanifest = read_manifest(args.queries)
     engine = LuceneEngine.load(args.index, searcher="bridge")
     anserini = ImpactSearcherPath(engine.lucene_dir)
     scale = engine.scale
-    terms, weights, offsets, unknown = pack_queries(queries, engine._known, scale)
+    terms, weights, offsets, unknown = engine.packed_queries(queries, scale)
     int_queries = [dict(zip(terms[lo:hi], map(int, weights[lo:hi])))
                    for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
     n = len(qids)
@@ -161,7 +125,8 @@ def main():
                 ("bridge float ties=lucene (engine default)", bridge(k, threads, "float", "lucene")),
             ]
             for name, fn in cases:
-                wall, walls, result = timed(fn, args.repeats, args.warmup)
+                walls, result = wall_seconds(fn, args.repeats, args.warmup)
+                wall = float(np.median(walls))
                 row = {"path": name, "k": k, "threads": threads, "queries": n, "ms_per_query": wall / n * 1e3,
                        "ms_per_query_runs": [w / n * 1e3 for w in walls]}
                 if name.startswith("bridge"):
@@ -190,23 +155,16 @@ def main():
     for key, value in speedups.items():
         print(f"  {key}: {value:.1f}x")
 
-    out = Path(args.out) if args.out else results_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
     meta = {"index": portable(args.index), "queries": portable(args.queries), "encoder": qmanifest.get("encoder"),
             "queries_n": n, "unknown_query_tokens": unknown, "scale": scale, "repeats": args.repeats,
-            "warmup": args.warmup, "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "java": jvm.start_jvm()["java_version"], "versions": package_versions(),
+            "warmup": args.warmup, "java": jvm.start_jvm()["java_version"],
             "definition": "ms_per_query = median over repeats of (batch wall time in Python / queries)"}
-    (out / "lucene_latency.json").write_text(json.dumps({"meta": meta, "rows": rows, "speedup": speedups,
-                                                         "agreement": agreement}, indent=1))
-    with open(out / "lucene_latency.csv", "w", newline="") as handle:
-        fields = ["path", "k", "threads", "queries", "ms_per_query", "java_mean_ms", "java_p50_ms", "java_p99_ms",
-                  "acc10_vs_exact_quantized", "acc10_vs_exact_float"]
-        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    plot(rows, args, out / "lucene_latency.png", meta)
-    print(f"saved {out / 'lucene_latency.csv'}, .json, .png")
+    writer.json("lucene_latency.json", {"meta": meta, "rows": rows, "speedup": speedups, "agreement": agreement})
+    writer.csv("lucene_latency.csv", rows, ["path", "k", "threads", "queries", "ms_per_query", "java_mean_ms",
+                                            "java_p50_ms", "java_p99_ms", "acc10_vs_exact_quantized",
+                                            "acc10_vs_exact_float"])
+    writer.png("lucene_latency.png", plot(rows, args, meta), dpi=120)
+    print(f"saved {portable(writer.path('lucene_latency.csv'))}, .json, .png")
 
 
 def agreement_table(engine, qids, queries, vectors, scale, qmanifest) -> list[dict]:
@@ -255,7 +213,7 @@ def agreement_table(engine, qids, queries, vectors, scale, qmanifest) -> list[di
     return table
 
 
-def plot(rows, args, path, meta):
+def plot(rows, args, meta):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -278,7 +236,7 @@ def plot(rows, args, path, meta):
                  f"{Path(meta['index']).name}")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    return fig
 
 
 if __name__ == "__main__":

@@ -29,31 +29,29 @@ Inputs come from $LILSR_DATA_DIR (SciFact); intermediate files (stores, indexes,
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gc
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from common import portable, run  # sets sys.path and the offline environment
+from harness import at_least, benchmark_parser, encoded_queries, encoded_store, load_queries, work_folder
+from result_files import ResultWriter
+from timing import latency_ms, time_searches
 
 import numpy as np  # noqa: E402
 
+from lilsr_tools.engines.base import folder_bytes  # noqa: E402
 from lilsr_tools.engines.exact import ExactEngine  # noqa: E402
 from lilsr_tools.engines.milvus import MilvusEngine  # noqa: E402
 from lilsr_tools.engines.native import NativeEngine  # noqa: E402
 from lilsr_tools.evaluation.metrics import accuracy_at_k  # noqa: E402
-from lilsr_tools.manifest import package_versions, read_manifest  # noqa: E402
+from lilsr_tools.manifest import read_manifest  # noqa: E402
 from lilsr_tools.vectors.store import SparseVectors, load_vectors  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 K = 10
 NATIVE_SETTINGS = ({"query_cut": 10, "heap_factor": 0.7}, {"query_cut": 20, "heap_factor": 0.9})
 FIELDS = ["data", "docs", "engine", "variant", "accuracy_at_10", "median_ms", "mean_ms", "p99_ms", "build_s",
@@ -62,70 +60,25 @@ FIELDS = ["data", "docs", "engine", "variant", "accuracy_at_10", "median_ms", "m
 
 # ------------------------------------------------------------------------------------------- inputs
 
-def scifact_store(work: Path, given: Path | None) -> SparseVectors:
-    if given is not None:
-        return load_vectors(given)
-    store = work / "scifact-splade-tiny"
-    if not store.is_dir():
-        from lilsr_tools.data import resolve_collection
-        from lilsr_tools.models.corpus import encode_corpus
-        from lilsr_tools.models.splade import SpladeEncoder
-
-        print("encoding SciFact with splade-tiny (once; a few minutes on 2 cores)", flush=True)
-        encode_corpus(resolve_collection("scifact").corpus_path, store, SpladeEncoder("splade-tiny"))
-    return load_vectors(store)
-
-
 def synthetic_store(real: SparseVectors, docs: int, work: Path, given: Path | None = None) -> SparseVectors:
     if given is not None:
         return load_vectors(given)
     store = work / f"synthetic-{docs // 1000}k"
-    if store.is_dir():
-        return load_vectors(store)
-    try:  # the toolkit's generator ('lilsr vectors synth') when this checkout has it
+    if not store.is_dir():  # 'lilsr vectors synth'
         from lilsr_tools.vectors.synth import synthesize
 
         synthesize(real, store, docs)
-    except ImportError:  # else the one of the native benchmark
-        sys.path.insert(0, str(HERE))
-        from native_vs_seismic import synthesize
-
-        synthesize(real, docs, store)
     return load_vectors(store)
-
-
-def scifact_queries(work: Path):
-    from lilsr_tools.vectors.queries import load_encoded_queries, save_encoded_queries
-
-    folder = work / "scifact-test-contextual"
-    if not folder.is_dir():
-        from lilsr_tools.data import resolve_collection
-        from lilsr_tools.models.query_encoders import encode_queries, make_query_encoder
-
-        queries = resolve_collection("scifact").queries("test")
-        encoder = make_query_encoder("contextual", model="splade-tiny")
-        save_encoded_queries(folder, encode_queries(encoder, [q.id for q in queries], [q.text for q in queries]))
-    encoded, _ = load_encoded_queries(folder)
-    return encoded.qids, encoded.vectors
 
 
 # ------------------------------------------------------------------------------------------- timing
 
-def summarize(times_ns: np.ndarray) -> dict:
-    ms = times_ns / 1e6
-    return {"median_ms": float(np.median(ms)), "mean_ms": float(ms.mean()), "p99_ms": float(np.percentile(ms, 99))}
-
-
 def measure(search, qids, queries, repeats: int):
-    """(first run's results, per-query fastest times over ``repeats`` runs of ``search(qids, queries)``);
-    an untimed warm-up on the first 10 queries first (JIT, caches, connections)."""
+    """(first timed run's results, per-query fastest call-clock times over ``repeats`` runs of
+    ``search(qids, queries)``); an untimed warm-up on the first 10 queries first (JIT, caches, connections)."""
     search(qids[:10], queries[:10])
-    runs = [search(qids, queries) for _ in range(repeats)]
-    return runs[0], np.min(np.stack([r.retrieval_ns for r in runs]), axis=0)
-
-
-def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    timed = time_searches(lambda: search(qids, queries), repeats, warmup=0, per_query=np.min)
+    return timed.results, timed.call_ns
 
 
 # ------------------------------------------------------------------------------------------- engines
@@ -137,7 +90,7 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
     exact_engine = ExactEngine(vectors)
     exact, exact_ns = measure(lambda q, v: exact_engine.batch_search(q, v, k=K), qids, queries, repeats)
     truth = exact.as_run()
-    rows.append({**base, "engine": "exact", "variant": "scipy csr", "accuracy_at_10": 1.0, **summarize(exact_ns),
+    rows.append({**base, "engine": "exact", "variant": "scipy csr", "accuracy_at_10": 1.0, **latency_ms(exact_ns),
                  "clock": "per query, around scoring and top-k",
                  "index_bytes": sum(f.stat().st_size for f in Path(vectors.path).glob("*.npy"))})
     print(f"exact: median {rows[-1]['median_ms']:.3f} ms", flush=True)
@@ -157,7 +110,7 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
                 results, times = measure(lambda q, v: engine.batch_search(q, v, k=K, batch_size=size), qids, queries,
                                          repeats)
                 rows.append({**base, "engine": "milvus-lite", "variant": label, "clock": results.info["timing"],
-                             "accuracy_at_10": accuracy_at_k(results.as_run(), truth, K), **summarize(times), **common})
+                             "accuracy_at_10": accuracy_at_k(results.as_run(), truth, K), **latency_ms(times), **common})
                 print(f"milvus-lite {label}: acc@10 {rows[-1]['accuracy_at_10']:.4f}, median "
                       f"{rows[-1]['median_ms']:.3f} ms; build {common['build_s']:.1f} s, load {common['load_s']:.1f} s, "
                       f"{common['index_bytes'] / 2**20:.1f} MiB", flush=True)
@@ -175,7 +128,7 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
         for setting in NATIVE_SETTINGS:
             results, times = measure(lambda q, v: engine.batch_search(q, v, k=K, **setting), qids, queries, repeats)
             rows.append({**base, "engine": "native", "variant": f"qc={setting['query_cut']} hf={setting['heap_factor']}",
-                         "accuracy_at_10": accuracy_at_k(results.as_run(), truth, K), **summarize(times),
+                         "accuracy_at_10": accuracy_at_k(results.as_run(), truth, K), **latency_ms(times),
                          "clock": results.info.get("timing", "per query, around the numba call"),
                          "build_s": manifest["build_seconds"] + manifest["timings"]["write_s"],
                          "index_bytes": manifest["index_bytes"]})
@@ -196,8 +149,8 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
         load_s = time.perf_counter() - started
         results, times = measure(lambda q, v: engine.batch_search(q, v, k=K), qids, queries, repeats)
         rows.append({**base, "engine": "lucene", "variant": f"impact, scale {manifest['params'].get('scale', '')}",
-                     "accuracy_at_10": accuracy_at_k(results.as_run(), truth, K), **summarize(times),
-                     "build_s": manifest.get("build_seconds"), "load_s": load_s, "index_bytes": folder_size(folder),
+                     "accuracy_at_10": accuracy_at_k(results.as_run(), truth, K), **latency_ms(times),
+                     "build_s": manifest.get("build_seconds"), "load_s": load_s, "index_bytes": folder_bytes(folder),
                      "clock": results.info.get("timing", "")})
         print(f"lucene: acc@10 {rows[-1]['accuracy_at_10']:.4f}, median {rows[-1]['median_ms']:.3f} ms "
               f"({results.info.get('timing', '')})", flush=True)
@@ -205,7 +158,7 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
 
 # ------------------------------------------------------------------------------------------- report
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict]):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -230,7 +183,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.invert_yaxis()
         ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -242,55 +195,43 @@ def load_rows(path: Path) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, full_doc=True, work="", repeats=3)
     parser.add_argument("--data", choices=["scifact", "synthetic", "both"], default="scifact")
-    parser.add_argument("--docs", type=int, default=100_000, help="Synthetic documents.")
+    parser.add_argument("--docs", type=at_least(1), default=100_000, help="Synthetic documents.")
     parser.add_argument("--store", type=Path, default=None, help="SciFact splade-tiny vector store (else encoded).")
     parser.add_argument("--synthetic", type=Path, default=None,
                         help="A synthetic store made earlier ('lilsr vectors synth'); else --docs are synthesized.")
-    parser.add_argument("--work", type=Path, default=HERE / "work")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=64, help="Queries per Milvus request in the batched run.")
+    parser.add_argument("--batch", type=at_least(1), default=64, help="Queries per Milvus request in the batched run.")
     parser.add_argument("--engines", default="milvus,native,lucene")
-    parser.add_argument("--queries", type=int, default=None,
+    parser.add_argument("--queries", type=at_least(1), default=None,
                         help="Search only the first N test queries (Milvus Lite is slow on big sets).")
-    add_update_results(parser)
     args = parser.parse_args()
-    if args.docs < 1 or args.repeats < 1 or args.batch < 1:
-        parser.error("--docs, --repeats and --batch must be at least 1")
-    args.work.mkdir(parents=True, exist_ok=True)
-    results = results_dir(args)
+    work = work_folder(args)
+    writer = ResultWriter(args, packages=("pymilvus", "milvus-lite"))
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    qids, queries = scifact_queries(args.work)
+    qids, queries = load_queries(encoded_queries("scifact", "test", work / "scifact-test-contextual"))
     if args.queries:
         qids, queries = qids[:args.queries], queries[:args.queries]
-    real = scifact_store(args.work, args.store)
-    csv_path, json_path = results / "milvus.csv", results / "milvus.json"
+    real = load_vectors(args.store or encoded_store("scifact", work / "scifact-splade-tiny"))
+    csv_path, json_path = writer.path("milvus.csv"), writer.path("milvus.json")
     names = ["scifact", "synthetic"] if args.data == "both" else [args.data]
     rows = load_rows(csv_path)  # rows of other data sets are kept
     runs = json.loads(json_path.read_text()).get("runs", {}) if json_path.is_file() else {}
     for name in names:
-        vectors = real if name == "scifact" else synthetic_store(real, args.docs, args.work, args.synthetic)
+        vectors = real if name == "scifact" else synthetic_store(real, args.docs, work, args.synthetic)
         if name == "synthetic":  # one label (and index folders) per synthetic store
             name = args.synthetic.name if args.synthetic else f"synthetic-{len(vectors) // 1000}k"
         rows = [r for r in rows if r["data"] != name]
         started, load_before = time.perf_counter(), os.getloadavg()
-        run_data(name, vectors, qids, queries, args.work, args.repeats, args.batch, engines, rows)
+        run_data(name, vectors, qids, queries, work, args.repeats, args.batch, engines, rows)
         runs[name] = {"seconds": round(time.perf_counter() - started, 1), "load_average_before": load_before,
                       "load_average_after": os.getloadavg(), "docs": len(vectors), "queries": len(qids),
                       "repeats": args.repeats, "batch": args.batch, "command": " ".join(sys.argv)}
-        with open(csv_path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, FIELDS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: row.get(k, "") if row.get(k) is not None else "" for k in FIELDS})
-    json_path.write_text(json.dumps({"rows": rows, "runs": runs, "cpus": os.cpu_count(),
-                                     "machine": platform.processor() or platform.machine(),
-                                     "versions": package_versions(("numpy", "scipy", "numba", "pymilvus",
-                                                                   "milvus-lite", "pyserini"))}, indent=1))
-    plot(rows, results / "milvus.png")
-    print(f"\nwrote {csv_path}, {json_path} and {results / 'milvus.png'}")
+        writer.csv("milvus.csv", rows, FIELDS)
+    writer.json("milvus.json", {"rows": rows, "runs": runs})
+    writer.png("milvus.png", plot(rows))
+    print(f"\nwrote {portable(csv_path)}, {portable(json_path)} and {portable(writer.path('milvus.png'))}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -24,7 +24,6 @@ store, indexes, exact runs) go to --work (default benchmarks/work/native, ignore
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gc
 import json
@@ -33,7 +32,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before pyseismic-lsr is imported
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from common import run  # noqa: E402  (sets sys.path and the offline environment)
+from harness import (at_least, benchmark_parser, comma_separated, encoded_queries, encoded_store,  # noqa: E402
+                     fraction, load_queries, work_folder)
+from result_files import ResultWriter  # noqa: E402
+from timing import call_ns, latency_ms  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -45,7 +49,6 @@ from lilsr_tools.manifest import read_manifest  # noqa: E402
 from lilsr_tools.vectors.store import SparseVectors, load_vectors  # noqa: E402
 from lilsr_tools.vectors.synth import synthesize  # noqa: E402
 
-from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
 K = 10
 QUERY_CUTS = (3, 5, 8, 10, 15, 20)
 HEAP_FACTORS = (0.5, 0.7, 0.8, 0.9, 1.0)
@@ -53,47 +56,9 @@ FIELDS = ["data", "engine", "variant", "query_cut", "heap_factor", "prefetch", "
           "mean_ms", "p99_ms", "build_s", "index_bytes"]
 
 
-# ------------------------------------------------------------------------------------------- data
-
-def scifact_store(work: Path) -> SparseVectors:
-    """SciFact encoded with splade-tiny (length 256), once, from $LILSR_DATA_DIR."""
-    folder = work / "scifact-splade-tiny"
-    if not (folder / "manifest.json").is_file():
-        from lilsr_tools.data import resolve_collection
-        from lilsr_tools.models.corpus import encode_corpus
-        from lilsr_tools.models.splade import SpladeEncoder
-
-        encode_corpus(resolve_collection("scifact").corpus_path, folder, SpladeEncoder("splade-tiny", max_length=256))
-    return load_vectors(folder)
-
-
-def load_queries(work: Path):
-    """The 300 SciFact test queries, contextual splade-tiny (encoded once, cached)."""
-    from lilsr_tools.vectors.queries import load_encoded_queries, save_encoded_queries
-
-    folder = work / "scifact-test-contextual"
-    if not folder.is_dir():
-        from lilsr_tools.data import resolve_collection
-        from lilsr_tools.models.query_encoders import encode_queries, make_query_encoder
-
-        queries = resolve_collection("scifact").queries("test")
-        encoder = make_query_encoder("contextual", model="splade-tiny")
-        encoded = encode_queries(encoder, [q.id for q in queries], [q.text for q in queries])
-        save_encoded_queries(folder, encoded)
-    encoded, _ = load_encoded_queries(folder)
-    return encoded.qids, encoded.vectors
-
-
-# ------------------------------------------------------------------------------------------ timing
-
-def summarize(times_ns: np.ndarray) -> dict:
-    ms = times_ns / 1e6
-    return {"median_ms": float(np.median(ms)), "mean_ms": float(ms.mean()), "p99_ms": float(np.percentile(ms, 99))}
-
-
 def fastest(runs) -> np.ndarray:
     """Per query, the fastest of several runs (interference from other jobs only ever adds time)."""
-    return np.min(np.stack([r.retrieval_ns for r in runs]), axis=0)
+    return call_ns(runs, np.min)
 
 
 def exact_truth(vectors, qids, queries, work: Path, tag: str, repeats: int):
@@ -103,7 +68,7 @@ def exact_truth(vectors, qids, queries, work: Path, tag: str, repeats: int):
         return {q: [tuple(x) for x in rows] for q, rows in saved["run"].items()}, saved["timing"]
     engine = ExactEngine(vectors)
     runs = [engine.batch_search(qids, queries, k=K) for _ in range(repeats)]
-    timing = summarize(fastest(runs))
+    timing = latency_ms(fastest(runs))
     run = runs[0].as_run()
     cache.write_text(json.dumps({"run": run, "timing": timing}))
     del engine
@@ -122,9 +87,8 @@ def seismic_index(vectors, folder: Path):
         saved = json.loads(facts.read_text())
         return engine, saved["build_seconds"], saved["space_usage_bytes"]
     engine = SeismicRsEngine.load(vectors, threads=1)
-    engine._ensure_index({})
+    engine.save(folder, overwrite=True)  # builds the index in memory first
     size = space_usage_bytes(engine.index)
-    engine.save(folder, overwrite=True)
     facts.write_text(json.dumps({"build_seconds": engine.build_seconds, "fill_seconds": engine.fill_seconds,
                                  "space_usage_bytes": size}))
     return engine, engine.build_seconds, size
@@ -195,7 +159,7 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
             build_s, size = (seismic_build, seismic_size) if engine == "seismic-rs" else built[blocking]
             new.append({"data": name, "engine": engine, "variant": label, "query_cut": query_cut,
                         "heap_factor": heap_factor, "prefetch": kw.get("prefetch", True) if engine == "native" else "",
-                        "accuracy_at_10": accuracy_at_k(runs[i][0].as_run(), truth, K), **summarize(fastest(runs[i])),
+                        "accuracy_at_10": accuracy_at_k(runs[i][0].as_run(), truth, K), **latency_ms(fastest(runs[i])),
                         "build_s": build_s, "index_bytes": size})
         rows.extend(new)
         print(f"qc={query_cut:<2} hf={heap_factor:<3} " + " | ".join(
@@ -238,7 +202,7 @@ def report(rows: list[dict]) -> list[str]:
     return lines
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict]):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -264,30 +228,27 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__, full_doc=True, work="native", repeats=3)
     parser.add_argument("--data", choices=["scifact", "synthetic", "both"], default="both")
-    parser.add_argument("--docs", type=int, default=1_000_000, help="Synthetic documents.")
-    parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / "work" / "native")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--docs", type=at_least(1), default=1_000_000, help="Synthetic documents.")
     parser.add_argument("--variants", default="clustering,fixed:16", help="Native blockings to build.")
     parser.add_argument("--fresh-exact", action="store_true", help="Re-measure exact search (else cached).")
     parser.add_argument("--quick", action="store_true", help="A 2 x 2 grid (smoke test).")
-    parser.add_argument("--query-cuts", default=",".join(map(str, QUERY_CUTS)), help="Comma-separated query_cut values.")
-    parser.add_argument("--heap-factors", default=",".join(map(str, HEAP_FACTORS)),
+    parser.add_argument("--query-cuts", type=comma_separated(at_least(1)), default=",".join(map(str, QUERY_CUTS)),
+                        help="Comma-separated query_cut values.")
+    parser.add_argument("--heap-factors", type=comma_separated(fraction), default=",".join(map(str, HEAP_FACTORS)),
                         help="Comma-separated heap_factor values.")
-    add_update_results(parser)
     args = parser.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-    results = results_dir(args)
-    grid = [(3, 0.7), (10, 0.9)] if args.quick else [
-        (int(qc), float(hf)) for qc in args.query_cuts.split(",") for hf in args.heap_factors.split(",")]
+    work = work_folder(args)
+    writer = ResultWriter(args)
+    grid = [(3, 0.7), (10, 0.9)] if args.quick else [(qc, hf) for qc in args.query_cuts for hf in args.heap_factors]
     variants = args.variants.split(",")
-    qids, queries = load_queries(args.work)
-    csv_path = results / "native_vs_seismic.csv"
+    qids, queries = load_queries(encoded_queries("scifact", "test", work / "scifact-test-contextual"))
+    csv_path = writer.path("native_vs_seismic.csv")
     rows: list[dict] = []
     if csv_path.is_file():  # keep the other data set's rows
         with open(csv_path, newline="") as handle:
@@ -297,27 +258,23 @@ def main() -> None:
     names = ["scifact", "synthetic"] if args.data == "both" else [args.data]
     if args.fresh_exact:
         for name in names:
-            (args.work / f"exact-{name}.json").unlink(missing_ok=True)
-    real = scifact_store(args.work)
+            (work / f"exact-{name}.json").unlink(missing_ok=True)
+    real = load_vectors(encoded_store("scifact", work / "scifact-splade-tiny"))
     for name in names:
         rows = [r for r in rows if r["data"] != name]
         if name == "scifact":
             vectors = real
         else:
-            store = args.work / f"synthetic-{args.docs // 1000}k"
+            store = work / f"synthetic-{args.docs // 1000}k"
             vectors = load_vectors(store) if store.is_dir() else synthesize(real, store, args.docs)
         started = time.perf_counter()
-        run_data(name, vectors, qids, queries, args.work, args.repeats, grid, variants, rows)
+        run_data(name, vectors, qids, queries, work, args.repeats, grid, variants, rows)
         print(f"{name}: {time.perf_counter() - started:.0f} s")
-        with open(csv_path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, FIELDS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: row.get(k, "") for k in FIELDS})
-    plot(rows, results / "native_vs_seismic.png")
+        writer.csv("native_vs_seismic.csv", rows, FIELDS)
+    png = writer.png("native_vs_seismic.png", plot(rows))
     print("\n" + "\n".join(report(rows)))
-    print(f"\nwrote {csv_path} and {results / 'native_vs_seismic.png'}")
+    print(f"\nwrote {csv_path} and {png}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -67,10 +67,10 @@ class ResultWriter:
         return self._write(name, text.getvalue())
 
     def json(self, name: str, record: dict, default=float) -> Path:
-        """``record`` with ``machine`` (this machine's record) added; ``default`` converts what JSON cannot
-        hold (numpy numbers)."""
-        return self._write(name, json.dumps({**record, "machine": machine(self.packages)}, indent=1,
-                                            default=default) + "\n")
+        """``record`` with this machine's record under ``machine`` (what the script put there, such as load
+        averages before and after, is kept beside it); ``default`` converts what JSON cannot hold."""
+        record = {**record, "machine": {**machine(self.packages), **record.get("machine", {})}}
+        return self._write(name, json.dumps(record, indent=1, default=default) + "\n")
 
     def png(self, name: str, figure, dpi: int = 110) -> Path:
         """A matplotlib figure, closed once saved."""

@@ -24,7 +24,6 @@ git). Run it alone on the machine: it records the load average, and a busy machi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -41,7 +40,8 @@ from lilsr_tools.manifest import read_manifest  # noqa: E402
 from lilsr_tools.reports.grid import ModelSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
-from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
+from common import add_update_results  # noqa: E402
+from result_files import ResultWriter  # noqa: E402  (the results folder: work, or reference; the machine record)
 MSMARCO_PASSAGES = 8_841_823
 
 
@@ -163,7 +163,8 @@ def main() -> None:
     specs = [model_spec(m) for m in args.model]
     lambdas = {name: float(value) for name, _, value in (item.partition("=") for item in args.lambdas)}
     chosen = tuple(e for e in args.engines.split(",") if e)
-    results = results_dir(args)
+    writer = ResultWriter(args)
+    results = writer.folder
     load_before = os.getloadavg()
     started = time.perf_counter()
     skipped: dict[int, dict] = {}
@@ -213,7 +214,7 @@ def main() -> None:
         path.name: read_manifest(path).get("counts", {})
         for path in sorted((args.work / (args.run_name or f"lambda-{args.docs}") / "artifacts" / "reordered").glob("*"))
         if (path / "manifest.json").is_file()}
-    stem.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    writer.json(stem.with_suffix(".json").name, summary, default=str)
     pd.set_option("display.width", 200)
     print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     for name, fit in fits.items():

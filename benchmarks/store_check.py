@@ -4,7 +4,7 @@
         --from ../artifacts/scifact-splade-tiny --docs 1000000 --store ../scratch/store-1m
 
 makes (once; re-runs reuse it) a synthetic store of ``--docs`` documents with SciFact's term and weight
-distributions (``native_vs_seismic.synthesize``: 1M documents of splade-tiny SciFact give ~250 non-zeros
+distributions (``lilsr_tools.vectors.synth``, method ``templates``: 1M documents of splade-tiny SciFact give ~250 non-zeros
 each), then measures, warm page cache, median of ``--repeats`` (5):
 
 - ``load_unchecked``: ``load_vectors`` without its checks (manifest, memory maps, vocab, ids);
@@ -27,9 +27,7 @@ search of a store, index builds, exports); searching a built native or Lucene in
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import os
 import statistics
 import subprocess
@@ -37,23 +35,13 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-from common import add_update_results, results_dir  # noqa: E402  (the results folder: work, or reference)
+from common import REPO, portable, run  # sets sys.path and the offline environment
+from harness import at_least, benchmark_parser
+from result_files import ResultWriter
+from timing import median_seconds
 
-from lilsr_tools.manifest import package_versions, read_manifest, verify_hashes  # noqa: E402
-from lilsr_tools.vectors import store as store_module  # noqa: E402
+from lilsr_tools.manifest import read_manifest, verify_hashes  # noqa: E402
 from lilsr_tools.vectors.store import load_vectors, validate  # noqa: E402
-
-
-def timed(fn, repeats: int) -> tuple[float, list[float]]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
 
 
 def interleaved(first, second, repeats: int) -> tuple[list[float], list[float]]:
@@ -71,14 +59,7 @@ def interleaved(first, second, repeats: int) -> tuple[list[float], list[float]]:
 
 def load_unchecked(path: Path):
     """``load_vectors`` without its checks (the structure check and the sha256 of ids.txt)."""
-    saved = store_module.validate, store_module._sha256
-    recorded = read_manifest(path).get("sha256", {}).get("ids.txt")
-    store_module.validate = lambda *args, **kwargs: None
-    store_module._sha256 = lambda data: recorded  # as if ids.txt had been hashed and matched
-    try:
-        return load_vectors(path)
-    finally:
-        store_module.validate, store_module._sha256 = saved
+    return load_vectors(path, check=False)
 
 
 _LUCENE_PROBE = """
@@ -110,34 +91,33 @@ def lucene_costs(index: Path, repeats: int, env: dict) -> dict:
         loads.append(float(out[-2]))
         checks.append(float(out[-1]))
     size = folder_bytes(index / "lucene")
-    return {"index": os.path.relpath(index, HERE.parent), "lucene_bytes": size, "load_without_check_s": statistics.median(loads),
+    return {"index": portable(index), "lucene_bytes": size, "load_without_check_s": statistics.median(loads),
             "checksums_s": statistics.median(checks), "checksums_gb_per_s": size / statistics.median(checks) / 1e9,
             "check_share_of_load": statistics.median(checks) / (statistics.median(loads) + statistics.median(checks))}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__, repeats=5)
     parser.add_argument("--store", type=Path, required=True, help="The store to measure (made with --from if absent).")
     parser.add_argument("--from", dest="source", type=Path, default=None, help="Real store to synthesize from.")
-    parser.add_argument("--docs", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--docs", type=at_least(1), default=1_000_000)
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON path (default store_check.json in benchmarks/work/results)")
-    add_update_results(parser)
     parser.add_argument("--lucene", type=Path, default=None, help="Also time Lucene's checksums on this index.")
     args = parser.parse_args()
-    args.out = args.out or results_dir(args) / "store_check.json"
+    writer = ResultWriter(args, folder=args.out.parent if args.out else None)
+    name = args.out.name if args.out else "store_check.json"
     if not (args.store / "manifest.json").is_file():
         if args.source is None:
             parser.error(f"{args.store} is not a store; pass --from REAL_STORE to synthesize one")
-        from native_vs_seismic import synthesize
+        from lilsr_tools.vectors.synth import synthesize
 
-        synthesize(load_vectors(args.source), args.docs, args.store)
+        synthesize(args.source, args.store, args.docs, method="templates")
     load_unchecked(args.store)  # warm the page cache: every number below is warm
     vectors = load_unchecked(args.store)
-    result = {"store": os.path.relpath(args.store, HERE.parent), "docs": len(vectors), "nnz": vectors.nnz,
+    result = {"store": portable(args.store), "docs": len(vectors), "nnz": vectors.nnz,
               "mean_nnz": vectors.nnz / max(len(vectors), 1), "repeats": args.repeats,
-              "load_average": os.getloadavg(), "versions": package_versions()}
+              "load_average": os.getloadavg()}
     # each load maps the files afresh, as a search run does (page cache warm, mapping new); checked and
     # unchecked runs alternate, so that drift in the machine's load hits both alike
     unchecked, checked = interleaved(lambda: load_unchecked(args.store), lambda: load_vectors(args.store),
@@ -147,7 +127,8 @@ def main() -> None:
     result["check_s"] = max(result["load_checked_s"] - result["load_unchecked_s"], 0.0)
     # the arrays' check on a mapping already touched: its own work, without the first-touch page faults that
     # the exact engine's transpose pays anyway when the check does not
-    result["check_mapped_s"], _ = timed(lambda: validate(vectors, args.store, check_ids=False), args.repeats)
+    result["check_mapped_s"] = median_seconds(lambda: validate(vectors, args.store, check_ids=False), args.repeats,
+                                              warmup=0)
 
     def exact_startup():
         from lilsr_tools.engines.exact import ExactEngine
@@ -165,8 +146,9 @@ def main() -> None:
     # what the checks add to a search run: the first-touch page faults the check pays, the transpose no longer does
     result["check_cost_in_search_s"] = max(result["exact_startup_s"] - result["exact_startup_unchecked_s"], 0.0)
     command = [sys.executable, "-c", "import lilsr_tools.cli, lilsr_tools.engines.exact"]
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
-    result["process_startup_s"], _ = timed(lambda: subprocess.run(command, check=True, env=env), args.repeats)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result["process_startup_s"] = median_seconds(lambda: subprocess.run(command, check=True, env=env), args.repeats,
+                                                 warmup=0)
     start = time.perf_counter()
     verify_hashes(args.store, read_manifest(args.store))
     result["sha256_s"] = time.perf_counter() - start
@@ -176,8 +158,7 @@ def main() -> None:
     result["check_share_of_load"] = result["check_s"] / (result["load_unchecked_s"] + result["check_s"])
     if args.lucene:
         result["lucene"] = lucene_costs(args.lucene, args.repeats, env)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    writer.json(name, result)
     print(f"{result['docs']:,} docs, {result['nnz']:,} non-zeros: check {result['check_s']:.3f} s "
           f"(checked load {result['load_checked_s']:.3f} s, runs "
           f"{', '.join(f'{t:.3f}' for t in result['load_checked_runs_s'])}; arrays {result['check_mapped_s']:.3f} s "
@@ -196,4 +177,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -19,13 +19,12 @@ of stopwords it raises. Results go to benchmarks/work/results/table_gradients.js
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (sets sys.path and LILSR_DATA_DIR)
+from common import portable, run  # sets sys.path and LILSR_DATA_DIR
+from harness import at_least, benchmark_parser
+from result_files import ResultWriter
 
 
 def main() -> None:
@@ -43,16 +42,13 @@ def main() -> None:
                                            train_step_inputs)
     from lilsr_tools.training.model import LiLSRStudent
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = benchmark_parser(__doc__.split("\n")[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--model", help="checkpoint to trace (default: the run's base model, untrained head)")
-    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batches", type=at_least(1), default=20)
     parser.add_argument("--out", type=Path, default=None, help="default: table_gradients.json in the results folder")
-    common.add_update_results(parser)
     args = parser.parse_args()
-    args.out = args.out or common.results_dir(args) / "table_gradients.json"
-    if args.batches < 1:
-        raise LilsrError("--batches must be at least 1")
+    writer = ResultWriter(args, folder=args.out.parent if args.out else None)
     config_path = args.run / "config.json"
     if not (args.run / PREPARED).is_file() or not config_path.is_file():
         raise LilsrError(f"{args.run}: no prepared training run (config.json, {PREPARED}); start 'lilsr train' "
@@ -84,7 +80,7 @@ def main() -> None:
                "content (query tokens in <=1% of docs)": np.setdiff1d(query_ids[rare], stop),
                "other query tokens": np.setdiff1d(query_ids[~rare], stop)}
 
-    results = {"run": common.portable(args.run), "student": label, "batches": args.batches}
+    results = {"run": portable(args.run), "student": label, "batches": args.batches}
     for mode in ("own candidates", "in-batch negatives"):
         total = {k: np.zeros(vocab) for k in ("kl", "ce", "l1", "count")}
         for b in range(args.batches):
@@ -112,10 +108,9 @@ def main() -> None:
                   f"{row['grad_kl']:+9.2e} {row['grad_ce']:+9.2e} {row['grad_l1']:+9.2e} |"
                   f" {'':29s}{row['push_kl']:+9.2e} {row['push_ce']:+9.2e} {row['push_l1']:+9.2e}")
         results[mode] = rows
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
-    print(f"\nwrote {args.out}")
+    out = writer.json(args.out.name if args.out else "table_gradients.json", results)
+    print(f"\nwrote {portable(out)}")
 
 
 if __name__ == "__main__":
-    common.run(main)
+    run(main)

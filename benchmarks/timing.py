@@ -33,7 +33,12 @@ def time_searches(search: Callable, repeats: int, *, warmup: int = 1, per_query=
     own = None
     if all(r.engine_ns is not None for r in runs):
         own = per_query(np.stack([r.engine_ns for r in runs]), axis=0)
-    return Timed(runs[0], per_query(np.stack([r.retrieval_ns for r in runs]), axis=0), own)
+    return Timed(runs[0], call_ns(runs, per_query), own)
+
+
+def call_ns(runs, per_query=np.median) -> np.ndarray:
+    """Each query's call-clock time over several passes (``SearchResults``), reduced by ``per_query``."""
+    return per_query(np.stack([r.retrieval_ns for r in runs]), axis=0)
 
 
 def latency_ms(ns: np.ndarray, median: str = "median_ms") -> dict:
