@@ -33,7 +33,7 @@ from pathlib import Path
 
 from common import run  # sets sys.path and the offline environment
 from harness import at_least, benchmark_parser, comma_separated, fraction
-from result_files import ResultWriter
+from result_files import ResultWriter, pyplot
 from timing import latency_ms, time_searches
 
 import numpy as np  # noqa: E402
@@ -282,10 +282,7 @@ def summary(frame: pd.DataFrame, study: Path) -> list[str]:
 
 
 def plot(frame: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for (model, engine), group in frame.groupby(["model", "engine"], sort=False):

@@ -20,7 +20,7 @@ import os
 
 from common import portable, run  # sets sys.path and $LILSR_DATA_DIR first
 from harness import at_least, benchmark_parser
-from result_files import ResultWriter
+from result_files import ResultWriter, pyplot
 from timing import wall_seconds
 
 import torch  # noqa: E402
@@ -90,10 +90,7 @@ def main() -> None:
         print(f"  {row['variant']:<55} {row['docs_per_s']:8.1f} docs/s   {row['speedup']:5.2f}x")
     params = {**vars(args), "out": portable(writer.folder)}
     json_path = writer.json("encode.json", {"params": params, "rows": rows})
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 2.6))
     ax.barh([r["variant"] for r in rows][::-1], [r["docs_per_s"] for r in rows][::-1], color="#4c72b0")

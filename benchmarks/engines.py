@@ -46,7 +46,7 @@ from pathlib import Path
 from child_build import build_in_child
 from common import REPO, portable, run  # sets sys.path and the offline environment
 from harness import at_least, benchmark_parser, load_queries, work_folder
-from result_files import ResultWriter
+from result_files import ResultWriter, pyplot
 from timing import latency_ms, time_searches
 
 import numpy as np
@@ -227,10 +227,7 @@ def pareto(points):
 
 
 def plot(rows: list[dict], name: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7.5, 5))
     at10 = [r for r in rows if r["k"] == 10]

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from common import portable, run  # sets sys.path and $LILSR_DATA_DIR first
 from harness import at_least, benchmark_parser, encoded_queries, encoded_store, load_queries, work_folder
-from result_files import ResultWriter
+from result_files import ResultWriter, pyplot
 from timing import wall_seconds
 
 import numpy as np  # noqa: E402
@@ -214,10 +214,7 @@ def agreement_table(engine, qids, queries, vectors, scale, qmanifest) -> list[di
 
 
 def plot(rows, args, meta):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     paths = list(dict.fromkeys(r["path"] for r in rows))
     groups = [(k, t) for k in args.k for t in sorted({1, args.threads})]

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from common import portable, run  # sets sys.path and the offline environment
 from harness import at_least, benchmark_parser, encoded_queries, encoded_store, load_queries, work_folder
-from result_files import ResultWriter
+from result_files import ResultWriter, panels
 from timing import latency_ms, time_searches
 
 import numpy as np  # noqa: E402
@@ -159,15 +159,8 @@ def run_data(name: str, vectors: SparseVectors, qids, queries, work: Path, repea
 # ------------------------------------------------------------------------------------------- report
 
 def plot(rows: list[dict]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = sorted({r["data"] for r in rows})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.5), squeeze=False)
-    for ax, data in zip(axes[0], datasets):
-        subset = [r for r in rows if r["data"] == data]
+    fig, by_data = panels(rows, "data", 6.5)
+    for ax, data, subset in by_data:
         labels = [f"{r['engine']}\n{r['variant']}" for r in subset]
         medians = [r["median_ms"] for r in subset]
         bars = ax.barh(range(len(subset)), medians, color=["grey" if r["engine"] == "exact" else "C0" if

@@ -36,7 +36,7 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before pyseismic-lsr is impor
 from common import run  # noqa: E402  (sets sys.path and the offline environment)
 from harness import (at_least, benchmark_parser, comma_separated, encoded_queries, encoded_store,  # noqa: E402
                      fraction, load_queries, work_folder)
-from result_files import ResultWriter  # noqa: E402
+from result_files import ResultWriter, panels  # noqa: E402
 from timing import call_ns, latency_ms  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -203,15 +203,8 @@ def report(rows: list[dict]) -> list[str]:
 
 
 def plot(rows: list[dict]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = sorted({r["data"] for r in rows})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5), squeeze=False)
-    for ax, data in zip(axes[0], datasets):
-        subset = [r for r in rows if r["data"] == data]
+    fig, by_data = panels(rows, "data", 6)
+    for ax, data, subset in by_data:
         series = sorted({(r["engine"], r["variant"]) for r in subset if r["engine"] != "exact" and " " not in r["variant"]})
         for engine, variant in series:
             points = sorted((r["accuracy_at_10"], r["median_ms"]) for r in subset

@@ -29,6 +29,24 @@ def machine(packages: tuple[str, ...] = ()) -> dict:
             "versions": {**package_versions(), **package_versions(packages)}}
 
 
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (benchmarks run on machines without a display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def panels(rows: list[dict], key: str, width: float, height: float = 4.5):
+    """A figure with one panel per value of the rows' ``key`` (sorted), side by side:
+    (figure, [(axes, value, the rows with that value)])."""
+    values = sorted({r[key] for r in rows})
+    fig, axes = pyplot().subplots(1, len(values), figsize=(width * len(values), height), squeeze=False)
+    return fig, [(ax, value, [r for r in rows if r[key] == value]) for ax, value in zip(axes[0], values)]
+
+
 class ResultWriter:
     """A run's results folder; ``args`` carries ``--update-results`` and, where the script has it, ``--out``
     (a folder; ``folder`` overrides it, for scripts whose ``--out`` names a file)."""
@@ -74,9 +92,7 @@ class ResultWriter:
 
     def png(self, name: str, figure, dpi: int = 110) -> Path:
         """A matplotlib figure, closed once saved."""
-        import matplotlib.pyplot as plt
-
         data = io.BytesIO()
         figure.savefig(data, format="png", dpi=dpi)
-        plt.close(figure)
+        pyplot().close(figure)
         return self._write(name, data.getvalue())
