@@ -54,14 +54,14 @@ import scipy.sparse as sp
 from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
-from ..manifest import read_manifest, write_manifest
+from ..manifest import write_manifest
 from ..progress import enabled as progress_enabled
 from ..vectors.convert import quantize
 from ..vectors.store import SparseVectors, posting_stats, vocab_digest
 from .call_clock import time_calls
 from .base import SearchResults, source_vectors, check_known_params, folder_bytes, queries_to_ids
 from .param_specs import BMP
-from .file_checks import check_files, file_records
+from .file_checks import checked_index_manifest, file_records
 from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
 from .checks import checked_search
 
@@ -286,14 +286,8 @@ class BmpEngine:
     def load(cls, path, **options) -> "BmpEngine":
         check_known_params(options, (), "bmp load")
         path = Path(path)
-        manifest = read_manifest(path)
-        if manifest.get("kind") != KIND:
-            raise LilsrError(f"{path} holds a '{manifest.get('kind')}', not a '{KIND}'; build one with "
-                             "'lilsr index bmp' or pick the engine that made it (--engine)")
-        for name in INDEX_FILES:
-            if not (path / name).is_file():
-                raise LilsrError(f"{path / name} is missing; rebuild the index")
-        check_files(path, manifest, INDEX_FILES)  # BMP panics (or aborts) on a damaged file
+        manifest = checked_index_manifest(  # BMP panics (or aborts) on a damaged file
+            path, KIND, "build one with 'lilsr index bmp' or pick the engine that made it (--engine)", INDEX_FILES)
         bmp = import_bmp()
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         with np.load(path / TERMS_FILE) as saved:
@@ -332,10 +326,7 @@ class BmpEngine:
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
         """Search every query, one ``Searcher.search`` call each (BMP's Python API has no batch call)."""
-        if len(qids) != len(queries):
-            raise LilsrError(f"{len(qids)} query ids for {len(queries)} queries")
-        if k < 1:
-            raise LilsrError(f"k must be at least 1, got {k}")
+        # qids, queries, k and threads: checked by @checked_search
         p = search_params(params)
         # a batch encoded for another model is refused before anything is timed (a check, not query work)
         token_ids = self._token_ids

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import LilsrError
+from ..manifest import read_manifest
 
 MANIFEST_KEY = "checked_files"
 _CHUNK = 1 << 22
@@ -72,3 +73,22 @@ def check_files(folder: str | Path, manifest: dict, names: Iterable[str] = ()) -
     for name, record in records.items():
         if crc32_file(folder / name) != record.get("crc32"):
             raise LilsrError(f"{folder / name}: checksum (CRC-32) differs from the manifest's; {rebuild}")
+
+
+def index_manifest(path: Path, kind: str, how_to_build: str) -> dict:
+    """The manifest of the index folder ``path``; one of another kind is refused, saying ``how_to_build``
+    a ``kind`` instead."""
+    manifest = read_manifest(path)
+    if manifest.get("kind") != kind:
+        raise LilsrError(f"{path} holds a '{manifest.get('kind')}', not a '{kind}'; {how_to_build}")
+    return manifest
+
+
+def checked_index_manifest(path: Path, kind: str, how_to_build: str, files: Iterable[str]) -> dict:
+    """``index_manifest``, once the ``files`` the engine opens are there and ``check_files`` passes."""
+    manifest = index_manifest(path, kind, how_to_build)
+    for name in files:
+        if not (path / name).is_file():
+            raise LilsrError(f"{path / name} is missing; rebuild the index")
+    check_files(path, manifest, files)
+    return manifest

@@ -31,13 +31,13 @@ import numpy as np
 from ..locks import locks_output
 from ..atomic import atomic_dir, check_can_write
 from ..errors import LilsrError
-from ..manifest import read_manifest, write_manifest
+from ..manifest import write_manifest
 from ..vectors.store import vocab_digest
 from .base import (F16_MAX, SearchResults, check_finite_scores, check_known_params, folder_bytes, queries_to_ids,
                    source_vectors)
 from .call_clock import time_calls
 from .checks import checked_search
-from .file_checks import check_files, file_records
+from .file_checks import checked_index_manifest, file_records
 from .packages import call_rust, call_rust_quiet, check_query_vocab, import_package, package_version
 from .param_specs import KANNOLO
 
@@ -155,14 +155,9 @@ class KannoloEngine:
     def load(cls, path, threads: int | None = None, **options) -> "KannoloEngine":
         check_known_params(options, (), "kannolo load")
         path = Path(path)
-        manifest = read_manifest(path)
-        if manifest.get("kind") != KIND:
-            raise LilsrError(f"{path} holds a '{manifest.get('kind')}', not a '{KIND}'; build one with "
-                             "'lilsr index kannolo' or pick the engine that made it (--engine)")
-        for name in INDEX_FILES:
-            if not (path / name).is_file():
-                raise LilsrError(f"{path / name} is missing; rebuild the index")
-        check_files(path, manifest, INDEX_FILES)  # kANNolo aborts (or answers garbage) on a damaged file
+        manifest = checked_index_manifest(  # kANNolo aborts (or answers garbage) on a damaged file
+            path, KIND, "build one with 'lilsr index kannolo' or pick the engine that made it (--engine)",
+            INDEX_FILES)
         p = manifest.get("params", {})
         if p.get("variant") not in VARIANTS or p.get("graph_type") not in GRAPH_TYPES:
             raise LilsrError(f"{path}: manifest names an unknown kannolo variant or graph type; rebuild the index")
@@ -192,10 +187,7 @@ class KannoloEngine:
     @checked_search
     def batch_search(self, qids: Sequence[str], queries: Sequence[dict], k: int = 1000, threads: int = 1,
                      **params) -> SearchResults:
-        if len(qids) != len(queries):
-            raise LilsrError(f"{len(qids)} query ids for {len(queries)} queries")
-        if k < 1:
-            raise LilsrError(f"k must be at least 1, got {k}")
+        # qids, queries, k and threads: checked by @checked_search
         p = search_params(params, k)
         ef, early = p["ef_search"], p["early_exit_threshold"]
         if threads <= 1:

@@ -33,7 +33,7 @@ import numpy as np
 from ...errors import LilsrError
 from ...manifest import read_manifest
 from ..base import SearchResults, check_known_params, folder_bytes
-from ..file_checks import check_files
+from ..file_checks import check_files, index_manifest
 from ..param_specs import PISA, PISA_ALGORITHMS
 from .build import KIND, PISA_DIR, SCORER, build_pisa_index, pisa_files
 from .pisathon import load_pisathon, stdout_to_stderr
@@ -82,10 +82,8 @@ class PisaEngine:
     def load(cls, path, **options) -> "PisaEngine":
         check_known_params(options, (), "pisa load")
         path = Path(path)
-        manifest = read_manifest(path)
-        if manifest.get("kind") != KIND:
-            raise LilsrError(f"{path} holds a '{manifest.get('kind')}', not a '{KIND}'; build one with "
-                             "'lilsr index pisa VECTORS OUT' or search it with its own engine")
+        manifest = index_manifest(path, KIND, "build one with 'lilsr index pisa VECTORS OUT' or search it with its "
+                                              "own engine")
         params = manifest["params"]
         folder = path / PISA_DIR
         needed = ["fwd.termlex", "fwd.doclex", "fwd.terms", *pisa_files(params["encoding"], params["block_size"])]
