@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 from common import portable, run  # noqa: F401 - sets sys.path and the offline environment
 from harness import at_least, benchmark_parser, load_queries
 from result_files import ResultWriter
+from timing import wall_seconds
 
 import numpy as np  # noqa: E402
 
@@ -76,12 +76,8 @@ def main() -> None:
     writer = ResultWriter(args)
     vectors = load_vectors(args.store, mmap=False)
     qids, queries = load_queries(args.queries)
-    started = time.perf_counter()
-    compiled = ExactEngine(vectors)
-    load_compiled = time.perf_counter() - started
-    started = time.perf_counter()
-    scipy = ScipyExact(vectors)
-    load_scipy = time.perf_counter() - started
+    [load_compiled], compiled = wall_seconds(lambda: ExactEngine(vectors), 1, warmup=0)
+    [load_scipy], scipy = wall_seconds(lambda: ScipyExact(vectors), 1, warmup=0)
     report = {"store": os.path.basename(os.path.normpath(args.store)), "docs": len(vectors), "queries": len(qids),
               "load_s": {"compiled": round(load_compiled, 2), "scipy": round(load_scipy, 2)},
               "load_average": os.getloadavg(), "k": {}}

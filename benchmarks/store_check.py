@@ -27,34 +27,19 @@ search of a store, index builds, exports); searching a built native or Lucene in
 
 from __future__ import annotations
 
-import gc
 import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from common import REPO, portable, run  # sets sys.path and the offline environment
 from harness import at_least, benchmark_parser
 from result_files import ResultWriter
-from timing import median_seconds
+from timing import alternating_seconds, median_seconds, wall_seconds
 
 from lilsr_tools.manifest import read_manifest, verify_hashes  # noqa: E402
 from lilsr_tools.vectors.store import load_vectors, validate  # noqa: E402
-
-
-def interleaved(first, second, repeats: int) -> tuple[list[float], list[float]]:
-    """Time ``first`` and ``second`` alternately, ``repeats`` times each, after one untimed run of each."""
-    first(), second()
-    times = ([], [])
-    for _ in range(repeats):
-        for fn, out in ((first, times[0]), (second, times[1])):
-            gc.collect()
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return times
 
 
 def load_unchecked(path: Path):
@@ -120,7 +105,7 @@ def main() -> None:
               "load_average": os.getloadavg()}
     # each load maps the files afresh, as a search run does (page cache warm, mapping new); checked and
     # unchecked runs alternate, so that drift in the machine's load hits both alike
-    unchecked, checked = interleaved(lambda: load_unchecked(args.store), lambda: load_vectors(args.store),
+    unchecked, checked = alternating_seconds(lambda: load_unchecked(args.store), lambda: load_vectors(args.store),
                                      args.repeats)
     result["load_unchecked_s"], result["load_checked_s"] = statistics.median(unchecked), statistics.median(checked)
     result["load_checked_runs_s"] = checked
@@ -140,7 +125,7 @@ def main() -> None:
 
         ExactEngine(load_unchecked(args.store))
 
-    unchecked, checked = interleaved(exact_startup_unchecked, exact_startup, args.repeats)
+    unchecked, checked = alternating_seconds(exact_startup_unchecked, exact_startup, args.repeats)
     result["exact_startup_s"], result["exact_startup_unchecked_s"] = statistics.median(checked), statistics.median(unchecked)
     result["exact_startup_runs_s"], result["exact_startup_unchecked_runs_s"] = checked, unchecked
     # what the checks add to a search run: the first-touch page faults the check pays, the transpose no longer does
@@ -149,9 +134,8 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result["process_startup_s"] = median_seconds(lambda: subprocess.run(command, check=True, env=env), args.repeats,
                                                  warmup=0)
-    start = time.perf_counter()
-    verify_hashes(args.store, read_manifest(args.store))
-    result["sha256_s"] = time.perf_counter() - start
+    [result["sha256_s"]], _ = wall_seconds(lambda: verify_hashes(args.store, read_manifest(args.store)), 1,
+                                           warmup=0)
     startup = result["process_startup_s"] + result["exact_startup_s"]
     result["check_share_of_search_startup"] = result["check_s"] / startup
     result["check_cost_share_of_search_startup"] = result["check_cost_in_search_s"] / startup

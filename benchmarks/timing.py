@@ -4,11 +4,13 @@ Engine searches go through the engine's own ``batch_search``: each query is then
 clock (``lilsr_tools.engines.call_clock.time_calls``: query conversion, the search, external ids), never on a
 clock of the benchmark's. ``time_searches`` repeats a search over a query set and reduces each query's times
 over the repeats; ``latency_ms`` summarizes them. Anything else (encoding, loads, a foreign wrapper's batch)
-is timed by ``wall_seconds``: untimed warm-up calls, then the wall time of each repeat.
+is timed by ``wall_seconds``: untimed warm-up calls, then the wall time of each repeat (``median_seconds``:
+their median; ``alternating_seconds``: two things timed in turns).
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -62,3 +64,17 @@ def wall_seconds(fn: Callable, repeats: int, warmup: int = 1) -> tuple[list[floa
 def median_seconds(fn: Callable, repeats: int, warmup: int = 1) -> float:
     """The median of ``wall_seconds``."""
     return float(np.median(wall_seconds(fn, repeats, warmup)[0]))
+
+
+def alternating_seconds(first: Callable, second: Callable, repeats: int) -> tuple[list[float], list[float]]:
+    """Seconds of ``first`` and ``second`` called alternately, ``repeats`` times each, after one untimed call
+    of each: drift in the machine's load hits both alike (garbage collected before each call)."""
+    first(), second()
+    times = ([], [])
+    for _ in range(repeats):
+        for fn, out in ((first, times[0]), (second, times[1])):
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return times
