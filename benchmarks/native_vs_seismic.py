@@ -33,7 +33,7 @@ from pathlib import Path
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before pyseismic-lsr is imported
 
-from common import run  # noqa: E402  (sets sys.path and the offline environment)
+from common import portable, run  # noqa: E402  (sets sys.path and the offline environment)
 from harness import (at_least, benchmark_parser, comma_separated, encoded_queries, encoded_store,  # noqa: E402
                      fraction, load_queries, work_folder)
 from result_files import ResultWriter, panels  # noqa: E402
@@ -266,7 +266,7 @@ def main() -> None:
         writer.csv("native_vs_seismic.csv", rows, FIELDS)
     png = writer.png("native_vs_seismic.png", plot(rows))
     print("\n" + "\n".join(report(rows)))
-    print(f"\nwrote {csv_path} and {png}")
+    print(f"\nwrote {portable(csv_path)} and {portable(png)}")
 
 
 if __name__ == "__main__":
