@@ -62,6 +62,22 @@ def test_safe_algorithms_return_the_exact_top_10_with_exact_integer_scores(pisa,
     assert "one _pisathon.retrieve call" in results.info["timing"]
 
 
+def test_pisa_called_directly_with_the_lexicon_finds_what_the_engine_finds(pisa, small_queries):
+    """benchmarks/pisa_wrapper.py calls PISA itself (``binding()``, ``lexicon``) to measure what our query
+    handling costs: with the engine's integer terms, the bare call returns the engine's top 10."""
+    retrieve_module, context = pisa.binding()
+    results = pisa.batch_search(small_queries.qids[:10], small_queries.vectors[:10], k=10)
+    for query, want in zip(small_queries.vectors[:10], results.doc_ids):
+        terms = {pisa.lexicon[t]: float(np.rint(w * SCALE)) for t, w in query.items()
+                 if t in pisa.lexicon and np.rint(w * SCALE) > 0}
+        docnos = np.empty(10, dtype=object)
+        found = retrieve_module.retrieve(context, "maxscore", [(0, terms)], k=10, threads=1, pretokenised=True,
+                                         query_weighted=1, result_qidxs=np.empty(10, np.int32),
+                                         result_docnos=docnos, result_ranks=np.empty(10, np.int32),
+                                         result_scores=np.empty(10, np.float32))
+        assert docnos[:found].tolist() == want
+
+
 def test_every_positive_document_at_large_k_and_threads(pisa, small_vectors, small_queries):
     qids, queries = small_queries.qids[:20], small_queries.vectors[:20]
     one = pisa.batch_search(qids, queries, k=10**9)  # k beyond the collection: no giant buffers
@@ -73,7 +89,7 @@ def test_every_positive_document_at_large_k_and_threads(pisa, small_vectors, sma
 
 def test_query_scale_unknown_tokens_and_empty_queries(pisa, small_queries):
     query = small_queries.vectors[0]
-    indexed = next(iter(pisa._lexicon))  # a token with postings
+    indexed = next(iter(pisa.lexicon))  # a token with postings
     results = pisa.batch_search(["a", "b", "c", "d"], [query, {**query, "no-such-token": 1.0}, {}, {indexed: 0.001}],
                                 k=10)
     assert results.unknown_tokens == 1 and results.doc_ids[0] == results.doc_ids[1]

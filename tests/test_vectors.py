@@ -32,6 +32,19 @@ def test_save_load_round_trip_memory_mapped(tmp_path):
     assert set(manifest["sha256"]) == {"indptr.npy", "indices.npy", "values.npy", "vocab.json", "ids.txt"}
 
 
+def test_only_check_false_skips_the_structure_check(tmp_path):
+    """``load_vectors`` checks a store's arrays on every load; ``check=False`` (store_check's baseline, to
+    measure what the check costs) loads even a damaged one, and is the only way to."""
+    save_vectors(tmp_path / "store", tiny())
+    values = np.load(tmp_path / "store" / "values.npy", mmap_mode="r+")
+    values[0] = np.nan  # same size, so only the structure check can tell
+    values.flush()
+    del values
+    with pytest.raises(LilsrError, match="values.npy|finite|weight"):
+        load_vectors(tmp_path / "store")
+    assert np.isnan(load_vectors(tmp_path / "store", check=False).values[0])
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0])
 def test_non_finite_or_negative_weights_are_refused(tmp_path, bad):
     vectors = tiny((0.5, bad, 2.0, 0.1))
