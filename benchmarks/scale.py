@@ -38,6 +38,7 @@ import pandas as pd  # noqa: E402
 from lilsr_tools.reports.ablate import LambdaModel, ablate_lambda, engines_at_scale  # noqa: E402
 from lilsr_tools.manifest import read_manifest  # noqa: E402
 from lilsr_tools.reports.grid import ModelSpec  # noqa: E402
+from lilsr_tools.models.query_encoders import parse_encoder_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 from common import add_update_results  # noqa: E402
@@ -154,12 +155,17 @@ def main() -> None:
     parser.add_argument("--peer-builds", choices=["published", "defaults"], default="published",
                         help="Build parameters of the peers: their published best configurations (PUBLISHED_BUILDS, "
                              "cited there) or their packages' defaults [published].")
+    parser.add_argument("--encoder", default="table",
+                        help="The query side: the model's Li-LSR table (table), the table cut to each query's T "
+                             "heaviest tokens (table:topT, e.g. table:top6: the paper's sparsity) or the model "
+                             "itself (contextual) [table].")
     parser.add_argument("--collection", default="scifact")
     parser.add_argument("--work", type=Path, default=ROOT / "work" / "scale")
     parser.add_argument("--tag", default="", help="Suffix of the result files (scale-<N>k-<tag>.*), e.g. for a "
                                                    "second run with --sizes beside the main one.")
     add_update_results(parser)
     args = parser.parse_args()
+    parse_encoder_spec(args.encoder)  # a malformed cut fails here, before any work
     specs = [model_spec(m) for m in args.model]
     lambdas = {name: float(value) for name, _, value in (item.partition("=") for item in args.lambdas)}
     chosen = tuple(e for e in args.engines.split(",") if e)
@@ -182,7 +188,7 @@ def main() -> None:
             print(f"{name} not run at {docs:,}: {why}", flush=True)
         table = ablate_lambda([LambdaModel(s, lambdas.get(s.name)) for s in models], args.collection,
                               args.work / (args.run_name or f"lambda-{docs}"), engines=engines, docs=docs,
-                              repeat=args.repeat,
+                              repeat=args.repeat, encoder=args.encoder,
                               tune_split="train", skipped=skip, tune_queries=args.tune_queries,
                               synth={"method": "mix", "seed": 0, **({"reorder": "bp"} if args.reorder == "bp" else {})},
                               builds=builds)
@@ -204,7 +210,7 @@ def main() -> None:
     sizes.to_csv(stem.parent / f"{stem.name}-sizes.csv", index=False)
     plot(table, sizes, fits, args.docs, stem.with_suffix(".png"))
     summary = {"docs": args.docs, "sizes": sorted(sizes["docs"].unique().tolist()), "models": [{"name": s.name, "source": Path(s.vectors or s.checkpoint).name} for s in specs],
-               "engines_not_run": skipped, "repeat": args.repeat, "fits": fits, "reorder": args.reorder, "tune_queries": args.tune_queries or "all",
+               "engines_not_run": skipped, "repeat": args.repeat, "fits": fits, "reorder": args.reorder, "encoder": args.encoder, "tune_queries": args.tune_queries or "all",
                "peer_builds": PUBLISHED_BUILDS if args.peer_builds == "published" else "package defaults",
                "native_build": builds.get("native", "defaults"),
                "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),

@@ -93,7 +93,7 @@ def _slow(function):
     return slowed
 
 
-@pytest.mark.parametrize("engine_name", ["exact", "native", "bmp"])
+@pytest.mark.parametrize("engine_name", ["exact", "native", "bmp", "milvus", "lucene-anserini"])
 def test_the_call_clock_encloses_query_preparation_and_id_mapping(engine_name, small_vectors, small_queries,
                                                                   native_index, tmp_path, monkeypatch):
     """A stage that sleeps 20 ms in the query's preparation (and, where the engine maps internal ids, in the
@@ -103,17 +103,23 @@ def test_the_call_clock_encloses_query_preparation_and_id_mapping(engine_name, s
     from lilsr_tools.engines import get_engine
 
     module = importlib.import_module({"exact": "lilsr_tools.engines.exact", "native": "lilsr_tools.engines.native.engine",
-                                      "bmp": "lilsr_tools.engines.bmp"}[engine_name])
-    cls = get_engine(engine_name)
+                                      "bmp": "lilsr_tools.engines.bmp", "milvus": "lilsr_tools.engines.milvus.engine",
+                                      "lucene-anserini": "lilsr_tools.engines.lucene.impact"}[engine_name])
+    cls = get_engine(engine_name.split("-")[0])
     if engine_name == "exact":
         engine = cls(small_vectors)
     elif engine_name == "native":
         engine = cls.load(native_index)
-    else:
+    elif engine_name == "bmp":
         engine = cls.load(cls.build(small_vectors, tmp_path / "bmp", bsize=16))
+    elif engine_name == "milvus":
+        engine = cls.load(cls.build(small_vectors, tmp_path / "milvus", progress=False))
+    else:  # Anserini's own searcher, the fallback without the Java bridge
+        engine = cls.load(cls.build(small_vectors, tmp_path / "lucene"), searcher="anserini")
     qids, queries = small_queries.qids[:5], small_queries.vectors[:5]
     fast = engine.batch_search(qids, queries, k=10)
-    monkeypatch.setattr(module, "queries_to_ids", _slow(module.queries_to_ids))
+    prepare = "pack_queries" if engine_name == "lucene-anserini" else "queries_to_ids"
+    monkeypatch.setattr(module, prepare, _slow(getattr(module, prepare)))
     stages = 1
     if hasattr(module, "ids_mapper"):  # engines whose hits are internal indices
         real = module.ids_mapper
@@ -124,3 +130,5 @@ def test_the_call_clock_encloses_query_preparation_and_id_mapping(engine_name, s
     assert (slow.retrieval_ns >= stages * SLEEP_NS).all(), (slow.retrieval_ns, stages)
     if slow.engine_ns is not None:  # the engine's own clock stays beside it, outside the stages
         assert (slow.engine_ns < SLEEP_NS).all()
+    if hasattr(engine, "close"):
+        engine.close()

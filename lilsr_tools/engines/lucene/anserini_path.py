@@ -9,7 +9,8 @@ with ``SimpleSearcher`` (BM25). We do not import pyserini's Python modules: they
 the Java classes called are the ones Pyserini calls.
 
 Per-query time is measured in Python around building the query map, the search call and reading the hits
-(what a Pyserini user pays per query). With ``threads > 1`` Anserini's ``batch_search`` runs the batch in a
+(what a Pyserini user pays per query): the engines call ``search_one`` on the shared call clock
+(``call_clock.time_calls``), ``search`` times itself for the benchmarks. With ``threads > 1`` Anserini's ``batch_search`` runs the batch in a
 Java thread pool; then only the batch wall time is known and each query gets its share of it.
 """
 
@@ -52,6 +53,16 @@ class _AnseriniPath:
         share = elapsed // max(len(payloads), 1)
         return out, np.full(len(payloads), share, dtype=np.int64)
 
+    def _one_by_one(self, queries, k: int):
+        """[(ids, scores)] and each query's wall time around ``search_one`` (the Pyserini user's view; the
+        engines time ``search_one`` on the shared call clock instead)."""
+        out, times = [], np.empty(len(queries), dtype=np.int64)
+        for i, query in enumerate(queries):
+            start = time.perf_counter_ns()
+            out.append(self.search_one(query, k))
+            times[i] = time.perf_counter_ns() - start
+        return out, times
+
     def close(self) -> None:
         self._java.close()
 
@@ -74,6 +85,10 @@ class ImpactSearcherPath(_AnseriniPath):
             jquery.put(token, self._jint(int(weight)))
         return jquery
 
+    def search_one(self, query: dict[str, int], k: int) -> tuple[list[str], np.ndarray]:
+        """One integer-weight query: (external ids, float32 scores), best first."""
+        return self._hits(self._java.search(self._query(query), int(k)))
+
     def search(self, queries: Sequence[dict[str, int]], k: int, threads: int = 1):
         """Integer-weight queries; returns [(ids, float32 scores)] and per-query nanoseconds."""
         if threads > 1:
@@ -81,13 +96,7 @@ class ImpactSearcherPath(_AnseriniPath):
             for query in queries:
                 payloads.add(self._query(query))
             return self._batch(payloads, k, threads)
-        out, times = [], np.empty(len(queries), dtype=np.int64)
-        for i, query in enumerate(queries):
-            start = time.perf_counter_ns()
-            hits = self._java.search(self._query(query), int(k))
-            out.append(self._hits(hits))
-            times[i] = time.perf_counter_ns() - start
-        return out, times
+        return self._one_by_one(queries, k)
 
 
 class TextSearcherPath(_AnseriniPath):
@@ -104,16 +113,14 @@ class TextSearcherPath(_AnseriniPath):
         searcher.set_bm25(float(k1), float(b))
         super().__init__(searcher)
 
+    def search_one(self, text: str, k: int) -> tuple[list[str], np.ndarray]:
+        """One text query: (external ids, float32 scores), best first."""
+        return self._hits(self._java.search(text, int(k)))
+
     def search(self, texts: Sequence[str], k: int, threads: int = 1):
         if threads > 1:
             payloads = self._list()
             for text in texts:
                 payloads.add(text)
             return self._batch(payloads, k, threads)
-        out, times = [], np.empty(len(texts), dtype=np.int64)
-        for i, text in enumerate(texts):
-            start = time.perf_counter_ns()
-            hits = self._java.search(text, int(k))
-            out.append(self._hits(hits))
-            times[i] = time.perf_counter_ns() - start
-        return out, times
+        return self._one_by_one(texts, k)

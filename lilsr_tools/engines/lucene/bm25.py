@@ -11,7 +11,6 @@ BEIR regressions): a hit whose docid equals the query id is dropped after retrie
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -23,6 +22,7 @@ from . import indexing, jvm
 from .anserini_path import BATCH_TIMING, TextSearcherPath
 from .anserini_path import TIMING as ANSERINI_TIMING
 from .bridge import BridgeUnavailable, JavaBridge
+from ..call_clock import time_calls
 from ..param_specs import BM25
 from ..params import check_known_params
 from .impact import BRIDGE_TIMING, SEARCHERS
@@ -86,18 +86,28 @@ class BM25Engine:
         info = {"engine": self.name, "k": k, "threads": threads, "k1": self.k1, "b": self.b,
                 "remove_query": bool(remove_query)}
         engine_ns = None
-        if self.uses_bridge and threads <= 1:
-            doc_ids, scores, times, engine_ns = [], [], [], []
-            for text in queries:
-                start = time.perf_counter_ns()
-                hits = self.searcher.search_texts([text], k, 1)
-                doc_ids.append(self.searcher.ids[hits.docs[0]].tolist())
-                scores.append(np.asarray(hits.scores[0], dtype=np.float64))
-                times.append(time.perf_counter_ns() - start)
-                engine_ns.append(int(hits.nanos[0]))
-            engine_ns = np.asarray(engine_ns, np.int64)
-            info.update(searcher="java-bridge", timing="call clock per query (one bridge call each); engine clock: "
-                                                       + BRIDGE_TIMING)
+        if threads <= 1:  # one query at a time on the shared call clock (the text goes in as it is)
+            if self.uses_bridge:
+                ids_of = self.searcher.ids
+
+                def search(text):
+                    hits = self.searcher.search_texts([text], k, 1)
+                    return hits.docs[0], hits.scores[0], int(hits.nanos[0])
+
+                external = lambda docs: ids_of[docs].tolist()  # noqa: E731
+                info.update(searcher="java-bridge", timing="call clock (call_clock.time_calls): one bridge call per "
+                                                           "query and the ids back; engine clock: " + BRIDGE_TIMING)
+            else:
+                def search(text):
+                    ids, found = self.searcher.search_one(text, k)
+                    return ids, found, None
+
+                external = list
+                info.update(searcher=TextSearcherPath.name, note=self.note,
+                            timing="call clock (call_clock.time_calls): " + ANSERINI_TIMING)
+            results = time_calls(qids, queries, lambda text: (text, 0), search, external, info)
+            doc_ids, times, engine_ns = results.doc_ids, results.retrieval_ns, results.engine_ns
+            scores = [np.asarray(row, dtype=np.float64) for row in results.scores]
         elif self.uses_bridge:
             hits = self.searcher.search_texts(list(queries), k, threads)
             doc_ids = [self.searcher.ids[docs].tolist() for docs in hits.docs]
@@ -108,8 +118,7 @@ class BM25Engine:
             found, times = self.searcher.search(list(queries), k, threads)
             doc_ids = [ids for ids, _ in found]
             scores = [np.asarray(s, dtype=np.float64) for _, s in found]
-            info.update(searcher=TextSearcherPath.name, timing=BATCH_TIMING if threads > 1 else ANSERINI_TIMING,
-                        note=self.note)
+            info.update(searcher=TextSearcherPath.name, timing=BATCH_TIMING, note=self.note)
         if remove_query:
             removed = []  # the queries whose own id came back as a document: recorded, never silent
             for i, qid in enumerate(qids):

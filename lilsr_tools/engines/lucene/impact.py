@@ -179,6 +179,19 @@ class LuceneEngine:
                                                        "bridge call and the ids back; engine clock: " + BRIDGE_TIMING)
             results = time_calls(qids, queries, prepare, search, lambda docs: ids_of[docs].tolist(), info)
             return dataclasses.replace(results, scores=[row.astype(np.float64) / divisor for row in results.scores])
+        if threads <= 1:  # the Anserini fallback, one query at a time: Map<String, Integer> queries
+            def prepare_int(query):
+                terms, weights, _, missing = pack_queries([query], self._known, query_scale)
+                return dict(zip(terms, map(int, weights))), missing
+
+            def search_int(int_query):
+                ids, found = self.searcher.search_one(int_query, k)
+                return ids, found, None
+
+            info.update(searcher=ImpactSearcherPath.name, note=self.note,
+                        timing="call clock (call_clock.time_calls): " + ANSERINI_TIMING)
+            results = time_calls(qids, queries, prepare_int, search_int, list, info)
+            return dataclasses.replace(results, scores=[row.astype(np.float64) / divisor for row in results.scores])
         terms, weights, offsets, unknown = pack_queries(queries, self._known, query_scale)
         if self.uses_bridge:
             hits = self.searcher.search_vectors(terms, weights, offsets, k, threads, ties_by_id=ties == "docid")
@@ -193,8 +206,7 @@ class LuceneEngine:
             found, times = self.searcher.search(int_queries, k, threads)
             doc_ids = [ids for ids, _ in found]
             raw = [scores for _, scores in found]
-            info.update(searcher=ImpactSearcherPath.name, timing=BATCH_TIMING if threads > 1 else ANSERINI_TIMING,
-                        note=self.note)
+            info.update(searcher=ImpactSearcherPath.name, timing=BATCH_TIMING, note=self.note)
         scores = [np.asarray(r, dtype=np.float64) / divisor for r in raw]
         return SearchResults(list(qids), doc_ids, scores, np.asarray(times, dtype=np.int64), unknown, info,
                              engine_ns=engine_ns)

@@ -40,6 +40,7 @@ from ...errors import LilsrError
 from ...manifest import MANIFEST, read_manifest, write_manifest
 from ...progress import enabled as progress_enabled
 from ...vectors.store import SparseVectors, load_vectors, vocab_digest
+from ..call_clock import time_calls
 from ..base import SearchResults, check_known_params, check_memory_fits, folder_bytes, queries_to_ids
 from .client import (COLLECTION_NAME, CONNECT_TIMEOUT_S, LITE_FILE, call, check_uri, connect, is_lite,
                      release_lite, safe_uri)
@@ -422,6 +423,12 @@ class MilvusEngine:
         chosen = search_params(params, self.lite, threads)
         sent = {"drop_ratio_search": chosen["drop_ratio_search"]} if chosen["drop_ratio_search"] else {}
         batch, n = chosen["batch_size"], len(qids)
+        info = {"engine": self.name, "k": k, "threads": threads, "batch_size": batch,
+                "drop_ratio_search": chosen["drop_ratio_search"], "collection": self.collection,
+                "uri": safe_uri(self.uri) if not self.lite else LITE_FILE, "lite": self.lite,
+                "index_params": self.manifest.get("params", {})}
+        if batch == 1:
+            return self._search_one_by_one(qids, queries, k, sent, info)
         doc_ids: list[list[str]] = [[] for _ in range(n)]
         scores: list[np.ndarray] = [np.zeros(0, dtype=np.float32) for _ in range(n)]
         times = np.zeros(n, dtype=np.int64)
@@ -440,15 +447,29 @@ class MilvusEngine:
                     scores[lo + j] = np.fromiter((hit["distance"] for hit in hits), dtype=np.float32, count=len(hits))
             times[lo:hi] = (time.perf_counter_ns() - start) // (hi - lo)
             unknown += missing
-        timing = ("per query: wall time around one search request carrying that query (token ids in, doc ids "
-                  "out)" if batch == 1 else
-                  f"batched: {batch} queries per search request, each query given the request's wall time / "
-                  "its queries (token ids in, doc ids out)")
-        info = {"engine": self.name, "k": k, "threads": threads, "batch_size": batch,
-                "drop_ratio_search": chosen["drop_ratio_search"], "collection": self.collection,
-                "uri": safe_uri(self.uri) if not self.lite else LITE_FILE, "lite": self.lite,
-                "index_params": self.manifest.get("params", {}), "timing": timing}
+        info["timing"] = (f"batched: {batch} queries per search request, each query given the request's wall "
+                          "time / its queries (token ids in, doc ids out)")
         return SearchResults(list(qids), doc_ids, scores, times, unknown, info)
+
+    def _search_one_by_one(self, qids, queries, k: int, sent: dict, info: dict) -> SearchResults:
+        """One search request per query, on the shared call clock (``call_clock.time_calls``): token ids in,
+        the request, doc ids out."""
+        ids_of = self.ids
+
+        def prepare(query):
+            [(ids, weights)], missing = queries_to_ids([query], self._token_ids)
+            return dict(zip(ids.tolist(), weights.tolist())), missing
+
+        def search(data):
+            if not data:  # no token the collection knows: nothing to ask for
+                return [], np.zeros(0, np.float32), None
+            [hits] = call("search", self.uri, self._request, [data], k, sent)
+            return ([hit["pk"] for hit in hits],
+                    np.fromiter((hit["distance"] for hit in hits), dtype=np.float32, count=len(hits)), None)
+
+        info["timing"] = ("call clock (call_clock.time_calls): per query, token ids in, one search request, doc "
+                          "ids out")
+        return time_calls(qids, queries, prepare, search, lambda pks: [ids_of[pk] for pk in pks], info)
 
     def index_stats(self) -> dict:
         manifest = self.manifest
