@@ -27,31 +27,26 @@ benchmarks/results/). Use train queries (the scale study's tuning sample): this 
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-
 import numpy as np
 import pandas as pd
 
-from common import add_update_results, portable, results_dir, run
+from common import portable, run  # sets sys.path and the offline environment
+from harness import at_least, benchmark_parser
+from result_files import ResultWriter
 
 QUERY_CUTS = (3, 5, 8, 12, 20)
 RESCORES = (1, 2, 5, 10, 20, 50)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--store", required=True, help="the vector store the index was built from")
     parser.add_argument("--index", required=True, help="a native index folder over that store")
     parser.add_argument("--queries", required=True, help="encoded queries (train: this chooses a design)")
-    parser.add_argument("-k", type=int, nargs="+", default=[10, 1000], help="results per query (default: 10 1000)")
+    parser.add_argument("-k", type=at_least(1), nargs="+", default=[10, 1000],
+                        help="results per query (default: 10 1000)")
     parser.add_argument("--label", default="run", help="name of the results files (native_planner-LABEL.*)")
-    add_update_results(parser)
-    args = parser.parse_args(argv)
-    if any(k < 1 for k in args.k):
-        parser.error("-k must be at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
 def pruned_lists(index) -> tuple[np.ndarray, np.ndarray]:
@@ -138,13 +133,13 @@ def main(argv=None) -> None:
     rows = planner_rows(csr, csc, lists_ptr, lists_docs, query_ids, query_weights, args.k)
     table = (pd.DataFrame(rows).groupby(["planner", "k", "query_cut", "rescore"], as_index=False)
              .agg(accuracy=("hits", "mean"), postings_share=("postings_share", "mean")))
-    out = results_dir(args)
-    table.to_csv(out / f"native_planner-{args.label}.csv", index=False)
+    writer = ResultWriter(args)
+    writer.csv(f"native_planner-{args.label}.csv", table.to_dict("records"))
     reaching = pareto(table[table["accuracy"] >= 0.95])
-    summary = {"store": portable(args.store), "index": portable(args.index), "queries": portable(args.queries),
-               "n_queries": len(query_ids), "docs": int(csr.shape[0]), "index_params": index.manifest.get("params"),
-               "reaching_0.95_pareto": reaching.to_dict(orient="records"), "load_average": os.getloadavg()}
-    (out / f"native_planner-{args.label}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    writer.json(f"native_planner-{args.label}.json", {
+        "store": portable(args.store), "index": portable(args.index), "queries": portable(args.queries),
+        "n_queries": len(query_ids), "docs": int(csr.shape[0]), "index_params": index.manifest.get("params"),
+        "reaching_0.95_pareto": reaching.to_dict(orient="records")})
     with pd.option_context("display.max_rows", 200, "display.width", 140):
         print(table.to_string(index=False))
         print("settings reaching accuracy@k 0.95 that no other beats on both postings read and documents rescored:")
