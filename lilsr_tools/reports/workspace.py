@@ -143,7 +143,7 @@ class Workspace:
         path = self.path("reordered", f"{model.name}-{len(vectors)}", [key_of(vectors.manifest.get("sha256")), method])
         if not (path / MANIFEST).is_file():
             log.info("reordering %s (%s)", model.name, method)
-            reorder_store(vectors.path, path, method=method, seed=0, threads=os.cpu_count() or 1, overwrite=True,
+            reorder_store(vectors, path, method=method, seed=0, threads=os.cpu_count() or 1, overwrite=True,
                           progress=self.progress)
         return load_vectors(path)
 

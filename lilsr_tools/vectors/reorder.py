@@ -172,10 +172,12 @@ def recursive_bisection(indptr, indices, order, n_terms, depth, leaf, iterations
     returns the total swap rounds run. ``progress(level, nodes)`` is called after each level."""
     import numba
 
+    from ..threads import use_numba_threads
+
     bounds = [(0, order.size)]
     total_rounds = 0
     previous_threads = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    use_numba_threads(threads)
     try:
         for level in range(depth):
             nodes = [(lo, hi) for lo, hi in bounds if hi - lo > leaf]
@@ -242,9 +244,10 @@ def permute_rows(vectors, order: np.ndarray):
 def reorder_store(source, out, *, method: str = "bp", seed: int = 0, depth: int | None = None,
                   iterations: int = DEFAULT_ITERATIONS, threads: int = 1, overwrite: bool = False,
                   progress: bool = False) -> dict:
-    """Write the vector store ``source`` with its documents reordered by ``method`` at ``out`` (atomically;
-    ``order.npy`` holds the permutation: old index of the document at each new position). Returns the
-    summary recorded in the manifest (log-gap cost before and after, in bits per posting gap)."""
+    """Write the vector store ``source`` (a folder, or a loaded ``SparseVectors`` with its path) with its
+    documents reordered by ``method`` at ``out`` (atomically; ``order.npy`` holds the permutation: old index
+    of the document at each new position). Returns the summary recorded in the manifest (log-gap cost before
+    and after, in bits per posting gap)."""
     import time
 
     from ..atomic import check_can_write
@@ -262,7 +265,9 @@ def reorder_store(source, out, *, method: str = "bp", seed: int = 0, depth: int 
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise LilsrError(f"--threads must be a positive integer, not {threads!r}")
     check_can_write(out, overwrite)
-    vectors = load_vectors(source)
+    from .store import SparseVectors
+
+    vectors = source if isinstance(source, SparseVectors) else load_vectors(source)  # a loaded 1M store: no reread
     started = time.perf_counter()
     n_terms = len(vectors.vocab)
     depth = default_depth(len(vectors)) if depth is None else int(depth)
@@ -287,7 +292,7 @@ def reorder_store(source, out, *, method: str = "bp", seed: int = 0, depth: int 
     params = {"reorder": {"method": method, "seed": int(seed), "depth": depth, "iterations": iterations,
                           "leaf": DEFAULT_LEAF, "threads": int(threads), "cost": "mean log2(d-gap) over the store's postings",
                           "order_file": "order.npy (old document index at each new position)"},
-              "source": str(source), "source_params": vectors.manifest.get("params")}
+              "source": str(vectors.path) if vectors.path else None, "source_params": vectors.manifest.get("params")}
     save_vectors(out, reordered, model=vectors.manifest.get("model"), params=params, overwrite=overwrite,
                  extra_counts=summary, extra_arrays={"order": order})
     return summary

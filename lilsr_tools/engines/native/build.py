@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from ...locks import locks_output
 from ...atomic import atomic_dir, check_can_write, fault_point
 from ...errors import LilsrError
+from ...threads import use_numba_threads
 from ...progress import bar as progress_bar
 from ...manifest import write_manifest
 from ...vectors.store import SparseVectors, load_vectors, vocab_digest
@@ -178,8 +178,7 @@ def build_native_index(source, out: str | Path, *, overwrite: bool = False, thre
         doc_prune_s = time.perf_counter() - step
     if len(vectors) >= 1 << 31:
         raise LilsrError("the native index holds at most 2^31 - 1 documents")
-    threads = max(1, threads or numba.config.NUMBA_NUM_THREADS)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    threads = use_numba_threads(threads)
     vocab_size = len(vectors.vocab)
     comp_dtype = component_dtype(vocab_size)
     timings = {"doc_prune_s": doc_prune_s} if dropped else {}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import numba
 import numpy as np
 
 from ...errors import LilsrError
+from ...threads import use_numba_threads
 from ..base import SearchResults, folder_bytes, queries_to_ids
 from ..call_clock import ids_mapper, time_calls
 from .build import build_native_index
@@ -95,8 +95,7 @@ class NativeEngine:
         p = search_params(params, k)
         a = self.arrays
         k = min(k, max(a.n_docs, 1))
-        threads = max(1, min(threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
-        numba.set_num_threads(threads)
+        threads = use_numba_threads(threads)
         n_queries = len(q_ptr) - 1
         n_chunks = 1 if threads == 1 else max(1, min(n_queries, 4 * threads))
         if self._ticks_per_ns is None:
