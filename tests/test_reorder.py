@@ -76,9 +76,10 @@ def test_planted_clusters_separate_and_the_log_gap_cost_drops_markedly(tmp_path)
     assert summary["log_gap_bits_after"] < 0.6 * summary["log_gap_bits_before"]
     clusters = [int(doc[3:]) % 2 for doc in out.ids]
     assert len(set(clusters[:len(clusters) // 2])) == 1 and len(set(clusters[len(clusters) // 2:])) == 1
-    again = reorder_store(source.path, tmp_path / "bp2", seed=0)  # deterministic for a seed
+    again = reorder_store(source, tmp_path / "bp2", seed=0)  # deterministic for a seed; a loaded store works too
     assert again["log_gap_bits_after"] == summary["log_gap_bits_after"]
     np.testing.assert_array_equal(np.load(tmp_path / "bp" / "order.npy"), np.load(tmp_path / "bp2" / "order.npy"))
+    assert load_vectors(tmp_path / "bp2").manifest["params"]["source"] == str(source.path)
 
 
 def test_move_gains_agree_with_a_plain_python_bisection_level(tmp_path):
