@@ -83,8 +83,9 @@ class KannoloEngine:
     tuning_grid = KANNOLO.tuning_grid()
     tuning_bounds = KANNOLO.tuning_bounds()
     # studies at scale leave it out above this many documents unless asked for (docs/kannolo.md)
-    scale_limit = (50_000, "kANNolo's HNSW build takes 15 ms a document at 100k documents on 2 cores (25 "
-                           "minutes), 6-10 hours extrapolated to 1M")
+    scale_limit = (50_000, "kANNolo's HNSW build is the slowest here: 15 ms a document at 100k on 250-term "
+                           "splade-tiny documents, 1.4 ms on the Big sweep model's BP-reordered 100k store (2 "
+                           "cores; docs/kannolo.md); name it with --engines to run it")
 
     def __init__(self, path: Path, manifest: dict, vocab: list[str], ids: list[str], index, threads: int | None):
         self.path = path
