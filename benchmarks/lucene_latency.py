@@ -91,6 +91,7 @@ def main():
     from lilsr_tools.engines.exact import ExactEngine
     from lilsr_tools.engines.lucene import LuceneEngine, jvm
     from lilsr_tools.engines.lucene.anserini_path import ImpactSearcherPath
+    from lilsr_tools.engines.lucene.impact import integer_maps
     from lilsr_tools.evaluation.metrics import accuracy_at_k
     from lilsr_tools.manifest import read_manifest
     from lilsr_tools.vectors.convert import quantized
@@ -102,8 +103,7 @@ def main():
     anserini = ImpactSearcherPath(engine.lucene_dir)
     scale = engine.scale
     terms, weights, offsets, unknown = engine.packed_queries(queries, scale)
-    int_queries = [dict(zip(terms[lo:hi], map(int, weights[lo:hi])))
-                   for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+    int_queries = integer_maps(terms, weights, offsets)
     n = len(qids)
     vectors = load_vectors(args.vectors or engine.manifest["params"]["source"])
     exact_q = ExactEngine(quantized(vectors, scale)).batch_search(qids, queries, k=10).as_run()

@@ -252,7 +252,7 @@ def reorder_store(source, out, *, method: str = "bp", seed: int = 0, depth: int 
 
     from ..atomic import check_can_write
     from ..errors import LilsrError
-    from .store import load_vectors, save_vectors
+    from .store import SparseVectors, load_vectors, save_vectors
 
     if method != "bp":
         raise LilsrError(f"--method {method!r}: the one method is 'bp' (recursive graph bisection)")
@@ -265,8 +265,6 @@ def reorder_store(source, out, *, method: str = "bp", seed: int = 0, depth: int 
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise LilsrError(f"--threads must be a positive integer, not {threads!r}")
     check_can_write(out, overwrite)
-    from .store import SparseVectors
-
     vectors = source if isinstance(source, SparseVectors) else load_vectors(source)  # a loaded 1M store: no reread
     started = time.perf_counter()
     n_terms = len(vectors.vocab)

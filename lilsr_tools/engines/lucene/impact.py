@@ -64,6 +64,13 @@ def pack_queries(queries: Sequence[dict[str, float]], known: set[str], query_sca
     return terms, np.asarray(weights, dtype=np.float32), np.asarray(offsets, dtype=np.int32), unknown
 
 
+def integer_maps(terms: list[str], weights: np.ndarray, offsets: np.ndarray) -> list[dict[str, int]]:
+    """Packed queries (``pack_queries`` with a ``query_scale``: integer weights) as the ``Map<String, Integer>``
+    queries Anserini's SimpleImpactSearcher takes, one dict per query."""
+    return [dict(zip(terms[lo:hi], map(int, weights[lo:hi])))
+            for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+
+
 def open_impact_searcher(lucene_dir: Path, searcher: str, heap: str | None, quiet: bool):
     """The Java bridge, or Anserini's SimpleImpactSearcher (asked for, or as the announced fallback)."""
     if searcher == "anserini":
@@ -163,34 +170,36 @@ class LuceneEngine:
         info = {"engine": self.name, "k": k, "threads": threads, "query_weights": query_weights,
                 "query_scale": query_scale, "scale": self.scale, "score_divisor": divisor, "ties": ties}
         engine_ns = None
-        if self.uses_bridge and threads <= 1:
-            ids_of = self.searcher.ids
-            ties_by_id = ties == "docid"
+        if threads <= 1:  # one query at a time on the shared call clock, through the bridge or Anserini's path
+            if self.uses_bridge:
+                ids_of = self.searcher.ids
+                ties_by_id = ties == "docid"
 
-            def prepare(query):
-                terms, weights, offsets, missing = pack_queries([query], self._known, query_scale)
-                return (terms, weights, offsets), missing
+                def prepare(query):
+                    terms, weights, offsets, missing = pack_queries([query], self._known, query_scale)
+                    return (terms, weights, offsets), missing
 
-            def search(packed):
-                hits = self.searcher.search_vectors(*packed, k, 1, ties_by_id=ties_by_id)
-                return hits.docs[0], hits.scores[0], int(hits.nanos[0])  # Java's float scores, divided below
+                def search(packed):
+                    hits = self.searcher.search_vectors(*packed, k, 1, ties_by_id=ties_by_id)
+                    return hits.docs[0], hits.scores[0], int(hits.nanos[0])  # Java's float scores, divided below
 
-            info.update(searcher="java-bridge", timing="call clock (call_clock.time_calls): per query, packing, one "
-                                                       "bridge call and the ids back; engine clock: " + BRIDGE_TIMING)
-            results = time_calls(qids, queries, prepare, search, lambda docs: ids_of[docs].tolist(), info)
-            return dataclasses.replace(results, scores=[row.astype(np.float64) / divisor for row in results.scores])
-        if threads <= 1:  # the Anserini fallback, one query at a time: Map<String, Integer> queries
-            def prepare_int(query):
-                terms, weights, _, missing = pack_queries([query], self._known, query_scale)
-                return dict(zip(terms, map(int, weights))), missing
+                external = lambda docs: ids_of[docs].tolist()  # noqa: E731
+                info.update(searcher="java-bridge", timing="call clock (call_clock.time_calls): per query, packing, "
+                                                           "one bridge call and the ids back; engine clock: "
+                                                           + BRIDGE_TIMING)
+            else:  # Map<String, Integer> queries
+                def prepare(query):
+                    terms, weights, offsets, missing = pack_queries([query], self._known, query_scale)
+                    return integer_maps(terms, weights, offsets)[0], missing
 
-            def search_int(int_query):
-                ids, found = self.searcher.search_one(int_query, k)
-                return ids, found, None
+                def search(int_query):
+                    ids, found = self.searcher.search_one(int_query, k)
+                    return ids, found, None
 
-            info.update(searcher=ImpactSearcherPath.name, note=self.note,
-                        timing="call clock (call_clock.time_calls): " + ANSERINI_TIMING)
-            results = time_calls(qids, queries, prepare_int, search_int, list, info)
+                external = list
+                info.update(searcher=ImpactSearcherPath.name, note=self.note,
+                            timing="call clock (call_clock.time_calls): " + ANSERINI_TIMING)
+            results = time_calls(qids, queries, prepare, search, external, info)
             return dataclasses.replace(results, scores=[row.astype(np.float64) / divisor for row in results.scores])
         terms, weights, offsets, unknown = pack_queries(queries, self._known, query_scale)
         if self.uses_bridge:
@@ -201,9 +210,7 @@ class LuceneEngine:
             engine_ns = np.asarray(times, dtype=np.int64)
             info.update(searcher="java-bridge", timing="one batch call over Java threads; " + BRIDGE_TIMING)
         else:
-            int_queries = [dict(zip(terms[lo:hi], map(int, weights[lo:hi])))
-                           for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
-            found, times = self.searcher.search(int_queries, k, threads)
+            found, times = self.searcher.search(integer_maps(terms, weights, offsets), k, threads)
             doc_ids = [ids for ids, _ in found]
             raw = [scores for _, scores in found]
             info.update(searcher=ImpactSearcherPath.name, timing=BATCH_TIMING, note=self.note)
