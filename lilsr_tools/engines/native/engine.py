@@ -34,6 +34,20 @@ def search_params(params: dict, k: int = 10) -> dict:
     return NATIVE.parse("search", params, k)
 
 
+# the manifest key of an index's own search defaults per k (reports.index_defaults, 'lilsr index tune')
+SEARCH_DEFAULTS_KEY = "search_defaults"
+
+
+def index_defaults(manifest: dict, k: int) -> tuple[dict, int | None]:
+    """(the index's own defaults for ``k``, the tuned k they come from): the entry of the smallest tuned k at
+    or above ``k``, else the largest tuned k; ({}, None) for an index never tuned."""
+    entries = sorted((manifest.get(SEARCH_DEFAULTS_KEY) or {}).get("by_k", []), key=lambda e: e["k"])
+    if not entries:
+        return {}, None
+    entry = next((e for e in entries if e["k"] >= k), entries[-1])
+    return dict(entry["params"]), int(entry["k"])
+
+
 class NativeEngine:
     """A Seismic-like approximate index: pruned posting lists cut into blocks with quantised summaries."""
 
@@ -75,6 +89,19 @@ class NativeEngine:
         arrays, manifest, vocab, ids = load_arrays(path, verify=verify, in_memory=in_memory)
         return cls(arrays, manifest, vocab, ids, Path(path))
 
+    def search_params(self, params: dict, k: int) -> dict:
+        """Validated search parameters: those given, then this index's own defaults for ``k`` (chosen on
+        tuning queries, ``lilsr index tune``), then the package's."""
+        own, _ = index_defaults(self.manifest, k)
+        return search_params({**own, **params}, k)
+
+    def defaults_source(self, params: dict, k: int) -> str:
+        """Where the parameters a search did not set came from (recorded in each run's info)."""
+        own, tuned_k = index_defaults(self.manifest, k)
+        if tuned_k is None or set(own) <= set(params):
+            return "package (param_specs.NATIVE_K_DEFAULTS)"
+        return f"index manifest (search_defaults chosen at k={tuned_k})"
+
     def _queries(self, queries: Sequence[dict]):
         mapped, unknown = queries_to_ids(queries, self._token_ids)
         q_ptr = np.zeros(len(mapped) + 1, np.int64)
@@ -92,7 +119,7 @@ class NativeEngine:
         the kernel scored rows with AVX2 is left in ``self.simd``."""
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
-        p = search_params(params, k)
+        p = self.search_params(params, k)
         a = self.arrays
         k = min(k, max(a.n_docs, 1))
         threads = use_numba_threads(threads)
@@ -119,10 +146,10 @@ class NativeEngine:
             raise LilsrError(f"{len(qids)} query ids for {len(queries)} queries")
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
-        p = search_params(params, k)
+        p = self.search_params(params, k)
         if self._ticks_per_ns is None:
             self._ticks_per_ns = ticks_per_ns()
-        info = {"engine": self.name, "k": k, "threads": threads, **p}
+        info = {"engine": self.name, "k": k, "threads": threads, **p, "defaults": self.defaults_source(params, k)}
         if threads > 1:
             q_ptr, q_comp, q_val, unknown = self._queries(queries)
             docs, scores, counts, retrieval_ns = self.search_arrays(q_ptr, q_comp, q_val, k=k, threads=threads, **p)
