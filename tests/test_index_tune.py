@@ -71,6 +71,10 @@ def test_searches_fill_unset_parameters_from_the_manifest(small_vectors, small_q
     assert info["defaults"] == "index manifest (search_defaults chosen at k=10)"
     plain = NativeEngine.load(tmp_path / "index").batch_search(["q"], [{}], k=10, query_cut=1, heap_factor=0.5)
     assert plain.info["defaults"].startswith("package")  # every tuned parameter given: none from the manifest
+    manifest["search_defaults"]["by_k"][0]["params"]["heap_factor"] = 1.5  # damaged by hand
+    (index / "manifest.json").write_text(json.dumps(manifest))
+    result = runner.invoke(main, ["search", str(index), str(tmp_path / "queries"), "--run", str(tmp_path / "b.trec")])
+    assert result.exit_code == 2 and "search_defaults at k=10" in result.output and "heap_factor" in result.output
 
 
 def test_tune_refuses_the_test_split_a_foreign_store_and_a_second_run(tuned, small_vectors, small_corpus,

@@ -38,6 +38,25 @@ def search_params(params: dict, k: int = 10) -> dict:
 SEARCH_DEFAULTS_KEY = "search_defaults"
 
 
+def check_index_defaults(manifest: dict, where) -> None:
+    """Refuse a manifest whose ``search_defaults`` a search could not use (edited by hand, or damaged)."""
+    record = manifest.get(SEARCH_DEFAULTS_KEY)
+    if record is None:
+        return
+    fix = "re-run 'lilsr index tune ... --overwrite', or delete the key"
+    entries = record.get("by_k") if isinstance(record, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise LilsrError(f"{where}: {SEARCH_DEFAULTS_KEY} holds no 'by_k' entries; {fix}")
+    for entry in entries:
+        k = entry.get("k") if isinstance(entry, dict) else None
+        if not isinstance(k, int) or k < 1 or not isinstance(entry.get("params"), dict):
+            raise LilsrError(f"{where}: {SEARCH_DEFAULTS_KEY} entry {entry!r} needs a k >= 1 and params; {fix}")
+        try:
+            search_params(entry["params"], k)
+        except LilsrError as exc:
+            raise LilsrError(f"{where}: {SEARCH_DEFAULTS_KEY} at k={k}: {exc}; {fix}") from None
+
+
 def index_defaults(manifest: dict, k: int) -> tuple[dict, int | None]:
     """(the index's own defaults for ``k``, the tuned k they come from): the entry of the smallest tuned k at
     or above ``k``, else the largest tuned k; ({}, None) for an index never tuned."""
@@ -87,6 +106,7 @@ class NativeEngine:
         if options:
             raise LilsrError(f"unknown native load option(s) {', '.join(sorted(options))}; known: verify, in_memory")
         arrays, manifest, vocab, ids = load_arrays(path, verify=verify, in_memory=in_memory)
+        check_index_defaults(manifest, Path(path) / "manifest.json")
         return cls(arrays, manifest, vocab, ids, Path(path))
 
     def search_params(self, params: dict, k: int) -> dict:
