@@ -56,23 +56,8 @@ def tune_index(index: str | Path, store: str | Path, batch: QueryBatch, ks=(10, 
     entries = []
     for k in ks:
         truth = run_search(exact, batch, k=k, warmup=0, repeat=1, ties=True).as_run()
-        measured: list[dict] = []
-
-        def measure(settings):
-            for setting in settings:
-                results = run_search(engine, batch, k=k, warmup=1, repeat=repeat, **setting)
-                candidate = {"setting": dict(setting), "accuracy": accuracy_at_k(results.as_run(), truth, k),
-                             "latency_ms": float(_p50_ms(results.retrieval_ns))}
-                measured.append(candidate)
-                if progress:
-                    progress(f"k={k} {setting}: accuracy@{k} {candidate['accuracy']:.3f}, "
-                             f"p50 {candidate['latency_ms']:.3f} ms")
-
-        grid = [dict(s) for s in engine.tuning_grid]
-        measure(grid)
-        choice, _ = pick(measured, target)
-        measure(widen(grid, choice["setting"], engine.tuning_bounds))
-        choice, reaches = pick(measured, target)
+        choice, reaches, measured = choose_setting(engine, batch, k, truth, engine.tuning_grid, engine.tuning_bounds,
+                                                   target=target, repeat=repeat, progress=progress)
         entries.append({"k": k, "params": choice["setting"], "accuracy": choice["accuracy"],
                         "p50_ms": choice["latency_ms"], "reaches_target": reaches, "settings_tried": len(measured)})
     record = round_floats({
@@ -85,6 +70,32 @@ def tune_index(index: str | Path, store: str | Path, batch: QueryBatch, ks=(10, 
         json.dump(manifest, handle, indent=2)
         handle.write("\n")
     return record
+
+
+def choose_setting(engine, batch: QueryBatch, k: int, truth: dict, grid, bounds: dict, *, target: float = 0.95,
+                   repeat: int = TUNING_REPEATS, fixed: dict | None = None, progress=None):
+    """Measure each setting of ``grid`` (plus ``fixed`` parameters) on ``batch`` at ``k``: accuracy@k against
+    ``truth`` (exact top-k with ties, as a run) and the p50 of per-query medians of ``repeat`` warm passes.
+    Returns (the fastest reaching ``target``, else the most accurate; whether it reaches; every candidate),
+    after one more round one step past each grid edge the first choice sits on."""
+    measured: list[dict] = []
+
+    def measure(settings):
+        for setting in settings:
+            results = run_search(engine, batch, k=k, warmup=1, repeat=repeat, **setting, **(fixed or {}))
+            candidate = {"setting": dict(setting), "accuracy": accuracy_at_k(results.as_run(), truth, k),
+                         "latency_ms": _p50_ms(results.retrieval_ns)}
+            measured.append(candidate)
+            if progress:
+                progress(f"k={k} {setting}: accuracy@{k} {candidate['accuracy']:.3f}, "
+                         f"p50 {candidate['latency_ms']:.3f} ms")
+
+    grid = [dict(s) for s in grid]
+    measure(grid)
+    choice, _ = pick(measured, target)
+    measure(widen(grid, choice["setting"], bounds))
+    choice, reaches = pick(measured, target)
+    return choice, reaches, measured
 
 
 def _p50_ms(ns) -> float:
