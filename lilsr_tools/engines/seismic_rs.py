@@ -43,7 +43,6 @@ from .param_specs import SEISMIC_RS
 
 KIND = "lilsr.seismic-rs-index"
 INDEX_FILE = "index.index.seismic"
-KNN_FILE = "index.knn"  # the kNN graph, saved beside the index (Seismic's save leaves it out)
 # pyseismic-lsr's own names and defaults (param_specs.SEISMIC_RS)
 BUILD_DEFAULTS = SEISMIC_RS.defaults("build")
 SEARCH_DEFAULTS = SEISMIC_RS.defaults("search")
@@ -191,12 +190,10 @@ class SeismicRsEngine:
             if not (tmp / INDEX_FILE).is_file():
                 raise LilsrError(f"Seismic did not write {INDEX_FILE}; this pyseismic-lsr saves elsewhere")
             files = [INDEX_FILE, "vocab.json"]
-            if self.build_params["nknn"]:
-                with _quiet_stdout():
-                    _call("save_knn", self.index.save_knn, str(tmp / KNN_FILE))
-                files.append(KNN_FILE)
             (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
-            counts = {"docs": self.index.len, "nnz": self.index.nnz, "vocab_size": len(self.vocab)}
+            # the kNN graph travels inside Seismic's index file (knn_len: neighbours per document)
+            counts = {"docs": self.index.len, "nnz": self.index.nnz, "vocab_size": len(self.vocab),
+                      "knn_len": self.index.knn_len}
             write_manifest(tmp, KIND, params=self.build_params, counts=counts, vocab_digest=vocab_digest(self.vocab),
                            source=str(self.path) if self.path else None,
                            build_seconds=round(self.build_seconds, 3) if self.build_seconds else None,
@@ -219,7 +216,7 @@ class SeismicRsEngine:
         if build_params:
             raise LilsrError(f"{path} is a built Seismic index; build parameters ({', '.join(build_params)}) apply "
                              "only when searching a vector store")
-        files = [INDEX_FILE, "vocab.json"] + ([KNN_FILE] if (manifest.get("params") or {}).get("nknn") else [])
+        files = [INDEX_FILE, "vocab.json"]
         for name in files:
             if not (Path(path) / name).is_file():
                 raise LilsrError(f"{Path(path) / name} is missing; rebuild the index")
@@ -232,8 +229,6 @@ class SeismicRsEngine:
             raise LilsrError(f"{file} is missing; rebuild the index")
         with _quiet_stdout():
             index = _call(f"load of {file}", index_cls.load, str(file))
-            if KNN_FILE in files:
-                _call(f"load of {Path(path) / KNN_FILE}", index.load_knn, str(Path(path) / KNN_FILE))
         return cls(vocab, index=index, build_params=manifest.get("params", {}), path=Path(path), manifest=manifest,
                    threads=threads)
 
