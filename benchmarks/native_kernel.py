@@ -51,7 +51,6 @@ def _params(pairs: list[str]) -> dict:
 
 
 def profile_k(engine, queries, k: int, params: dict, repeats: int) -> dict:
-    from lilsr_tools.engines.native.engine import search_params
     from lilsr_tools.engines.native.lowlevel import ticks_per_ns
     from lilsr_tools.engines.native.profile import counters, profile_queries, stage_ms
     from lilsr_tools.engines.native.search_kernels import STATS
@@ -64,7 +63,7 @@ def profile_k(engine, queries, k: int, params: dict, repeats: int) -> dict:
                  for _ in range(repeats)), key=lambda ns: float(np.median(ns)))
     mean_total = float(stages["total"].mean())
     return {
-        "k": k, "params": search_params(params, k),
+        "k": k, "params": engine.search_params(params, k),
         "stages_ms": {name: {"mean": float(v.mean()), "median": float(np.median(v)),
                              "share": float(v.mean() / mean_total) if mean_total else 0.0}
                       for name, v in stages.items()},

@@ -17,6 +17,9 @@ from typing import Callable
 
 import numpy as np
 
+from lilsr_tools.engines.search import timed_passes
+from lilsr_tools.evaluation.latency import summarize_ns
+
 
 @dataclass
 class Timed:
@@ -26,16 +29,11 @@ class Timed:
 
 
 def time_searches(search: Callable, repeats: int, *, warmup: int = 1, per_query=np.median) -> Timed:
-    """``search()`` (an engine's ``batch_search`` over the query set) ``warmup`` times untimed (compiled
-    code, caches, page faults), then ``repeats`` times; per query, ``per_query`` (median, or min: other jobs
-    only ever add time) of its times over the repeats."""
-    for _ in range(warmup):
-        search()
-    runs = [search() for _ in range(repeats)]
-    own = None
-    if all(r.engine_ns is not None for r in runs):
-        own = per_query(np.stack([r.engine_ns for r in runs]), axis=0)
-    return Timed(runs[0], call_ns(runs, per_query), own)
+    """``search()`` (an engine's ``batch_search`` over the query set) through the package's one warm-up and
+    repeat loop (``lilsr_tools.engines.search.timed_passes``): ``warmup`` untimed passes, then ``repeats``
+    timed ones; per query, ``per_query`` (median, or min: other jobs only ever add time) of its times."""
+    runs, call, own = timed_passes(search, warmup=warmup, repeat=repeats, per_query=per_query)
+    return Timed(runs[0], call, own)
 
 
 def call_ns(runs, per_query=np.median) -> np.ndarray:
@@ -44,9 +42,10 @@ def call_ns(runs, per_query=np.median) -> np.ndarray:
 
 
 def latency_ms(ns: np.ndarray, median: str = "median_ms") -> dict:
-    """Median (under the name ``median``), mean and p99 over queries, in milliseconds."""
-    ms = np.asarray(ns) / 1e6
-    return {median: float(np.median(ms)), "mean_ms": float(ms.mean()), "p99_ms": float(np.percentile(ms, 99))}
+    """Median (under the name ``median``), mean and p99 over queries, in milliseconds: the package's
+    ``summarize_ns`` under the names the benchmark CSVs have always used."""
+    summary = summarize_ns(ns)
+    return {median: summary["p50_ms"], "mean_ms": summary["mean_ms"], "p99_ms": summary["p99_ms"]}
 
 
 def wall_seconds(fn: Callable, repeats: int, warmup: int = 1) -> tuple[list[float], object]:

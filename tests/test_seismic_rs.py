@@ -94,3 +94,24 @@ def test_cli_search_builds_from_the_store(small_vectors, small_queries, tmp_path
     latency = json.loads((tmp_path / "run.latency.json").read_text())
     assert latency["info"]["build_params"]["n_postings"] == 1000 and latency["info"]["query_cut"] == 5
     assert len((tmp_path / "run.trec").read_text().splitlines()) == 10 * len(small_queries)
+
+
+def test_knn_refinement_survives_a_save_and_only_adds_accuracy(small_vectors, small_queries, exact, tmp_path):
+    """Seismic's kNN graph (nknn at build) is saved in the index file and loaded with it; re-scoring the
+    results' neighbours (n_knn) at a coarse setting finds at least what the setting found without them;
+    asking for more neighbours than the graph holds is refused before Seismic reads past them."""
+    coarse = {"query_cut": 2, "heap_factor": 1.0}
+    out = SeismicRsEngine.build(small_vectors, tmp_path / "knn", threads=1, n_postings=20, nknn=10)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["params"]["nknn"] == 10 and manifest["counts"]["knn_len"] == 10
+    saved = SeismicRsEngine.load(out)
+    assert saved.index.knn_len == 10
+    plain = saved.batch_search(small_queries.qids, small_queries.vectors, k=10, **coarse)
+    refined = saved.batch_search(small_queries.qids, small_queries.vectors, k=10, n_knn=10, **coarse)
+    before, after = (accuracy_at_k(r.as_run(), exact.as_run(), 10) for r in (plain, refined))
+    assert after >= before and after > 0.5, (before, after)
+    with pytest.raises(LilsrError, match="n_knn 20 needs an index built with nknn >= 20"):
+        saved.batch_search(["q"], [{}], k=10, n_knn=20)
+    without = SeismicRsEngine.load(small_vectors, threads=1)
+    with pytest.raises(LilsrError, match="this one: nknn 0"):
+        without.batch_search(["q"], [{}], k=10, n_knn=5)

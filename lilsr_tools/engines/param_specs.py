@@ -87,6 +87,9 @@ SEISMIC_RS = EngineParams("seismic-rs", search=(
     Param("max_fraction", float, 1.5, "Per-list cap: at most max_fraction x n_postings postings.", low=0,
           low_open=True),
     Param("doc_cut", int, 15, "Docs join a centroid by their doc_cut largest components.", low=1),
+    Param("nknn", int, 0, "kNN graph: each document's nknn approximate nearest neighbours, found at build by "
+          "searching the index itself (Seismic's refinement; a search with n_knn > 0 re-scores the neighbours of "
+          "its results). 0: no graph", low=0, why="a number of neighbours"),
 ))
 
 BMP = EngineParams("bmp", search=(

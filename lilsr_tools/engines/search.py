@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -63,22 +63,14 @@ def run_search(engine, batch: QueryBatch, k: int = 1000, threads: int = 1, *, wa
     payload = batch.payload(engine.query_input)
     load_before = _load()
     set_phase = getattr(engine, "set_phase", None)  # a progress bar's label (progress.SearchProgress)
-    for number in range(warmup):
-        if set_phase:
-            set_phase("warm-up" if warmup == 1 else f"warm-up {number + 1}/{warmup}")
-        engine.batch_search(batch.qids, payload, k=k, threads=threads, **params)
-    runs = []
-    for number in range(repeat):
-        if set_phase:
-            set_phase("timed" if repeat == 1 else f"timed {number + 1}/{repeat}")
-        runs.append(engine.batch_search(batch.qids, payload, k=k, threads=threads, **params))
+    runs, call, own = timed_passes(lambda: engine.batch_search(batch.qids, payload, k=k, threads=threads, **params),
+                                   warmup=warmup, repeat=repeat, set_phase=set_phase)
     results = runs[0]
     if results.qids != batch.qids:
         raise LilsrError(f"engine {engine.name} returned queries out of order")
-    if repeat > 1:
-        results.retrieval_ns = np.median(np.stack([r.retrieval_ns for r in runs]), axis=0).astype(np.int64)
-        if all(r.engine_ns is not None for r in runs):
-            results.engine_ns = np.median(np.stack([r.engine_ns for r in runs]), axis=0).astype(np.int64)
+    results.retrieval_ns = call
+    if own is not None:
+        results.engine_ns = own
     results.info["protocol"] = {
         "warmup": warmup, "repeat": repeat, "statistic": "per query, the median of its repeats",
         "repeat_p50_ms": [round(float(np.median(r.retrieval_ns)) / 1e6, 4) for r in runs],
@@ -86,6 +78,30 @@ def run_search(engine, batch: QueryBatch, k: int = 1000, threads: int = 1, *, wa
         "load_average": {"before": load_before, "after": _load()}, "cpus": os.cpu_count(),
         "clock": CALL_CLOCK, "engine_clock": results.info.get("timing") if results.engine_ns is not None else None}
     return results
+
+
+def timed_passes(search: Callable[[], SearchResults], *, warmup: int = 1, repeat: int = 1, per_query=np.median,
+                 set_phase: Callable[[str], None] | None = None
+                 ) -> tuple[list[SearchResults], np.ndarray, np.ndarray | None]:
+    """``search()`` (one pass of an engine's ``batch_search`` over a query set) ``warmup`` times untimed
+    (compiled code, caches, page faults), then ``repeat`` timed passes. Returns the timed passes, each
+    query's call-clock time reduced over them by ``per_query`` (the median; a benchmark on a shared machine
+    may take the min, since other jobs only ever add time), and the same for the engine's own clock where
+    every pass reports one. The one warm-up-and-repeat loop of ``run_search`` and the benchmarks."""
+    for number in range(warmup):
+        if set_phase:
+            set_phase("warm-up" if warmup == 1 else f"warm-up {number + 1}/{warmup}")
+        search()
+    runs = []
+    for number in range(repeat):
+        if set_phase:
+            set_phase("timed" if repeat == 1 else f"timed {number + 1}/{repeat}")
+        runs.append(search())
+    call = per_query(np.stack([r.retrieval_ns for r in runs]), axis=0).astype(np.int64)
+    own = None
+    if all(r.engine_ns is not None for r in runs):
+        own = per_query(np.stack([r.engine_ns for r in runs]), axis=0).astype(np.int64)
+    return runs, call, own
 
 
 def _load() -> list[float] | None:

@@ -189,13 +189,15 @@ class SeismicRsEngine:
                 _call("save", self.index.save, str(tmp / INDEX_FILE.removesuffix(".index.seismic")))
             if not (tmp / INDEX_FILE).is_file():
                 raise LilsrError(f"Seismic did not write {INDEX_FILE}; this pyseismic-lsr saves elsewhere")
+            files = [INDEX_FILE, "vocab.json"]
             (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
-            counts = {"docs": self.index.len, "nnz": self.index.nnz, "vocab_size": len(self.vocab)}
+            # the kNN graph travels inside Seismic's index file (knn_len: neighbours per document)
+            counts = {"docs": self.index.len, "nnz": self.index.nnz, "vocab_size": len(self.vocab),
+                      "knn_len": self.index.knn_len}
             write_manifest(tmp, KIND, params=self.build_params, counts=counts, vocab_digest=vocab_digest(self.vocab),
                            source=str(self.path) if self.path else None,
                            build_seconds=round(self.build_seconds, 3) if self.build_seconds else None,
-                           checked_files=file_records(tmp, [INDEX_FILE, "vocab.json"]),
-                           hash_files=[INDEX_FILE, "vocab.json"])
+                           checked_files=file_records(tmp, files), hash_files=files)
         return Path(out)
 
     @classmethod
@@ -214,10 +216,11 @@ class SeismicRsEngine:
         if build_params:
             raise LilsrError(f"{path} is a built Seismic index; build parameters ({', '.join(build_params)}) apply "
                              "only when searching a vector store")
-        for name in (INDEX_FILE, "vocab.json"):
+        files = [INDEX_FILE, "vocab.json"]
+        for name in files:
             if not (Path(path) / name).is_file():
                 raise LilsrError(f"{Path(path) / name} is missing; rebuild the index")
-        check_files(path, manifest, [INDEX_FILE, "vocab.json"])  # Seismic panics or aborts on a damaged file
+        check_files(path, manifest, files)  # Seismic panics or aborts on a damaged file
         seismic = import_seismic(threads)
         vocab = read_vocab(Path(path) / "vocab.json", "rebuild the index")
         _, index_cls = _classes(seismic, len(vocab))
@@ -267,6 +270,9 @@ class SeismicRsEngine:
         if self.threads is None:
             self.threads = threads  # also sizes the in-memory build and, at first import, the Rayon pool
         self._ensure_index(build_params)
+        if search["n_knn"] > self.build_params["nknn"]:  # Seismic would read past each document's neighbours
+            raise LilsrError(f"n_knn {search['n_knn']} needs an index built with nknn >= {search['n_knn']} "
+                             f"(this one: nknn {self.build_params['nknn']}); build with -p nknn=N or search n_knn=0")
         if threads <= 1:
             return self._search_one_by_one(list(qids), queries, k, **search)
         prepared, unknown = self.prepare(queries)

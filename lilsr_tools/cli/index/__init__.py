@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from . import compiled, lucene, milvus, native, pisa
+from . import compiled, lucene, milvus, native, pisa, tune
 
 
 @click.group("index")
@@ -13,6 +13,6 @@ def command():
     """Build an index from a vector store (one command per engine) or from raw text (bm25)."""
 
 
-for _command in (lucene.lucene_command, lucene.bm25_command, native.command, pisa.command, milvus.command,
-                 *compiled.commands):
+for _command in (lucene.lucene_command, lucene.bm25_command, native.command, tune.command, pisa.command,
+                 milvus.command, *compiled.commands):
     command.add_command(_command)

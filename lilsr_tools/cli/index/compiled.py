@@ -32,18 +32,20 @@ def _summary(out) -> str:
 @spec_option(SEISMIC_RS, "summary_energy")
 @spec_option(SEISMIC_RS, "max_fraction")
 @spec_option(SEISMIC_RS, "doc_cut")
+@spec_option(SEISMIC_RS, "nknn")
 @options.threads
 @options.overwrite
 def seismic_rs_command(vectors, out, n_postings, centroid_fraction, min_cluster_size, summary_energy, max_fraction,
-                       doc_cut, threads, overwrite):
+                       doc_cut, nknn, threads, overwrite):
     """Build a Rust Seismic (pyseismic-lsr) index at OUT from the vector store VECTORS.
 
-    Search it with 'lilsr search OUT QUERIES' (-p query_cut=10 -p heap_factor=0.7)."""
+    Search it with 'lilsr search OUT QUERIES' (-p query_cut=10 -p heap_factor=0.7; -p n_knn=N with an index
+    built with --nknn N or more)."""
     from ...engines.seismic_rs import SeismicRsEngine
 
     SeismicRsEngine.build(vectors, out, overwrite=overwrite, threads=threads, n_postings=n_postings,
                           centroid_fraction=centroid_fraction, min_cluster_size=min_cluster_size,
-                          summary_energy=summary_energy, max_fraction=max_fraction, doc_cut=doc_cut)
+                          summary_energy=summary_energy, max_fraction=max_fraction, doc_cut=doc_cut, nknn=nknn)
     click.echo(_summary(out))
 
 

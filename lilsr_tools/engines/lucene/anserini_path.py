@@ -63,6 +63,15 @@ class _AnseriniPath:
             times[i] = time.perf_counter_ns() - start
         return out, times
 
+    def call_clock_search(self, k: int):
+        """The search piece ``call_clock.time_calls`` times for one query: (external ids, scores, no engine
+        clock: Anserini's searcher exposes no timer of its own)."""
+        def search(query):
+            ids, scores = self.search_one(query, k)
+            return ids, scores, None
+
+        return search
+
     def close(self) -> None:
         self._java.close()
 

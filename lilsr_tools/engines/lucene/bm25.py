@@ -98,10 +98,7 @@ class BM25Engine:
                 info.update(searcher="java-bridge", timing="call clock (call_clock.time_calls): one bridge call per "
                                                            "query and the ids back; engine clock: " + BRIDGE_TIMING)
             else:
-                def search(text):
-                    ids, found = self.searcher.search_one(text, k)
-                    return ids, found, None
-
+                search = self.searcher.call_clock_search(k)
                 external = list
                 info.update(searcher=TextSearcherPath.name, note=self.note,
                             timing="call clock (call_clock.time_calls): " + ANSERINI_TIMING)

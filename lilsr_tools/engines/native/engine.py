@@ -34,6 +34,39 @@ def search_params(params: dict, k: int = 10) -> dict:
     return NATIVE.parse("search", params, k)
 
 
+# the manifest key of an index's own search defaults per k (reports.index_defaults, 'lilsr index tune')
+SEARCH_DEFAULTS_KEY = "search_defaults"
+
+
+def check_index_defaults(manifest: dict, where) -> None:
+    """Refuse a manifest whose ``search_defaults`` a search could not use (edited by hand, or damaged)."""
+    record = manifest.get(SEARCH_DEFAULTS_KEY)
+    if record is None:
+        return
+    fix = "re-run 'lilsr index tune ... --overwrite', or delete the key"
+    entries = record.get("by_k") if isinstance(record, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise LilsrError(f"{where}: {SEARCH_DEFAULTS_KEY} holds no 'by_k' entries; {fix}")
+    for entry in entries:
+        k = entry.get("k") if isinstance(entry, dict) else None
+        if not isinstance(k, int) or k < 1 or not isinstance(entry.get("params"), dict):
+            raise LilsrError(f"{where}: {SEARCH_DEFAULTS_KEY} entry {entry!r} needs a k >= 1 and params; {fix}")
+        try:
+            search_params(entry["params"], k)
+        except LilsrError as exc:
+            raise LilsrError(f"{where}: {SEARCH_DEFAULTS_KEY} at k={k}: {exc}; {fix}") from None
+
+
+def index_defaults(manifest: dict, k: int) -> tuple[dict, int | None]:
+    """(the index's own defaults for ``k``, the tuned k they come from): the entry of the smallest tuned k at
+    or above ``k``, else the largest tuned k; ({}, None) for an index never tuned."""
+    entries = sorted((manifest.get(SEARCH_DEFAULTS_KEY) or {}).get("by_k", []), key=lambda e: e["k"])
+    if not entries:
+        return {}, None
+    entry = next((e for e in entries if e["k"] >= k), entries[-1])
+    return dict(entry["params"]), int(entry["k"])
+
+
 class NativeEngine:
     """A Seismic-like approximate index: pruned posting lists cut into blocks with quantised summaries."""
 
@@ -73,7 +106,21 @@ class NativeEngine:
         if options:
             raise LilsrError(f"unknown native load option(s) {', '.join(sorted(options))}; known: verify, in_memory")
         arrays, manifest, vocab, ids = load_arrays(path, verify=verify, in_memory=in_memory)
+        check_index_defaults(manifest, Path(path) / "manifest.json")
         return cls(arrays, manifest, vocab, ids, Path(path))
+
+    def search_params(self, params: dict, k: int) -> dict:
+        """Validated search parameters: those given, then this index's own defaults for ``k`` (chosen on
+        tuning queries, ``lilsr index tune``), then the package's."""
+        own, _ = index_defaults(self.manifest, k)
+        return search_params({**own, **params}, k)
+
+    def defaults_source(self, params: dict, k: int) -> str:
+        """Where the parameters a search did not set came from (recorded in each run's info)."""
+        own, tuned_k = index_defaults(self.manifest, k)
+        if tuned_k is None or set(own) <= set(params):
+            return "package (param_specs.NATIVE_K_DEFAULTS)"
+        return f"index manifest (search_defaults chosen at k={tuned_k})"
 
     def _queries(self, queries: Sequence[dict]):
         mapped, unknown = queries_to_ids(queries, self._token_ids)
@@ -92,7 +139,7 @@ class NativeEngine:
         the kernel scored rows with AVX2 is left in ``self.simd``."""
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
-        p = search_params(params, k)
+        p = self.search_params(params, k)
         a = self.arrays
         k = min(k, max(a.n_docs, 1))
         threads = use_numba_threads(threads)
@@ -119,10 +166,10 @@ class NativeEngine:
             raise LilsrError(f"{len(qids)} query ids for {len(queries)} queries")
         if k < 1:
             raise LilsrError(f"k must be at least 1, got {k}")
-        p = search_params(params, k)
+        p = self.search_params(params, k)
         if self._ticks_per_ns is None:
             self._ticks_per_ns = ticks_per_ns()
-        info = {"engine": self.name, "k": k, "threads": threads, **p}
+        info = {"engine": self.name, "k": k, "threads": threads, **p, "defaults": self.defaults_source(params, k)}
         if threads > 1:
             q_ptr, q_comp, q_val, unknown = self._queries(queries)
             docs, scores, counts, retrieval_ns = self.search_arrays(q_ptr, q_comp, q_val, k=k, threads=threads, **p)

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from ..base import queries_to_ids
-from .engine import NativeEngine, search_params
+from .engine import NativeEngine
 from .lowlevel import simd_path, ticks_per_ns
 from .search_kernels import STATS, search_single
 
@@ -26,7 +26,7 @@ STAGES = ("summaries", "order", "documents", "heap", "sort", "other")
 
 def profile_queries(engine: NativeEngine, queries: Sequence[dict], k: int = 10, **params) -> np.ndarray:
     """The profile of each query, an int64 array [queries, len(STATS)] (one thread, one call per query)."""
-    p = search_params(params, k)
+    p = engine.search_params(params, k)
     k = engine._scratch(k)
     heap_s, heap_d, out_docs, out_scores = engine._heap
     acc_code, acc_weight, summary = engine._acc
