@@ -21,6 +21,7 @@ from ..engines.native.engine import SEARCH_DEFAULTS_KEY, NativeEngine
 from ..engines.exact import ExactEngine
 from ..engines.search import QueryBatch, run_search
 from ..errors import LilsrError
+from ..evaluation.latency import summarize_ns
 from ..evaluation.metrics import accuracy_at_k
 from ..manifest import MANIFEST, read_manifest
 from ..rounding import round_floats
@@ -84,7 +85,7 @@ def choose_setting(engine, batch: QueryBatch, k: int, truth: dict, grid, bounds:
         for setting in settings:
             results = run_search(engine, batch, k=k, warmup=1, repeat=repeat, **setting, **(fixed or {}))
             candidate = {"setting": dict(setting), "accuracy": accuracy_at_k(results.as_run(), truth, k),
-                         "latency_ms": _p50_ms(results.retrieval_ns)}
+                         "latency_ms": summarize_ns(results.retrieval_ns)["p50_ms"]}
             measured.append(candidate)
             if progress:
                 progress(f"k={k} {setting}: accuracy@{k} {candidate['accuracy']:.3f}, "
@@ -96,9 +97,3 @@ def choose_setting(engine, batch: QueryBatch, k: int, truth: dict, grid, bounds:
     measure(widen(grid, choice["setting"], bounds))
     choice, reaches = pick(measured, target)
     return choice, reaches, measured
-
-
-def _p50_ms(ns) -> float:
-    import numpy as np
-
-    return float(np.median(np.asarray(ns, dtype=np.float64))) / 1e6
